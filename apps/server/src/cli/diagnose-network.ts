@@ -5,18 +5,24 @@ import type { ServerConfig } from '../config/server-config-schema.ts';
  * What `cairn doctor` says of network allow-lists (ADR 0049) for the configured executor: the local
  * executor with bubblewrap enforces them (each attempt's egress proxy is its sandbox's only way
  * out), which needs Perl for the sandbox's relay and the system's CAs to show a trust bundle over;
- * unsandboxed, or on Fargate, a run whose item has one is refused at submit. Says what it checked,
+ * unsandboxed, on Fargate or on Kubernetes, a run whose item has one is refused at submit. Says what it checked,
  * not that a proxy ran: that is the run's own evidence.
  */
 export function diagnoseNetwork(executor: ServerConfig['executor'], note: (check: string, ok: boolean, detail: string, fix?: string) => void): void {
-  const policy = executor.network;
+  // A kubernetes executor's `network` is its pods' NetworkPolicy, not bounds on specs.
+  const policy = executor.kind === 'kubernetes' ? undefined : executor.network;
   const bounds =
     policy === undefined
       ? ''
       : `; executor.network bounds what a spec may ask (allow: ${policy.allow?.join(', ') ?? 'any host'}; deny: ${policy.deny?.join(', ') || 'none'}; credentials bound for ${Object.keys(policy.credentialHosts ?? {}).join(', ') || 'no secret'})`;
   const check = `network allow-lists (${executor.kind})`;
   if (executor.kind !== 'local' || executor.sandbox === 'none') {
-    const why = executor.kind === 'local' ? "without a sandbox an item shares the server's network" : 'a Fargate task shares its network with its worker';
+    const why =
+      executor.kind === 'local'
+        ? "without a sandbox an item shares the server's network"
+        : executor.kind === 'kubernetes'
+          ? "a pod's NetworkPolicy admits addresses, not names"
+          : 'a Fargate task shares its network with its worker';
     note(
       check,
       true,

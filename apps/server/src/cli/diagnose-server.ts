@@ -26,7 +26,8 @@ export interface Diagnosis {
  * agent runtime has its program and API key secret (no model is called). With S3: each bucket
  * answers, storage enforces conditional writes and encrypts, an anchor bucket has Object Lock,
  * versioning and a live retention (`diagnose-s3.ts`). With a fargate executor: ECS answers for
- * the cluster (`diagnose-fargate.ts`). Each finding says what to do when it
+ * the cluster (`diagnose-fargate.ts`); with a kubernetes one, the API server for the namespace
+ * (`diagnose-kubernetes.ts`). Each finding says what to do when it
  * failed; nothing is changed but a probe blob written and removed (and what the S3 seams' probes
  * write, which they document).
  */
@@ -37,6 +38,13 @@ export async function diagnoseServer(loaded: LoadedServerConfig): Promise<Diagno
   if (executor.kind === 'fargate') {
     // Tasks run in ECS: their containers are the sandbox, nothing of this machine's is needed for them.
     note('sandbox', true, `tasks run as ECS Fargate tasks of ${executor.taskDefinition} in cluster ${executor.cluster}: each task's container is its sandbox`);
+  } else if (executor.kind === 'kubernetes') {
+    // Attempts run as pods: their containers (and a RuntimeClass, where the template names one) are the sandbox.
+    note(
+      'sandbox',
+      true,
+      `attempts run as pods of ${executor.image} in namespace ${executor.namespace}: each pod's container is its sandbox${typeof executor.podTemplate['runtimeClassName'] === 'string' ? `, under RuntimeClass ${executor.podTemplate['runtimeClassName']}` : ''}`,
+    );
   } else if (executor.sandbox === 'bubblewrap') {
     const bwrap = existsSync('/usr/bin/bwrap');
     note('bubblewrap', bwrap, bwrap ? '/usr/bin/bwrap' : 'not installed', 'apt-get install -y bubblewrap (or executor.sandbox: none, for development only)');
@@ -78,6 +86,8 @@ export async function diagnoseServer(loaded: LoadedServerConfig): Promise<Diagno
   const git = spawnSync('git', ['--version'], { encoding: 'utf8' });
   note('git', git.status === 0, git.status === 0 ? git.stdout.trim() : 'not found', 'apt-get install -y git');
   diagnoseNetwork(executor, note);
+  // Before composing, which builds the executor from the same kubeconfig: one that does not load gets its own finding.
+  if (executor.kind === 'kubernetes') await (await import('./diagnose-kubernetes.ts')).diagnoseKubernetes(executor, loaded.paths, note);
   // Before composing: composing a PostgreSQL server applies missing schema steps, and a store that
   // cannot be reached would only fail the composition again without saying more.
   const state = await diagnoseStateStore(loaded, note);

@@ -87,7 +87,7 @@ export async function composeServer(loaded: LoadedServerConfig, options: Compose
     publicKey: Buffer.from(await signer.publicKey()).toString('base64'),
   };
   const runtimes = agentRuntimeSettings(config.runtimes);
-  // The configured executor is named by its kind (`local`, `fargate`): what items may name as `executor`.
+  // The configured executor is named by its kind (`local`, `fargate`, `kubernetes`): what items may name as `executor`.
   const executors = options.executors ?? {
     [config.executor.kind]: await buildSeam(seamFactories.executor, config.executor, {
       ...context,
@@ -104,6 +104,15 @@ export async function composeServer(loaded: LoadedServerConfig, options: Compose
   // Each part that holds something until closed, in the order it starts: one that fails to start
   // closes those before it, and the server's close closes them all in reverse.
   const parts = new StartedParts();
+  // The configured executor may hold something open (the Kubernetes executor's pod watch): closed
+  // last, after the engine that uses it. Executors given by the embedder are the embedder's to close.
+  await parts.startInOrder(
+    'executor',
+    () => (options.executors ? [] : Object.values(executors)),
+    async (built) => {
+      for (const executor of built) await closeOf(executor)?.();
+    },
+  );
   // OpenTelemetry is imported only when traces are configured.
   const tracing = await parts.startInOrder(
     'tracing',
@@ -146,7 +155,8 @@ export async function composeServer(loaded: LoadedServerConfig, options: Compose
     ...(options.executors ? {} : { adapters: runtimes.adapters }),
     adapterSecrets: runtimes.adapterSecrets,
     // The policy alone: the proxy's own settings (limits, name servers, trust) are the executor's.
-    ...(config.executor.network ? { networkPolicy: networkPolicyOf(config.executor.network) } : {}),
+    // A kubernetes executor's `network` is its pods' NetworkPolicy, not a bound on specs: it enforces no allow-list.
+    ...(config.executor.kind !== 'kubernetes' && config.executor.network ? { networkPolicy: networkPolicyOf(config.executor.network) } : {}),
     storage,
     signer,
     // A KMS key signs once per process (the delegation), not per dispatch: one remote,
@@ -272,6 +282,12 @@ async function serverStores(
 export function probeOf(seam: object): (() => Promise<unknown>) | undefined {
   const probe = (seam as { probe?: unknown }).probe;
   return typeof probe === 'function' ? () => (probe as () => Promise<unknown>).call(seam) : undefined;
+}
+
+/** An executor's `close()`, when it has one (an optional ability, not part of the contract: the Kubernetes executor's). */
+function closeOf(executor: object): (() => Promise<void> | void) | undefined {
+  const close = (executor as { close?: unknown }).close;
+  return typeof close === 'function' ? () => (close as () => Promise<void> | void).call(executor) : undefined;
 }
 
 /** What a KMS seam's `probe()` answers: every check, passed or failed with its fix (`@cairn/kms`'s `KmsProbeReport`). */

@@ -1,4 +1,5 @@
-import { CairnError, parseSettings } from '@cairn/protocol';
+import { readFileSync } from 'node:fs';
+import { CairnError, isCairnError, parseSettings } from '@cairn/protocol';
 import type { AuditAnchorV1, CipherV1, ExecutorV1, ForgeV1, Logger, PublicKeyRecord, SignerV1, StorageProviderV1 } from '@cairn/core';
 import type { ForgeConfig } from '../capabilities/delivery/forges-config-schema.ts';
 import type { LoadedServerConfig } from '../config/load-server-config.ts';
@@ -45,7 +46,7 @@ type FactoriesOf<Config extends { kind: string }, Seam, Context = SeamContext> =
 
 /**
  * How the server builds each seam from its config, by `kind`. Every factory imports its package
- * when it runs, never before: a local server never loads `@cairn/s3`, `@cairn/kms`, `@cairn/timestamp`, `@cairn/fargate`
+ * when it runs, never before: a local server never loads `@cairn/s3`, `@cairn/kms`, `@cairn/timestamp`, `@cairn/fargate`, `@cairn/kubernetes`
  * (nor the AWS SDK under them), `@cairn/git-forge` or `@cairn/github-forge`,
  * and a new kind is one entry here and one branch of the config schema.
  */
@@ -141,6 +142,58 @@ export const seamFactories: {
         ...(logger ? { logger } : {}),
       });
     },
+    // Pods run the Fargate worker (ADR 0051): they too find the server's storage by its S3 location
+    // and open their secrets with its KMS key (the schema refuses a kubernetes executor over
+    // anything else). No credential is handed to pods: they reach S3 and KMS as their own identity
+    // (a service account through podTemplate.serviceAccountName, IRSA or Pod Identity).
+    kubernetes: async (config, { loaded, storage, cipher, signingKey, logger, where }) => {
+      const { createKubernetesExecutor, podTemplateSchema, attemptNetworkSchema } = await import('@cairn/kubernetes');
+      const { storage: storageConfig, cipher: cipherConfig } = loaded.config;
+      if (storageConfig.kind !== 's3' || cipherConfig.kind !== 'kms')
+        throw new CairnError(
+          'CAIRN_CONFIG_INVALID',
+          `${where}: a kubernetes executor needs storage of kind s3 and a cipher of kind kms (set config.storage and config.cipher).`,
+          {
+            path: where,
+          },
+        );
+      // The pass-through parts are checked by the package's own schemas, their errors naming the config's options.
+      const podTemplate = parseSettings(podTemplateSchema, config.podTemplate, `${where}.podTemplate`);
+      const network = parseSettings(attemptNetworkSchema, config.network, `${where}.network`);
+      const settings = {
+        ...(loaded.paths.kubeconfig === undefined ? {} : { kubeConfig: readKubeconfig(loaded.paths.kubeconfig, `${where}.kubeconfigFile`) }),
+        namespace: config.namespace,
+        image: config.image,
+        containerName: config.containerName,
+        podTemplate,
+        network,
+        pendingTimeoutSeconds: config.pendingTimeoutSeconds,
+        storage,
+        taskStorage: definedOnly({
+          bucket: storageConfig.bucket,
+          prefix: storageConfig.prefix,
+          region: storageConfig.region,
+          endpoint: storageConfig.endpoint,
+          forcePathStyle: storageConfig.forcePathStyle,
+          encryption: storageConfig.encryption,
+        }),
+        cipher,
+        taskCipher: definedOnly({ keyId: cipherConfig.keyId, region: cipherConfig.region, endpoint: cipherConfig.endpoint }),
+        trustedKeys: [signingKey],
+        ...(logger ? { logger } : {}),
+      };
+      try {
+        return createKubernetesExecutor(settings);
+      } catch (error) {
+        // The package names its own option (kubernetes.kubeConfig): the config's is the file it was read from, or none.
+        if (!isCairnError(error, 'CAIRN_CONFIG_INVALID') || error.path !== 'kubernetes.kubeConfig') throw error;
+        throw new CairnError(
+          'CAIRN_CONFIG_INVALID',
+          `${where}.kubeconfigFile: ${loaded.paths.kubeconfig ?? "unset, and the client's default (KUBECONFIG, ~/.kube/config, the in-cluster service account)"} does not load (${error.message}) Write the path of a kubeconfig naming the cluster and the server's credentials (kubectl config view --raw --minify > kubeconfig.yaml).`,
+          { path: `${where}.kubeconfigFile`, cause: error },
+        );
+      }
+    },
   },
   // The settings are the package's own, checked by its schema under the forge's option path; the
   // token is never in the config, only the name of the secret holding it.
@@ -180,6 +233,19 @@ function taskStorageOf(storage: StorageConfig): { taskStorage?: { kind: 'module'
   if (storage.kind !== 's3') return {};
   const { kind: _kind, ...settings } = storage;
   return { taskStorage: { kind: 'module', module: import.meta.resolve('@cairn/s3'), export: 'createS3StorageProvider', settings: definedOnly(settings) } };
+}
+
+/** A kubeconfig file's text (the executor parses it): one that cannot be read is refused naming the option. */
+export function readKubeconfig(file: string, option: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new CairnError(
+      'CAIRN_CONFIG_INVALID',
+      `${option}: cannot read the kubeconfig ${file} (${(error as Error).message}); write the path of a kubeconfig naming the cluster and the server's credentials (kubectl config view --raw --minify > kubeconfig.yaml), or remove the option to use KUBECONFIG, ~/.kube/config or the in-cluster service account.`,
+      { path: option, cause: error },
+    );
+  }
 }
 
 /** The object without its undefined values (the packages' settings are exact about optional ones). */

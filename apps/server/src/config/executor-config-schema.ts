@@ -3,11 +3,17 @@ import { credentialOptions, noCredentials } from './aws-config-shapes.ts';
 import { localByDefault } from './seam-config-schemas.ts';
 import { localNetworkConfigSchema, networkPolicyConfigSchema } from './network-policy-config-schema.ts';
 
+/** A Kubernetes object name of one DNS label (a namespace, a container). */
+const dnsLabel = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+
 /**
  * Where tasks run: on this machine, each in a bubblewrap sandbox (`local`, the default), or as AWS
- * ECS Fargate tasks of the worker's task definition (`fargate`; the container is the sandbox). The
- * fargate options are `@cairn/fargate`'s settings of the same names (a test keeps them equal); its
- * storage, cipher and trusted key are the server's own (see `fargateNeedsAwsSeams`).
+ * ECS Fargate tasks of the worker's task definition (`fargate`; the container is the sandbox), or as
+ * pods of the worker image in a Kubernetes namespace (`kubernetes`, ADR 0051). The fargate and
+ * kubernetes options are `@cairn/fargate`'s and `@cairn/kubernetes`'s settings of the same names
+ * (tests keep them equal); their storage, cipher and trusted key are the server's own (see
+ * `fargateNeedsAwsSeams` and
+ * `kubernetesNeedsS3AndKms`).
  */
 export const executorConfigSchema = z.preprocess(
   localByDefault,
@@ -95,8 +101,67 @@ export const executorConfigSchema = z.preprocess(
         network: networkPolicyConfigSchema.optional(),
         ...noCredentials,
       }),
+      z.strictObject({
+        kind: z.literal('kubernetes'),
+        /** The one namespace attempt pods, their Secrets and NetworkPolicies are made in (a Role there is all the server needs). */
+        namespace: z
+          .string({ error: 'must name the namespace attempt pods run in, e.g. cairn' })
+          .regex(dnsLabel, 'must be a namespace name (a DNS label: lowercase letters, digits and "-", at most 63 characters), e.g. cairn'),
+        /** The `cairn-worker` image each pod runs (pin a digest in production). */
+        image: z
+          .string({ error: 'must name the cairn-worker image, e.g. registry.example.com/acme/cairn-worker:0.1.0 (or @sha256:…)' })
+          .min(1, 'must name the cairn-worker image, e.g. registry.example.com/acme/cairn-worker:0.1.0 (or @sha256:…)'),
+        /** The container's name in each pod. */
+        containerName: z
+          .string()
+          .regex(dnsLabel, 'must be a container name (a DNS label: lowercase letters, digits and "-"), e.g. cairn-worker')
+          .default('cairn-worker'),
+        /**
+         * A kubeconfig file (relative to the config file) naming the cluster and the server's
+         * credentials for it; unset: the client's default (KUBECONFIG, ~/.kube/config, or the
+         * server pod's in-cluster service account).
+         */
+        kubeconfigFile: z.string().min(1, 'must be the path of a kubeconfig file, e.g. kubeconfig.yaml').optional(),
+        /**
+         * The operator's part of every pod, passed through to `@cairn/kubernetes`'s `podTemplate`
+         * and checked by it when the server starts (RuntimeClass, scheduling, resources, pull
+         * secrets, annotations, service account, priority; privileged pods, host namespaces,
+         * privilege escalation, added capabilities and an automounted token are refused).
+         */
+        podTemplate: z.record(z.string(), z.unknown(), { error: 'must be a mapping of pod template options, e.g. { runtimeClassName: gvisor }' }).default({}),
+        /**
+         * Where attempt pods may connect (`@cairn/kubernetes`'s `network`): each pod's default-deny
+         * NetworkPolicy lets it reach these CIDR blocks and TCP ports (the S3 and KMS endpoints, the
+         * server's gateway) and, with `dns`, the cluster's resolver; nothing else.
+         */
+        network: z.strictObject(
+          {
+            egress: z
+              .array(
+                z.strictObject({
+                  cidr: z.string({ error: 'must be a CIDR block, e.g. 10.20.0.0/16' }).min(1, 'must be a CIDR block, e.g. 10.20.0.0/16'),
+                  ports: z
+                    .array(z.int().min(1).max(65_535), { error: 'must list TCP ports, e.g. [443]' })
+                    .min(1, 'must list the ports (443 for S3 over HTTPS, the gateway port)'),
+                }),
+                { error: 'must list the CIDR blocks and ports attempt pods may reach, e.g. [{ cidr: 10.20.0.0/16, ports: [443] }]' },
+              )
+              .min(1, 'must list the CIDR blocks and ports of the storage and KMS endpoints (and of the gateway): an attempt pod reaches nothing else'),
+            dns: z.boolean({ error: 'must be true or false' }).default(false),
+          },
+          {
+            error:
+              'must say where attempt pods may connect: network: { egress: [{ cidr: <storage, KMS and gateway addresses>, ports: [443] }], dns: true } (their NetworkPolicy denies everything else)',
+          },
+        ),
+        /** How long a pod may stay Pending (unschedulable, its image not pulled) before its attempt fails and the pod is deleted. */
+        pendingTimeoutSeconds: z.int().min(1).max(86_400).default(600),
+      }),
     ],
-    { error: "must be 'local' (bubblewrap sandboxes on this machine) or 'fargate' (AWS ECS Fargate tasks)" },
+    {
+      error:
+        "must be 'local' (bubblewrap sandboxes on this machine), 'fargate' (AWS ECS Fargate tasks) or 'kubernetes' (a pod per attempt in a Kubernetes namespace)",
+    },
   ),
 );
 
@@ -104,3 +169,6 @@ export const executorConfigSchema = z.preprocess(
 export const fargateExecutorOptionNames = Object.keys(executorConfigSchema.out.options[1].shape).filter(
   (name) => name !== 'kind' && name !== 'network' && !(credentialOptions as readonly string[]).includes(name),
 );
+
+/** The option names of a kubernetes executor (a test compares them with `@cairn/kubernetes`'s settings; `kubeconfigFile` is read into `kubeConfig`). */
+export const kubernetesExecutorOptionNames = Object.keys(executorConfigSchema.out.options[2].shape).filter((name) => name !== 'kind');

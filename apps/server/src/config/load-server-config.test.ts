@@ -401,7 +401,7 @@ test('fargate options are checked, each problem named by its option; credentials
     expect(byPath['config.executor.sandbox']).toMatch(/not an option here/);
   }
   expect(() => loadServerConfig({ directory: configIn('dataDirectory: ./data\nexecutor: { kind: lambda }\n'), env: {} })).toThrow(
-    /"config.executor.kind" must be 'local' \(bubblewrap sandboxes on this machine\) or 'fargate' \(AWS ECS Fargate tasks\)/,
+    /"config.executor.kind" must be 'local' \(bubblewrap sandboxes on this machine\), 'fargate' \(AWS ECS Fargate tasks\) or 'kubernetes' \(a pod per attempt in a Kubernetes namespace\)/,
   );
 });
 

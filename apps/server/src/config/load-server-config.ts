@@ -40,6 +40,8 @@ export interface LoadedServerConfig {
     readonly tsaCertificates: readonly (string | undefined)[];
     /** The local executor's `network.trust` files (CA certificates its egress proxies trust); none otherwise. */
     readonly networkTrust: readonly string[];
+    /** The kubernetes executor's `kubeconfigFile`; absent when unset (the client's default) or another executor. */
+    readonly kubeconfig?: string;
     readonly executions: string;
     readonly work: string;
     readonly tokens: string;
@@ -103,6 +105,9 @@ export function loadServerConfig(options: { readonly file?: string; readonly dir
       ),
       tsaCertificates: config.anchors.map((anchor) => (anchor.kind === 'rfc3161' ? absolute(anchor.trustedCertificate) : undefined)),
       networkTrust: config.executor.kind === 'local' ? (config.executor.network?.trust ?? []).map((file) => absolute(file)) : [],
+      ...(config.executor.kind === 'kubernetes' && config.executor.kubeconfigFile !== undefined
+        ? { kubeconfig: absolute(config.executor.kubeconfigFile) }
+        : {}),
       executions: join(data, 'executions'),
       work: under(config.executor.kind === 'local' ? config.executor.workRoot : undefined, 'work'),
       tokens: join(data, 'keys', 'tokens.json'),

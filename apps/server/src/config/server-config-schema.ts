@@ -15,7 +15,7 @@ import { serverSectionSchema } from './server-section-schema.ts';
 // the executor, the agent runtimes, the HTTP server, the engine, and the capabilities' own: gateway,
 // forges, templates and triggers, workspaces, telemetry); this file holds the checks across them.
 
-/** The config's options, before the checks across seams (`fargateNeedsAwsSeams`). */
+/** The config's options, before the checks across seams (`fargateNeedsAwsSeams`, `kubernetesNeedsS3AndKms`). */
 const serverConfigShape = z.strictObject({
   /** Where the database, storage, keys and anchors live by default. */
   dataDirectory: z.string().min(1, 'must name a directory, e.g. ./cairn-data'),
@@ -113,6 +113,45 @@ function fargateTasksReachTheGateway(config: z.output<typeof serverConfigShape>,
   });
 }
 
+/**
+ * A kubernetes executor's pods run the same worker as Fargate tasks, on other machines: they read
+ * their manifests and write their results in the server's storage, which must then be an S3 bucket
+ * (S3 or S3-compatible, as MinIO or Ceph in the cluster), and open their secrets with the server's
+ * cipher key, which must then be a KMS key (a key file cannot reach a pod without being handed out).
+ */
+function kubernetesNeedsS3AndKms(config: z.output<typeof serverConfigShape>, context: z.core.$RefinementCtx): void {
+  if (config.executor.kind !== 'kubernetes') return;
+  if (config.storage.kind !== 's3')
+    context.addIssue({
+      code: 'custom',
+      path: ['storage'],
+      message: `must be an S3 bucket when executor.kind is kubernetes: attempt pods run on the cluster's nodes and cannot read the server's local folder; set storage: { kind: s3, bucket: <bucket>, region: <region> } (an S3-compatible store's endpoint with endpoint: and forcePathStyle: true), and list its address in executor.network.egress`,
+    });
+  if (config.cipher.kind !== 'kms')
+    context.addIssue({
+      code: 'custom',
+      path: ['cipher'],
+      message: `must be a KMS key when executor.kind is kubernetes: a pod opens its secrets with the cipher's key, and a local key file cannot reach a pod without being handed out; set cipher: { kind: kms, keyId: <symmetric ENCRYPT_DECRYPT key or alias> } (the pods' identity needs kms:Decrypt on it)`,
+    });
+}
+
+/**
+ * A kubernetes executor's agent attempts reach the model gateway from their pods: the URL they are
+ * given must be one a pod can reach, not this host's loopback, which in a pod is the pod's own.
+ */
+function kubernetesPodsReachTheGateway(config: z.output<typeof serverConfigShape>, context: z.core.$RefinementCtx): void {
+  if (config.executor.kind !== 'kubernetes' || !config.gateway.enabled) return;
+  const publicUrl = config.gateway.publicUrl;
+  const problem =
+    publicUrl === undefined ? 'must be set' : isLoopbackHost(new URL(publicUrl).hostname) ? `must not name this host's loopback (${publicUrl})` : undefined;
+  if (problem === undefined) return;
+  context.addIssue({
+    code: 'custom',
+    path: ['gateway', 'publicUrl'],
+    message: `${problem} when executor.kind is kubernetes and the gateway is enabled: attempt pods reach the gateway over the cluster's network, and a pod's loopback is its own; set gateway.publicUrl to the server's address as pods reach it (its Service, http://cairn.cairn.svc:7411), gateway.host to an address they reach (0.0.0.0), and list the gateway's address and port in executor.network.egress (docs/operations/kubernetes.md)`,
+  });
+}
+
 /** A trigger may only name templates the config has: a label or command cannot start nothing. */
 function triggersNameTemplates(config: z.output<typeof serverConfigShape>, context: z.core.$RefinementCtx): void {
   const known = Object.keys(config.templates);
@@ -168,6 +207,8 @@ export function isLoopbackHost(hostname: string): boolean {
 export const serverConfigSchema = serverConfigShape.superRefine((config, context) => {
   fargateNeedsAwsSeams(config, context);
   fargateTasksReachTheGateway(config, context);
+  kubernetesNeedsS3AndKms(config, context);
+  kubernetesPodsReachTheGateway(config, context);
   triggersNameTemplates(config, context);
 });
 
