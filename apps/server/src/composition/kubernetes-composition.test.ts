@@ -373,3 +373,18 @@ test(
     expect(broken).toMatchObject({ ok: false, detail: expect.stringContaining('does not load'), fix: expect.stringContaining('executor.kubeconfigFile') });
   },
 );
+
+test("the executor block of docs/operations/kubernetes.md loads as written, and its podTemplate and network pass @cairn/kubernetes's own checks", async () => {
+  const { attemptNetworkSchema, podTemplateSchema } = await import('@cairn/kubernetes');
+  const page = readFileSync(join(import.meta.dirname, '..', '..', '..', '..', 'docs', 'operations', 'kubernetes.md'), 'utf8');
+  const blocks = [...page.matchAll(/^```yaml\n([\s\S]*?)^```/gm)].map((match) => match[1]!).filter((block) => block.includes('kind: kubernetes'));
+  expect(blocks).toHaveLength(1);
+  const directory = mkdtempSync(join(tmpdir(), 'cairn-kubernetes-docs-'));
+  directories.push(directory);
+  writeFileSync(join(directory, 'cairn.config.yaml'), blocks[0]!);
+  const { config } = loadServerConfig({ directory, env: {} });
+  expect(config.executor).toMatchObject({ kind: 'kubernetes', namespace: 'cairn-attempts', containerName: 'cairn-worker', pendingTimeoutSeconds: 600 });
+  if (config.executor.kind !== 'kubernetes') throw new Error('not a kubernetes executor');
+  expect(podTemplateSchema.safeParse(config.executor.podTemplate).success).toBe(true);
+  expect(attemptNetworkSchema.parse(config.executor.network)).toEqual({ egress: [{ cidr: '10.20.0.0/16', ports: [443] }], dns: true });
+});
