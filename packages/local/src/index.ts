@@ -17,6 +17,7 @@ export { bubblewrapCommand, sandboxWorkspace } from './sandbox/bubblewrap-comman
 export type { SandboxCommandOptions, SandboxLimits } from './sandbox/bubblewrap-command.ts';
 export { removeIdleSandboxCgroups, sandboxLauncher } from './sandbox/sandbox-launcher.ts';
 export { defaultSandboxUids, isSandboxUid } from './sandbox/sandbox-uids.ts';
+export { sandboxReachRefusal } from './sandbox/sandbox-reach.ts';
 export type { SandboxLauncherOptions } from './sandbox/sandbox-launcher.ts';
 export { removeWithMounts, unmountUnder } from './sandbox/unmount-under.ts';
 export { OverlayWorkspaces, workspaceLayersProblem } from './sandbox/overlay-workspaces.ts';

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { closeSync, fchmodSync, fstatSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, fchmodSync, fstatSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { CairnError } from '@cairn/protocol';
 import { errorCode } from '../storage/error-code.ts';
@@ -20,6 +20,8 @@ export interface KeyFileRequest {
 
 const keyFileMode = 0o600;
 const keyFolderMode = 0o700;
+/** Folders above the key folder that this makes: others may pass through, not list. */
+const passableFolderMode = 0o711;
 
 /**
  * Reads a secret key file, making it first when asked to. A file group or others can read or
@@ -65,6 +67,9 @@ function createKeyFile(request: KeyFileRequest): void {
   const folder = dirname(request.file);
   const temporary = `${request.file}.cairn-tmp-${randomBytes(8).toString('hex')}`;
   try {
+    // The folders above the key's are made passable (0711, as `cairn init` makes a data folder):
+    // a data folder made here holds the work root too, which sandboxes of other uids pass through.
+    makePassableFolders(dirname(folder));
     mkdirSync(folder, { recursive: true, mode: keyFolderMode });
     const descriptor = openSync(temporary, 'wx', keyFileMode);
     try {
@@ -109,6 +114,19 @@ function configInvalid(request: KeyFileRequest, problem: string): CairnError {
     path: request.option,
     issues: [{ code: 'CAIRN_CONFIG_INVALID', path: request.option, message: problem }],
   });
+}
+
+/**
+ * Makes `folder` and the folders above it that are missing, each 0711 whatever the umask (a umask
+ * of 077 would make them 0700, closed to the sandboxes that pass through a data folder).
+ */
+function makePassableFolders(folder: string): void {
+  const first = mkdirSync(folder, { recursive: true, mode: passableFolderMode });
+  if (first === undefined) return;
+  for (let made = folder; ; made = dirname(made)) {
+    chmodSync(made, passableFolderMode);
+    if (made === first || dirname(made) === made) break;
+  }
 }
 
 /** The CAIRN_CONFIG_INVALID error for a key file whose content is not the key expected. */

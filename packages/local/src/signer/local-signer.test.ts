@@ -23,6 +23,20 @@ const run = promisify(execFile);
 describe('LocalSigner', () => {
   const folder = temporaryFolders('cairn-local-signer-own-');
 
+  test('a key made in folders that do not exist yet: the folders above its own are passable (0711), its own 0700, the key 0600, whatever the umask', () => {
+    const dataFolder = join(folder(), 'cairn-data', 'nested');
+    const keyFile = join(dataFolder, 'keys', 'signing.pem');
+    const umask = process.umask(0o077);
+    try {
+      createLocalSigner({ keyFile, create: true });
+    } finally {
+      process.umask(umask);
+    }
+    const mode = (path: string) => statSync(path).mode & 0o777;
+    // Sandboxes of other uids pass through a data folder to their work root under it.
+    expect([mode(join(dataFolder, '..')), mode(dataFolder), mode(join(dataFolder, 'keys')), mode(keyFile)]).toEqual([0o711, 0o711, 0o700, 0o600]);
+  });
+
   test('creates the key file as PKCS#8 PEM with mode 0600 (in a 0700 folder it makes), and leaves no temporary file', async () => {
     const base = folder();
     const keyFile = join(base, 'keys', 'signing.pem');

@@ -1,4 +1,6 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ForkServer } from '@cairn/local';
 import { blobKey, resultKey } from '@cairn/protocol';
@@ -227,6 +229,25 @@ test('an exit a previous runner kept on disk is reported when the runner starts,
   while (runner.held().length > 0) await sleep(5);
   expect(new UnreportedExits(world.stateDirectory).read().size).toBe(0);
 });
+
+test(
+  'a work root under a folder sandboxes cannot pass through is refused at start, naming the folder and the chmod that opens it',
+  { timeout: 30_000 },
+  async () => {
+    const closed = mkdtempSync(join(tmpdir(), 'cairn-runner-closed-'));
+    cleanups.push(() => rmSync(closed, { recursive: true, force: true }));
+    // mkdtemp makes it 0700: the sandboxes' uids cannot pass through it to their workspaces.
+    const { runner } = await setUp({ runner: { workRoot: join(closed, 'work') } });
+    const refused = await runner.start().catch((error: unknown) => error);
+    expect(refused).toMatchObject({
+      code: 'CAIRN_CONFIG_INVALID',
+      path: 'runner.workRoot',
+      details: { chmod: `chmod o+x ${closed}` },
+    });
+    expect((refused as Error).message).toContain(`${closed} (mode 0700)`);
+    await expect(runner.stopped).rejects.toMatchObject({ code: 'CAIRN_CONFIG_INVALID' });
+  },
+);
 
 test('bad settings name every option under runner.', () => {
   expect(() => createRunner({ server: 'ftp://cairn', token: '', slots: 0, trustedKeys: [], stateDirectory: '/tmp/x', labels: ['GPU'] })).toThrow(

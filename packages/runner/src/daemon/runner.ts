@@ -3,7 +3,15 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger, ResultRecord, StorageProviderV1 } from '@cairn/core';
-import { executionWorker, ForkServer, removeIdleSandboxCgroups, removeWithMounts, workspaceLayersProblem, type ExecutionWorkerOptions } from '@cairn/local';
+import {
+  executionWorker,
+  ForkServer,
+  removeIdleSandboxCgroups,
+  removeWithMounts,
+  sandboxReachRefusal,
+  workspaceLayersProblem,
+  type ExecutionWorkerOptions,
+} from '@cairn/local';
 import { CairnError, isCairnError, parseSettings, runnerPollLimits, type RunnerExitStatus, type RunnerLease, type RunnerPollAnswer } from '@cairn/protocol';
 import { installedProcessLauncher, useProcessLauncher } from '@cairn/protocol/workspace';
 import type { Worker } from '@cairn/worker';
@@ -118,6 +126,13 @@ export class Runner {
     }
     const workRoot = resolve(settings.workRoot ?? tmpdir());
     mkdirSync(workRoot, { recursive: true, mode: 0o711 });
+    // Every attempt would fail in bubblewrap ("Can't find source path ... Permission denied"): said once, here.
+    const unreachable = sandboxReachRefusal(workRoot, 'runner.workRoot');
+    if (unreachable !== undefined) {
+      this.#state = 'stopped';
+      this.#settle.reject(unreachable);
+      throw unreachable;
+    }
     sweepGoneRunners(workRoot, this.#logger);
     this.#ownWorkRoot = join(workRoot, `${ownFolderPrefix}${process.pid}`);
     mkdirSync(this.#ownWorkRoot, { recursive: true, mode: 0o711 });
