@@ -4,7 +4,7 @@ import { createInMemoryCipher } from '@cairn/conformance/mocks';
 import { isCairnError } from '@cairn/protocol';
 import { describe, expect, test, vi } from 'vitest';
 import { AuditLog } from './audit/audit-log.ts';
-import { ana, collect, engineHarness, eventually, backends } from './engine.test-support.ts';
+import { ana, collect, engineHarness, eventually, backends, openHarnessGate } from './engine.test-support.ts';
 
 describe.each(backends)('on %s', (backend) => {
   const { engineWith, runs, secretsReceived } = engineHarness(backend);
@@ -458,6 +458,53 @@ describe.each(backends)('on %s', (backend) => {
         reads.mockRestore();
         commits.mockRestore();
       }
+    });
+  });
+
+  describe('model calls the gateway refused', () => {
+    test("an attempt that fails after the gateway refused its calls says so first, with the refusal's code; what its runtime said follows", async () => {
+      const { engine } = await engineWith();
+      engine.start();
+      const gate = `refused-${backend}`;
+      const { runId } = engine.submit(
+        {
+          version: 1,
+          name: 'refused',
+          items: [
+            { id: 'agent', runtime: command('wait-for', gate, '1') },
+            { id: 'quiet', runtime: command('exit', '1') },
+          ],
+        },
+        { actor: ana },
+      );
+      const executionId = `${runId}/agent/1`;
+      await eventually(() => engine.liveAttempt(executionId) !== undefined);
+      const denied = {
+        executionId,
+        provider: 'openai',
+        api: 'openai-responses',
+        model: 'gpt-5.5',
+        stream: true,
+        request: `sha256:${'0'.repeat(64)}`,
+        outcome: 'denied',
+        status: 403,
+        latencyMs: 1,
+        reason: 'this attempt may call no model, not "gpt-5.5": name the model in the item (runtime.model) or in gateway.models',
+        refusalCode: 'CAIRN_MODEL_NOT_ALLOWED',
+      } as const;
+      engine.recordModelCall(denied);
+      engine.recordModelCall(denied);
+      openHarnessGate(gate);
+      await engine.waitForRun(runId);
+      const failure = (itemId: string) => engine.attempts(runId, itemId)[0]?.failure;
+      expect(failure('agent')).toMatchObject({
+        code: 'CAIRN_MODEL_NOT_ALLOWED',
+        exitCode: 1,
+        message:
+          'The model gateway refused 2 model calls of this attempt (403 CAIRN_MODEL_NOT_ALLOWED): this attempt may call no model, not "gpt-5.5": name the model in the item (runtime.model) or in gateway.models. Then: The runtime exited with code 1.',
+      });
+      // An attempt the gateway refused nothing fails as its runtime said.
+      expect(failure('quiet')).toMatchObject({ code: 'CAIRN_EXIT_NONZERO', message: 'The runtime exited with code 1.' });
     });
   });
 

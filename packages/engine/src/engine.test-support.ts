@@ -213,8 +213,8 @@ export function openHarnessGate(name: string): void {
 
 /**
  * The task body of a harness executor: it reads its argv from the manifest the engine stored, as a
- * worker would (`sleep N` takes N ms and is stoppable, `exit N` exits N, `wait-for NAME` runs until
- * the test calls `openHarnessGate(NAME)` and is stoppable, anything else exits 0),
+ * worker would (`sleep N` takes N ms and is stoppable, `exit N` exits N, `wait-for NAME [N]` runs until
+ * the test calls `openHarnessGate(NAME)` and is stoppable, then exits N (0 by default), anything else exits 0),
  * counting its runs and keeping the secrets it received by execution id.
  */
 export function harnessTask(
@@ -269,7 +269,7 @@ export function harnessTask(
         void harnessGate(argv[1]!).opened.then(resolve);
       });
     if (signal.aborted) return 130;
-    return argv[0] === 'exit' ? Number(argv[1]) : 0;
+    return argv[0] === 'exit' ? Number(argv[1]) : argv[0] === 'wait-for' ? Number(argv[2] ?? 0) : 0;
   };
 }
 

@@ -25,6 +25,7 @@ import { EngineReadiness } from './loop/engine-readiness.ts';
 import { RunWaiters } from './loop/run-waiters.ts';
 import { ScheduleBook, type ScheduleDefinition, type ScheduleRecord } from './schedules/schedule-book.ts';
 import { SecretStore, type SecretRecord } from './secrets/secret-store.ts';
+import { GatewayRefusals } from './dispatch/gateway-refusals.ts';
 import { ModelCallRecorder, type LiveAttempt, type ModelCall } from './dispatch/model-call-recorder.ts';
 import type { RunListOptions, RunPage } from './records/run-page.ts';
 import type { ItemRecord, RunRecord } from './records/run-records.ts';
@@ -108,7 +109,8 @@ export class Engine {
       defaultExecutor: parsed.defaultExecutor ?? Object.keys(settings.executors)[0]!,
       approvalTimeoutMs: parsed.approvalTimeoutMs,
     });
-    this.#modelCalls = new ModelCallRecorder({ attempts: workingCopy.attempts, audit: this.#audit });
+    const refusals = new GatewayRefusals();
+    this.#modelCalls = new ModelCallRecorder({ attempts: workingCopy.attempts, audit: this.#audit, refusals });
     this.#secrets = settings.cipher ? new SecretStore({ workingCopy, audit: this.#audit, cipher: settings.cipher, now }) : undefined;
     this.#schedules = new ScheduleBook({
       workingCopy,
@@ -149,6 +151,7 @@ export class Engine {
       timeoutGraceMs: parsed.timeoutGraceMs,
       now,
       commit,
+      refusals,
       ...(this.#secrets ? { secrets: this.#secrets } : {}),
       ...(parsed.gateway ? { gateway: parsed.gateway } : {}),
       ...(parsed.observer ? { observer: parsed.observer } : {}),

@@ -369,6 +369,35 @@ test('a fargate executor with the gateway on needs a gateway.publicUrl its tasks
   expect(() => loadServerConfig({ directory: configIn('dataDirectory: ./data\ngateway: { enabled: true }\n'), env: {} })).not.toThrow();
 });
 
+test("a runtime's default model the gateway does not allow is refused at boot, naming both settings and what to change", () => {
+  const load = (text: string) => loadServerConfig({ directory: configIn(`dataDirectory: ./data\n${text}\n`), env: {} });
+  const codex = 'runtimes: { codex: { model: gpt-5.5 }, claude-code: { model: claude-sonnet-4-5 } }';
+  try {
+    load(`${codex}\ngateway: { enabled: true, models: { claude-code: [claude-haiku-4-5] } }`);
+    expect.unreachable();
+  } catch (error) {
+    expect((error as { code: string }).code).toBe('CAIRN_CONFIG_INVALID');
+    const issues = (error as { issues: { path: string; message: string }[] }).issues;
+    expect(issues.map((issue) => issue.path).sort()).toEqual(['config.runtimes.claude-code.model', 'config.runtimes.codex.model']);
+    expect(issues.find((issue) => issue.path === 'config.runtimes.codex.model')!.message).toBe(
+      'is "gpt-5.5", which the model gateway does not let codex attempts call: gateway.models.codex lists no model, so every call of an item naming no model would be refused (403, CAIRN_MODEL_NOT_ALLOWED); add it to gateway.models (gateway: { models: { codex: [gpt-5.5] } }), or remove runtimes.codex.model',
+    );
+    expect(issues.find((issue) => issue.path === 'config.runtimes.claude-code.model')!.message).toContain(
+      'gateway.models.claude-code lists only "claude-haiku-4-5"',
+    );
+  }
+  // Allowed, or with the gateway off (the runtimes reach their providers themselves): nothing to refuse.
+  expect(() => load(`${codex}\ngateway: { enabled: true, models: { codex: [gpt-5.5], claude-code: [claude-sonnet-4-5, claude-haiku-4-5] } }`)).not.toThrow();
+  expect(() => load(codex)).not.toThrow();
+});
+
+test("budgets-and-quotas.md's gateway config starts as written: its runtimes' models are ones its gateway allows", () => {
+  const page = readFileSync(join(import.meta.dirname, '../../../../docs/guides/budgets-and-quotas.md'), 'utf8');
+  const block = /```yaml\n(gateway:[\s\S]*?)```/.exec(page)![1]!;
+  expect(block).toContain('codex: { model: gpt-5.5 }');
+  expect(loadServerConfig({ directory: configIn(`dataDirectory: ./data\n${block}`), env: {} }).config.gateway.models).toEqual({ codex: ['gpt-5.5'] });
+});
+
 test('fargate options are checked, each problem named by its option; credentials are refused; an unknown executor kind names both kinds', () => {
   const directory = configIn(
     [

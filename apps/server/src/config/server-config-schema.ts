@@ -152,6 +152,27 @@ function kubernetesPodsReachTheGateway(config: z.output<typeof serverConfigShape
   });
 }
 
+/**
+ * With the gateway on, an attempt may call only its item's `runtime.model` and the models
+ * `gateway.models` lists for its adapter. A runtime's default model (`runtimes.<adapter>.model`) is
+ * what an item naming none runs with: one the gateway does not allow would have every call of such
+ * an item refused, and the agent CLI end saying something else.
+ */
+function runtimeModelsAllowedByGateway(config: z.output<typeof serverConfigShape>, context: z.core.$RefinementCtx): void {
+  if (!config.gateway.enabled) return;
+  for (const [adapter, runtime] of Object.entries(config.runtimes)) {
+    const model = runtime?.model;
+    if (model === undefined) continue;
+    const allowed = config.gateway.models[adapter] ?? [];
+    if (allowed.includes(model)) continue;
+    context.addIssue({
+      code: 'custom',
+      path: ['runtimes', adapter, 'model'],
+      message: `is ${JSON.stringify(model)}, which the model gateway does not let ${adapter} attempts call: gateway.models.${adapter} ${allowed.length === 0 ? 'lists no model' : `lists only ${allowed.map((name) => JSON.stringify(name)).join(', ')}`}, so every call of an item naming no model would be refused (403, CAIRN_MODEL_NOT_ALLOWED); add it to gateway.models (gateway: { models: { ${adapter}: [${model}] } }), or remove runtimes.${adapter}.model`,
+    });
+  }
+}
+
 /** A trigger may only name templates the config has: a label or command cannot start nothing. */
 function triggersNameTemplates(config: z.output<typeof serverConfigShape>, context: z.core.$RefinementCtx): void {
   const known = Object.keys(config.templates);
@@ -209,6 +230,7 @@ export const serverConfigSchema = serverConfigShape.superRefine((config, context
   fargateTasksReachTheGateway(config, context);
   kubernetesNeedsS3AndKms(config, context);
   kubernetesPodsReachTheGateway(config, context);
+  runtimeModelsAllowedByGateway(config, context);
   triggersNameTemplates(config, context);
 });
 

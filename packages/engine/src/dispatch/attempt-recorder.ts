@@ -11,6 +11,7 @@ import type { AttemptRecord, AttemptStore } from '../store/sqlite/attempt-store.
 import { attemptOutcome } from './attempt-outcome.ts';
 import type { DispatchContext } from './dispatch-context.ts';
 import type { DispatcherSettings } from './dispatcher-settings.ts';
+import { failureWithRefusals } from './gateway-refusals.ts';
 import { engineFailure, failureSummary } from './engine-failure.ts';
 import type { LockTable } from '../store/sqlite/lock-table.ts';
 import type { PreparedDispatch } from './prepared-dispatch.ts';
@@ -198,6 +199,9 @@ export class AttemptRecorder {
     // A planner's success adds its fragment; a fragment that is not valid fails it instead.
     const emission = ended.outcome !== 'succeeded' ? undefined : joined !== undefined ? { fragment: joined } : this.#emission(attempt, read);
     if (emission !== undefined && 'failure' in emission) ended = { ...ended, outcome: 'failed', failure: emission.failure };
+    // What the gateway refused the attempt comes first: its runtime may have ended saying something else.
+    const refusals = this.#settings.refusals?.take(attempt.executionId);
+    if (ended.outcome !== 'succeeded') ended = { ...ended, failure: failureWithRefusals(ended.failure, refusals) };
     const { outcome, exitCode, artifacts, failure, rejected, lostCause } = ended;
     if (rejected !== undefined) {
       this.#auditAttempt('attempt.result-rejected', attempt, 'denied', { attempt: attempt.attempt, itemId: attempt.itemId, reason: rejected });

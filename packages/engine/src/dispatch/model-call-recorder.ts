@@ -2,6 +2,7 @@ import type { AuditEntry, ModelCallData } from '@cairn/core';
 import { CairnError, modelCallDataSchema, parsePayload } from '@cairn/protocol';
 import type { AuditLog } from '../audit/audit-log.ts';
 import type { AttemptStore } from '../store/sqlite/attempt-store.ts';
+import type { GatewayRefusals } from './gateway-refusals.ts';
 
 /** The attempt a gateway credential names, while it is live. */
 export interface LiveAttempt {
@@ -20,6 +21,8 @@ export interface LiveAttempt {
 export type ModelCall = Omit<ModelCallData, 'itemId' | 'attempt'> & {
   readonly executionId: string;
   readonly outcome: 'success' | 'failure' | 'denied';
+  /** A denied call's CairnError code (`CAIRN_MODEL_NOT_ALLOWED`): what the attempt's failure says first if it fails. */
+  readonly refusalCode?: string;
 };
 
 /** Who the `model.called` entries are by: the gateway, for the attempt its credential names. */
@@ -34,10 +37,12 @@ const gatewayActor = { kind: 'system', id: 'gateway', via: 'http' } as const;
 export class ModelCallRecorder {
   readonly #attempts: AttemptStore;
   readonly #audit: AuditLog;
+  readonly #refusals: GatewayRefusals | undefined;
 
-  constructor(settings: { readonly attempts: AttemptStore; readonly audit: AuditLog }) {
+  constructor(settings: { readonly attempts: AttemptStore; readonly audit: AuditLog; readonly refusals?: GatewayRefusals }) {
     this.#attempts = settings.attempts;
     this.#audit = settings.audit;
+    this.#refusals = settings.refusals;
   }
 
   /** The attempt, while it runs (dispatched, not yet ended); undefined otherwise. */
@@ -56,10 +61,10 @@ export class ModelCallRecorder {
         `Attempt ${JSON.stringify(call.executionId)} is not running, so no model call can be recorded for it: its credential ended with it.`,
         { path: 'executionId' },
       );
-    const { executionId, outcome, ...measured } = call;
+    const { executionId, outcome, refusalCode, ...measured } = call;
     // Checked as the verifier will check it: an entry a bundle would refuse is never written.
     const data = parsePayload(modelCallDataSchema, { ...measured, itemId: live.itemId, attempt: live.attempt }, 'the model call');
-    return this.#audit.append({
+    const entry = this.#audit.append({
       actor: gatewayActor,
       action: 'model.called',
       entity: { kind: 'attempt', id: executionId },
@@ -67,5 +72,8 @@ export class ModelCallRecorder {
       runId: live.runId,
       data,
     });
+    if (outcome === 'denied')
+      this.#refusals?.refused(executionId, { code: refusalCode, status: measured.status, reason: measured.reason ?? 'no reason given' });
+    return entry;
   }
 }

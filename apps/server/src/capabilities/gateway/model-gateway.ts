@@ -195,7 +195,16 @@ export class ModelGateway {
         await this.#store(live.executionId, request, standIn);
         reason += `; its request body (${body.length} bytes, ${requestDigest}) was not stored: the entry's request is a stand-in naming its size and digest`;
       }
-      await this.#record(live, { ...call, request, ...extra, outcome, status: refusal.status, latencyMs: elapsed(started), reason });
+      await this.#record(live, {
+        ...call,
+        request,
+        ...extra,
+        outcome,
+        status: refusal.status,
+        latencyMs: elapsed(started),
+        reason,
+        ...(outcome === 'denied' ? { refusalCode: refusal.code } : {}),
+      });
       this.#refuse(response, route.provider, refusal);
     };
     if (!claims.models.includes(model))
