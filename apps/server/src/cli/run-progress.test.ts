@@ -7,7 +7,7 @@ import { failureLines, renderProgressLine, RunProgress } from './run-progress.ts
 const states = (entries: [string, ItemState][]) => new Map(entries);
 
 test('the line: a bar of finished items over all, then the count of each state present, in lifecycle order', () => {
-  expect(renderProgressLine(states([]))).toBe('[....................] 0/0');
+  expect(renderProgressLine(states([]))).toBe('[....................] 0/0 done');
   expect(
     renderProgressLine(
       states([
@@ -19,9 +19,9 @@ test('the line: a bar of finished items over all, then the count of each state p
       ]),
       10,
     ),
-  ).toBe('[####......] 2/5  blocked 1 · ready 1 · running 1 · succeeded 1 · failed 1');
+  ).toBe('[####......] 2/5 done  blocked 1 · ready 1 · running 1 · succeeded 1 · failed 1');
   const twenty = states(Array.from({ length: 20 }, (_, index): [string, ItemState] => [`i${index}`, index < 12 ? 'succeeded' : 'awaiting-approval']));
-  expect(renderProgressLine(twenty, 10)).toBe('[######....] 12/20  awaiting-approval 8 · succeeded 12');
+  expect(renderProgressLine(twenty, 10)).toBe('[######....] 12/20 done  awaiting-approval 8 · succeeded 12');
   expect(
     renderProgressLine(
       states([
@@ -30,7 +30,7 @@ test('the line: a bar of finished items over all, then the count of each state p
       ]),
       4,
     ),
-  ).toBe('[####] 2/2  skipped 1 · cancelled 1');
+  ).toBe('[####] 2/2 done  skipped 1 · cancelled 1');
 });
 
 test('on a terminal one line is redrawn in place, notes go above it, and done moves past it', () => {
@@ -49,11 +49,11 @@ test('on a terminal one line is redrawn in place, notes go above it, and done mo
   progress.update('a', 'succeeded');
   progress.done();
   expect(written).toEqual([
-    '\r\x1b[2K[....................] 0/2  blocked 1 · ready 1',
-    '\r\x1b[2K[....................] 0/2  blocked 1 · running 1',
+    '\r\x1b[2K[....................] 0/2 done  blocked 1 · ready 1',
+    '\r\x1b[2K[....................] 0/2 done  blocked 1 · running 1',
     '\r\x1b[2Kapproved b\n',
-    '\r\x1b[2K[....................] 0/2  blocked 1 · running 1',
-    '\r\x1b[2K[##########..........] 1/2  blocked 1 · succeeded 1',
+    '\r\x1b[2K[....................] 0/2 done  blocked 1 · running 1',
+    '\r\x1b[2K[##########..........] 1/2 done  blocked 1 · succeeded 1',
     '\n',
   ]);
 });
@@ -79,7 +79,7 @@ test('anywhere else, one plain line per item state change (repeats and run event
   progress.update('edit-alpha', 'succeeded');
   progress.note('(approved)');
   progress.done();
-  expect(written.join('')).toBe('  edit-alpha       running           0/2\n  edit-alpha       succeeded         1/2\n(approved)\n');
+  expect(written.join('')).toBe('  edit-alpha       running           0/2 done\n  edit-alpha       succeeded         1/2 done\n(approved)\n');
 });
 
 test('plain lines: ids over 16 characters, and longer ones a planner adds, do not push the states out of line', () => {
@@ -93,14 +93,74 @@ test('plain lines: ids over 16 characters, and longer ones a planner adds, do no
   );
   progress.update('build-the-whole-workspace', 'running');
   progress.update('plan', 'succeeded');
-  expect(written).toEqual(['  build-the-whole-workspace running           0/2\n', '  plan                      succeeded         1/2\n']);
+  expect(written).toEqual(['  build-the-whole-workspace running           0/2 done\n', '  plan                      succeeded         1/2 done\n']);
   // A planner's item longer than any so far widens the column from then on.
   progress.update('plan/an-item-the-planner-added-later', 'running');
   progress.update('build-the-whole-workspace', 'succeeded');
   expect(written.slice(2)).toEqual([
-    '  plan/an-item-the-planner-added-later running           1/3\n',
-    '  build-the-whole-workspace            succeeded         2/3\n',
+    '  build-the-whole-workspace            succeeded         2/3 done, 1 more added\n',
+    '  plan/an-item-the-planner-added-later running           2/3 done\n',
   ]);
+});
+
+test('a growing run: the done count never goes back, growth is said as items added, and a planner ends before the items it added', () => {
+  const plain: string[] = [];
+  const terminal: string[] = [];
+  const start = [
+    { itemId: 'plan', state: 'running' as const },
+    { itemId: 'report', state: 'blocked' as const },
+  ];
+  const plainProgress = new RunProgress(start, { write: (text: string) => plain.push(text) });
+  const terminalProgress = new RunProgress(start, { isTTY: true, write: (text: string) => terminal.push(text) });
+  // As the engine sends them: the planner's items first, then its end, then a forEach's items.
+  const events: [string, ItemState][] = [
+    ['task-1', 'ready'],
+    ['task-2', 'ready'],
+    ['task-3', 'ready'],
+    ['plan', 'succeeded'],
+    ['task-1', 'running'],
+    ['task-1', 'succeeded'],
+    ['task-2', 'succeeded'],
+    ['fan/0', 'ready'],
+    ['fan/1', 'ready'],
+    ['fan/0', 'succeeded'],
+  ];
+  for (const [itemId, state] of events) {
+    plainProgress.update(itemId, state);
+    terminalProgress.update(itemId, state);
+  }
+  plainProgress.done();
+  const counts = plain.map((line) => / (\d+)\/(\d+) done/.exec(line)!.slice(1).map(Number));
+  // Never back: each line's done count is at least the one before.
+  for (const [index, [done]] of counts.entries()) expect(done).toBeGreaterThanOrEqual(index === 0 ? 0 : counts[index - 1]![0]!);
+  expect(plain).toEqual([
+    '  plan             succeeded         1/5 done, 3 more added\n',
+    '  task-1           ready             1/5 done\n',
+    '  task-2           ready             1/5 done\n',
+    '  task-3           ready             1/5 done\n',
+    '  task-1           running           1/5 done\n',
+    '  task-1           succeeded         2/5 done\n',
+    '  task-2           succeeded         3/5 done\n',
+    '  fan/0            ready             3/7 done, 2 more added\n',
+    '  fan/1            ready             3/7 done\n',
+    '  fan/0            succeeded         4/7 done\n',
+  ]);
+  expect(terminal.at(-1)).toBe('\r\x1b[2K[###########.........] 4/7 done, 5 added  blocked 1 · ready 2 · succeeded 4');
+});
+
+test('following a run already under way: states replayed from before the watch began never take a finished item back', () => {
+  const written: string[] = [];
+  const progress = new RunProgress(
+    [
+      { itemId: 'a', state: 'succeeded' },
+      { itemId: 'b', state: 'running' },
+    ],
+    { write: (text: string) => written.push(text) },
+  );
+  // The stream starts at the run's first event: a's whole life again, then b's end.
+  for (const state of ['ready', 'running', 'succeeded'] as const) progress.update('a', state);
+  progress.update('b', 'succeeded');
+  expect(written).toEqual(['  b                succeeded         2/2 done\n']);
 });
 
 test('a failed item: its plain progress line ends with the code and rule, and failureLines says why on one line, with the end of its stderr, no control characters', () => {
@@ -115,7 +175,7 @@ test('a failed item: its plain progress line ends with the code and rule, and fa
     state: 'failed',
     failure: { code: 'CAIRN_PAYLOAD_INVALID', rule: 'symlink-escape' },
   });
-  expect(written).toEqual([`  ${'escape'.padEnd(16)} ${'failed'.padEnd(17)} 1/1  CAIRN_PAYLOAD_INVALID (rule symlink-escape)\n`]);
+  expect(written).toEqual([`  ${'escape'.padEnd(16)} ${'failed'.padEnd(17)} 1/1 done  CAIRN_PAYLOAD_INVALID (rule symlink-escape)\n`]);
 
   const lines = failureLines([
     { itemId: 'ok', state: 'succeeded', failure: null },
