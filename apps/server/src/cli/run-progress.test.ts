@@ -199,7 +199,8 @@ test('a failed item: its plain progress line ends with the code and rule, and fa
     },
   ]);
   expect(lines).toEqual([
-    'build failed: CAIRN_EXIT_NONZERO The runtime exited with code 2; see below. (exit 2)',
+    'build failed: CAIRN_EXIT_NONZERO The runtime exited with code 2; (exit 2)',
+    '    see below.',
     '    | two',
     '    | three',
     '    | four',
@@ -208,4 +209,32 @@ test('a failed item: its plain progress line ends with the code and rule, and fa
     'oom failed: CAIRN_ATTEMPT_KILLED Killed. (signal SIGKILL)',
     'escape failed: CAIRN_PAYLOAD_INVALID Refused. (exit 0; rule symlink-escape)',
   ]);
+});
+
+test('a merge conflict is printed once: its summary on the item line, its hunk beneath as written, the stderr lines it shows not again', () => {
+  const hunk = ['--- notes.md', '@@ -1 +1 @@', '-base', '+from alpha'];
+  const lines = failureLines([
+    {
+      itemId: 'merge',
+      state: 'failed',
+      failure: {
+        code: 'CAIRN_MERGE_CONFLICT',
+        message: `The patch of item "beta" (runtime.from[1]) conflicts with what was merged before it ("alpha") at path: notes.md. Nothing was merged.\n${hunk.join('\n')}`,
+        exitCode: null,
+        signal: null,
+        // The worker writes every hunk to the item's stderr log too.
+        stderrTail: `merging 2 patches\n${hunk.join('\n')}\n`,
+      },
+    },
+  ]);
+  expect(lines).toEqual([
+    'merge failed: CAIRN_MERGE_CONFLICT The patch of item "beta" (runtime.from[1]) conflicts with what was merged before it ("alpha") at path: notes.md. Nothing was merged.',
+    '    --- notes.md',
+    '    @@ -1 +1 @@',
+    '    -base',
+    '    +from alpha',
+    '    | merging 2 patches',
+  ]);
+  // Each line of the hunk once.
+  for (const line of hunk) expect(lines.filter((printed) => printed.includes(line)).length, line).toBe(1);
 });

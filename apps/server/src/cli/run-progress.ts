@@ -147,7 +147,9 @@ export function progressOutput(json: boolean): ProgressOutput {
 /**
  * One line per failed item saying why, then the end of its stderr indented beneath:
  * `build failed: CAIRN_EXIT_NONZERO The runtime exited with code 1 (exit 1)`, with the signal and
- * the rule that refused its change when there are. Everything in it was redacted by the worker.
+ * the rule that refused its change when there are. A message of several lines (a merge conflict's
+ * hunks after its summary) has its first line there and the rest beneath, as it was written; the
+ * stderr lines it already shows are not shown twice. Everything in it was redacted by the worker.
  */
 export function failureLines(items: readonly { readonly itemId: string; readonly state: ItemState; readonly failure?: AttemptFailure | null }[]): string[] {
   const lines: string[] = [];
@@ -159,10 +161,14 @@ export function failureLines(items: readonly { readonly itemId: string; readonly
       signal === null ? undefined : `signal ${signal}`,
       rule === undefined ? undefined : `rule ${rule}`,
     ].filter((part) => part !== undefined);
-    lines.push(`${item.itemId} failed: ${code} ${oneLine(message)}${how.length > 0 ? ` (${how.join('; ')})` : ''}`);
+    const [summary = '', ...rest] = message.split(/\r?\n/);
+    lines.push(`${item.itemId} failed: ${code} ${oneLine(summary)}${how.length > 0 ? ` (${how.join('; ')})` : ''}`);
+    const detail = rest.map(oneLine).filter((line) => line.trim() !== '');
+    for (const line of detail) lines.push(`    ${line}`);
+    const shown = new Set(detail.map((line) => line.trim()));
     const tail = stderrTail
       .split('\n')
-      .filter((line) => line.trim() !== '')
+      .filter((line) => line.trim() !== '' && !shown.has(oneLine(line).trim()))
       .slice(-5);
     for (const line of tail) lines.push(`    | ${oneLine(line)}`);
   }
