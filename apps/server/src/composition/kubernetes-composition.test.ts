@@ -6,113 +6,34 @@
 // key, all derived from the server's config and a kubeconfig file. The server closed while its
 // pods run and composed again adopts them: nothing runs twice. `cairn doctor` asks the API server
 // about the namespace. The config's refusals name their options.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { verifyBundle } from '@cairn/audit';
 import { taskEnvironmentNames } from '@cairn/fargate';
-import { workerTestRootfs, type WorkerTestRootfs } from '@cairn/fargate/testing';
-import { KmsTestEndpoint } from '@cairn/kms/testing';
 import { kubernetesExecutorSettingsSchema, podNameOf } from '@cairn/kubernetes';
-import { KubernetesTestEndpoint } from '@cairn/kubernetes/testing';
 import { blobKey, canonicalJsonBytes, isCairnError } from '@cairn/protocol';
-import { createTestBucket, radosgwClient, radosgwConnection, radosgwEnvironment } from '@cairn/s3/testing';
-import { pino } from 'pino';
-import { afterAll, afterEach, beforeAll, expect, test, vi } from 'vitest';
-import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
+import { radosgwConnection } from '@cairn/s3/testing';
+import { expect, test, vi } from 'vitest';
 import { diagnoseServer } from '../cli/diagnose-server.ts';
-import { initServer } from '../cli/init-server.ts';
 import { kubernetesExecutorOptionNames } from '../config/executor-config-schema.ts';
 import { loadServerConfig } from '../config/load-server-config.ts';
 import { composeServer } from './compose-server.ts';
-import type { ServerComposition } from './server-composition.ts';
+import {
+  capturedLogger,
+  kubernetesServerWorldForFile,
+  podsCreated as podsCreatedBy,
+  serverOnKubernetes as serverOnKubernetesIn,
+  workerImage,
+} from './kubernetes-composition.test-support.ts';
 
-const workerImage = 'registry.example.com/cairn/cairn-worker:test';
-let kms: KmsTestEndpoint;
-let endpoint: KubernetesTestEndpoint;
-let rootfs: WorkerTestRootfs;
-let bucket: string;
-const directories: string[] = [];
-const compositions: ServerComposition[] = [];
-beforeAll(async () => {
-  kms = await KmsTestEndpoint.start();
-  bucket = await createTestBucket(radosgwClient());
-  // The pods' own identity (as IRSA or a Pod Identity would give it): the image's environment, never the config's.
-  rootfs = workerTestRootfs({ environment: radosgwEnvironment() });
-  endpoint = await KubernetesTestEndpoint.start({ images: { [workerImage]: rootfs.definition } });
-  // The server's: the SDK's default chain finds them, as a server finds its role's.
-  for (const [name, value] of Object.entries(radosgwEnvironment())) vi.stubEnv(name, value);
-});
-afterEach(async () => {
-  for (const composition of compositions.splice(0)) await composition.close();
-});
-afterAll(async () => {
-  vi.unstubAllEnvs();
-  await endpoint?.stop();
-  await kms?.stop();
-  rootfs?.remove();
-  for (const directory of directories) rmSync(directory, { recursive: true, force: true });
-});
-
-/** `cairn init` in a fresh folder, then S3 storage, a KMS cipher and the kubernetes executor (its kubeconfig in a file beside the config). */
-async function serverOnKubernetes(
-  executor: Record<string, unknown> = {},
-  more: Record<string, unknown> = {},
-): Promise<{ directory: string; cipherKey: string; file: string }> {
-  const directory = mkdtempSync(join(tmpdir(), 'cairn-kubernetes-'));
-  directories.push(directory);
-  await initServer(directory);
-  const { endpoint: s3Endpoint, region } = radosgwConnection();
-  const cipherKey = kms.createKey('SYMMETRIC_DEFAULT').keyId;
-  writeFileSync(join(directory, 'kubeconfig.yaml'), endpoint.kubeConfig().exportConfig());
-  const file = join(directory, 'cairn.config.yaml');
-  const config = parseYaml(readFileSync(file, 'utf8')) as Record<string, unknown>;
-  const portOf = (url: string) => Number(new URL(url).port);
-  writeFileSync(
-    file,
-    stringifyYaml({
-      ...config,
-      storage: { kind: 's3', bucket, prefix: `server-${directories.length}/`, region, endpoint: s3Endpoint, forcePathStyle: true },
-      cipher: { kind: 'kms', keyId: cipherKey, endpoint: kms.url, region: 'us-east-1' },
-      executor: {
-        kind: 'kubernetes',
-        namespace: endpoint.namespace,
-        image: workerImage,
-        kubeconfigFile: 'kubeconfig.yaml',
-        podTemplate: { resources: { limits: { memory: '1Gi' } } },
-        network: { egress: [{ cidr: '127.0.0.1/32', ports: [portOf(s3Endpoint), portOf(kms.url)] }] },
-        ...executor,
-      },
-      ...more,
-    }),
-  );
-  return { directory, cipherKey, file };
-}
-
-/** A logger whose every line is kept: what the server logged, read back by the test. */
-function capturedLogger(): { logger: ReturnType<typeof pino>; text: () => string } {
-  const lines: string[] = [];
-  const stream = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      lines.push(chunk.toString('utf8'));
-      done();
-    },
-  });
-  return { logger: pino({ level: 'trace' }, stream), text: () => lines.join('') };
-}
-
+const world = kubernetesServerWorldForFile();
+const serverOnKubernetes = (executor: Record<string, unknown> = {}, more: Record<string, unknown> = {}) => serverOnKubernetesIn(world(), executor, more);
+const podsCreated = () => podsCreatedBy(world().endpoint);
 const actor = { kind: 'user', id: 'tester', via: 'engine' } as const;
 
-/** The pods the server asked the API server to create, by execution id, as it sent them. */
-function podsCreated(): Map<string, Record<string, unknown>> {
-  const pods = endpoint.requests
-    .filter((request) => request.method === 'POST' && request.path === `/api/v1/namespaces/${endpoint.namespace}/pods` && request.status === 201)
-    .map((request) => request.body as { metadata: { annotations: Record<string, string> } });
-  return new Map(pods.map((pod) => [pod.metadata.annotations['cairn.dev/execution-id'] ?? '', pod as unknown as Record<string, unknown>]));
-}
-
 test("executor kind kubernetes: the server's options are @cairn/kubernetes's settings, but what the server supplies; each refusal names its option and what to set", async () => {
+  const { directories, compositions } = world();
   // kubeconfigFile is read into the package's kubeConfig; storage, cipher, keys, credentials and the logger are the server's.
   const supplied = ['storage', 'taskStorage', 'cipher', 'taskCipher', 'trustedKeys', 'taskCredentials', 'logger'];
   expect(kubernetesExecutorOptionNames.map((name) => (name === 'kubeconfigFile' ? 'kubeConfig' : name)).sort()).toEqual(
@@ -195,6 +116,7 @@ test(
   "executor kind kubernetes: a two-item run's items are pods of the configured image that find the server's S3 storage, open the secret with its KMS key and trust its signing key; the patch comes back and the bundle verifies; no credential in a pod or the log",
   { timeout: 120_000 },
   async () => {
+    const { kms, endpoint, bucket, compositions } = world();
     const { directory, cipherKey } = await serverOnKubernetes();
     const loaded = loadServerConfig({ directory, env: {} });
     const log = capturedLogger();
@@ -274,6 +196,7 @@ test(
   'the server closed while its pods run, and composed again: it adopts the running pods by their handles, every item completes exactly once and no attempt is lost',
   { timeout: 180_000 },
   async () => {
+    const { endpoint, compositions } = world();
     const { directory } = await serverOnKubernetes();
     const loaded = loadServerConfig({ directory, env: {} });
     const log = capturedLogger();
@@ -375,6 +298,7 @@ test(
 );
 
 test("the executor block of docs/operations/kubernetes.md loads as written, and its podTemplate and network pass @cairn/kubernetes's own checks", async () => {
+  const { directories } = world();
   const { attemptNetworkSchema, podTemplateSchema } = await import('@cairn/kubernetes');
   const page = readFileSync(join(import.meta.dirname, '..', '..', '..', '..', 'docs', 'operations', 'kubernetes.md'), 'utf8');
   const blocks = [...page.matchAll(/^```yaml\n([\s\S]*?)^```/gm)].map((match) => match[1]!).filter((block) => block.includes('kind: kubernetes'));
