@@ -7,7 +7,7 @@ import { RunsPage } from './pages/runs-page.tsx';
 import { RunnersPage } from './pages/runners-page.tsx';
 import { SchedulesPage } from './pages/schedules-page.tsx';
 import { sessionToken } from './api/session-token.ts';
-import { redeemSignInCode } from './api/sign-in-link.ts';
+import { redeemSignInCode, takeSignInCode } from './api/sign-in-link.ts';
 import { SignInPage } from './pages/sign-in-page.tsx';
 import { useRoute } from './use-route.ts';
 import { readPermissions, type Permissions } from './api/permissions.ts';
@@ -30,7 +30,23 @@ export function App({ signInCode = null }: { readonly signInCode?: string | null
   const [session, setSession] = useState<Session>({ kind: 'starting' });
   const route = useRoute();
   useEffect(() => {
-    void start(signInCode).then(setSession);
+    // The last start wins: a link opened while the first one still runs replaces what it finds.
+    let starts = 0;
+    const begin = (code: string | null) => {
+      const started = ++starts;
+      void start(code).then((next) => started === starts && setSession(next));
+    };
+    begin(signInCode);
+    // A sign-in link opened in a tab already showing the dashboard changes only the fragment: the
+    // page is not loaded again, so its code is taken here, out of the address bar at once.
+    const signInFromLink = () => {
+      const code = takeSignInCode();
+      if (code === null) return;
+      setSession({ kind: 'starting' });
+      begin(code);
+    };
+    addEventListener('hashchange', signInFromLink);
+    return () => removeEventListener('hashchange', signInFromLink);
   }, []);
   // The server is told first: a session a sign-in link made ends there too (its token revoked, so a
   // copy of it stops working); a token pasted in stays the user's. The tab forgets it either way.

@@ -103,3 +103,23 @@ test('the one-time link `cairn dashboard` prints signs the tab in, leaves no cod
   expect(await other.evaluate(() => sessionStorage.getItem('cairn.token'))).toBeNull();
   await screenshot(other, 'sign-in-link-used');
 });
+
+test('the one-time link opened in a tab already showing the dashboard (only its fragment changes) signs that tab in and leaves no code in the address bar', async () => {
+  const { base, configFile } = await start('tokens');
+  const page = await open(`${base}/dashboard/`);
+  await expect.poll(() => page.getByLabel('Bearer token').isVisible()).toBe(true);
+  const printed = await runCli(['--config', configFile, 'dashboard', '--server', base]);
+  const url = printed.stdout.split('\n')[0]!;
+  const code = /#signin=(cairn_\S+)$/.exec(url)![1]!;
+  // The same document: no page load, only a hashchange.
+  const loads: string[] = [];
+  page.on('load', () => loads.push(page.url()));
+  await page.goto(url);
+  await expect.poll(() => page.getByRole('heading', { name: /Runs/ }).isVisible()).toBe(true);
+  expect(loads).toEqual([]);
+  expect(page.url()).toBe(`${base}/dashboard/`);
+  const session = await page.evaluate(() => sessionStorage.getItem('cairn.token'));
+  expect(session).toMatch(/^cairn_[0-9a-f]{12}_/);
+  expect(session).not.toBe(code);
+  expect((await fetch(`${base}/v1/session`, { headers: { authorization: `Bearer ${session}` } })).status).toBe(200);
+});
