@@ -159,6 +159,8 @@ test('an evicted pod: the item fails, and its failure says Kubernetes evicted it
     /^The task failed: Evicted: Kubernetes evicted the pod from its node: The node was low on resource: ephemeral-storage\. The attempt ran on a node under pressure/;
   const failure = { code: 'CAIRN_RUNTIME_FAILED', message: expect.stringMatching(message), exitCode: null, signal: null };
   expect(items).toMatchObject([{ itemId: 'evicted', state: 'failed', failure }]);
+  // One sentence after another: the executor's reason does not close itself before the engine does.
+  expect(items[0]!.failure!.message).not.toContain('..');
   expect(onlyAttempt(server, runId, 'evicted')).toMatchObject({ state: 'failed', failure });
   expect(status).toMatch(/^evicted failed: CAIRN_RUNTIME_FAILED The task failed: Evicted: Kubernetes evicted the pod/);
   expectNoCredential(server);
@@ -176,6 +178,8 @@ test(`a pod Pending past pendingTimeoutSeconds: the item fails Unschedulable, sa
     );
     const failure = { code: 'CAIRN_RUNTIME_FAILED', message: expect.stringMatching(message), exitCode: null, signal: null };
     expect(items).toMatchObject([{ itemId: 'never-scheduled', state: 'failed', failure }]);
+    // One sentence after another: the executor's reason does not close itself before the engine does.
+    expect(items[0]!.failure!.message).not.toContain('..');
     const attempt = onlyAttempt(server, runId, 'never-scheduled');
     expect(attempt).toMatchObject({ state: 'failed', failure, artifacts: null });
     // Not before its timeout (the pod's creationTimestamp is in whole seconds, so a second less at most).
@@ -201,6 +205,8 @@ test('an image the registry does not have: the item fails ImagePullBackOff, nami
       /^The task failed: ImagePullBackOff: the worker image could not be pulled: Back-off pulling image "registry\.invalid\/cairn\/missing:1"\. Check kubernetes\.image/;
     const failure = { code: 'CAIRN_RUNTIME_FAILED', message: expect.stringMatching(message), exitCode: null, signal: null };
     expect(items).toMatchObject([{ itemId: 'no-image', state: 'failed', failure }]);
+    // One sentence after another: the executor's reason does not close itself before the engine does.
+    expect(items[0]!.failure!.message).not.toContain('..');
     expect(onlyAttempt(missing, runId, 'no-image')).toMatchObject({ state: 'failed', failure, artifacts: null });
     expect(status).toMatch(/^no-image failed: CAIRN_RUNTIME_FAILED The task failed: ImagePullBackOff: /);
     // Deleted, so that it cannot start once the image is there; it never ran.

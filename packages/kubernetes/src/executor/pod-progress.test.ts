@@ -131,7 +131,7 @@ const rows: [string, ObservedPod, number, PodProgress | ((progress: PodProgress)
       status: {
         state: 'exited',
         outcome: 'failed',
-        reason: expect.stringMatching(/^CreateContainerConfigError: .*: secret "x" not found\./) as unknown as string,
+        reason: expect.stringMatching(/^CreateContainerConfigError: .*: secret "x" not found$/) as unknown as string,
       },
     },
   ],
@@ -147,4 +147,13 @@ test('a pod read through the client (dates as Date) counts its age the same way'
   const read = pod({ phase: 'Pending' }, { metadata: { name: 'cairn-abc', creationTimestamp: new Date(created) } });
   expect(podProgress(read, 'cairn-worker', at(61), 60_000).kind).toBe('stuck');
   expect(podProgress(read, 'cairn-worker', at(30), 60_000).kind).toBe('pending');
+});
+
+test('a named reason has no closing period of its own: the engine closes the sentence it puts it in', () => {
+  const named = rows.flatMap(([what, observed, seconds]) => {
+    const progress = podProgress(observed, 'cairn-worker', at(seconds), 60_000);
+    return progress.kind === 'stuck' || (progress.kind === 'ended' && progress.named) ? [[what, progress.status.reason] as const] : [];
+  });
+  expect(named.length).toBeGreaterThanOrEqual(6);
+  for (const [what, reason] of named) expect(reason, what).toMatch(/[^.]$/);
 });

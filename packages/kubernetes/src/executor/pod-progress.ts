@@ -127,9 +127,18 @@ export function podProgress(pod: ObservedPod, containerName: string, nowMs: numb
 }
 
 function ended(outcome: 'failed' | 'timed-out', reason: string): PodProgress {
-  return { kind: 'ended', named: true, status: { state: 'exited', outcome, reason } };
+  return { kind: 'ended', named: true, status: { state: 'exited', outcome, reason: unclosed(reason) } };
 }
 
 function stuck(reason: string): PodProgress {
-  return { kind: 'stuck', status: { state: 'exited', outcome: 'failed', reason } };
+  return { kind: 'stuck', status: { state: 'exited', outcome: 'failed', reason: unclosed(reason) } };
+}
+
+/**
+ * A reason without its closing period: `ExecutionStatus.reason` is a short explanation that the
+ * engine closes itself ("The task failed: <reason>. Read the executor's log…"), and a period of
+ * its own would reach the user doubled.
+ */
+function unclosed(reason: string): string {
+  return reason.replace(/\.+$/, '');
 }
