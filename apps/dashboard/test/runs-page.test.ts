@@ -64,3 +64,34 @@ test('a run submitted while the page is open appears, and its state changes, wit
   await expect.poll(() => page.locator('.state-filter [data-state="succeeded"] .count').textContent()).toBe('2');
   expect(await page.evaluate(() => (window as unknown as { stillTheSamePage?: boolean }).stillTheSamePage)).toBe(true);
 });
+
+test('at 800 px the runs list fits the window: long names and ids wrap in their cells, and the page never scrolls sideways', async () => {
+  const { base, api, operatorToken } = await start('tokens');
+  // A name with no place to break (underscores), a run held at an approval (the widest state), one still running.
+  const long = 'nightly_dependency_upgrade_for_the_payments_service_and_every_one_of_its_clients';
+  const held = await submitRun(api, {
+    version: 1,
+    name: long,
+    items: [shell('prepare', 'true'), shell('deploy', 'true', { dependsOn: ['prepare'], approval: 'required' })],
+  });
+  await runReaches(api, held, ['awaiting-approval', 'running']);
+  const running = await submitRun(api, { version: 1, name: `${long}_again`, items: [shell('wait', 'sleep 30')] });
+  await runReaches(api, running, ['running']);
+
+  const page = await signedIn(base, operatorToken);
+  await page.setViewportSize({ width: 800, height: 900 });
+  await expect.poll(() => page.locator('table.runs tbody tr').count()).toBe(2);
+  const overflow = await page.evaluate(() => ({
+    page: document.documentElement.scrollWidth - innerWidth,
+    table: Math.round(document.querySelector('table.runs')!.getBoundingClientRect().right - innerWidth),
+    wide: Array.from(document.querySelectorAll('body *'))
+      .filter((element) => element.getBoundingClientRect().right > innerWidth + 1)
+      .slice(0, 3)
+      .map((element) => `${element.tagName}.${element.className}: ${element.textContent?.slice(0, 40)}`),
+  }));
+  expect(overflow.page, overflow.wide.join(', ')).toBeLessThanOrEqual(0);
+  expect(overflow.table).toBeLessThanOrEqual(0);
+  // The name is all there, wrapped, not cut.
+  expect(await page.locator(`tr[data-run-id="${held}"] td a`).first().textContent()).toBe(long);
+  await api(`/v1/runs/${running}/cancel`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+});
