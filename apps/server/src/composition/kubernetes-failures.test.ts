@@ -24,7 +24,8 @@ const world = kubernetesServerWorldForFile();
 const actor = { kind: 'user', id: 'tester', via: 'engine' } as const;
 /** A secret every item is given: it must reach no pod spec, no API request and no log line. */
 const secretValue = 'kubernetes-failures-secret-marker-51c9';
-const pendingTimeoutSeconds = 3;
+// Short, for the test; long enough that a pod that does start (the other tests') is never held for it on a loaded machine.
+const pendingTimeoutSeconds = 5;
 const memoryLimit = '192Mi';
 
 interface Server {
@@ -230,10 +231,15 @@ test('the pod watch dropped and answered 410 Gone mid-run: it relists, every exi
   const runId = await submit(
     server,
     'watch-dropped',
-    itemIds.map((id) => ({ id, argv: ['/bin/sh', '-c', `sleep 2 && echo ${id} > ${id}.txt`] })),
+    itemIds.map((id) => ({ id, argv: ['/bin/sh', '-c', `sleep 4 && echo ${id} > ${id}.txt`] })),
   );
   const names = itemIds.map((id) => podNameOf(`${runId}/${id}/1`));
-  for (const name of names) await endpoint.waitForPod(name, (pod) => JSON.stringify(pod['status']).includes('"running"'), 30_000);
+  // Every container started (on a loaded machine the first may even have ended: it is not waited for forever).
+  const started = (pod: Record<string, unknown>) => /"(running|terminated)"/.test(JSON.stringify(pod['status']));
+  for (const name of names) await endpoint.waitForPod(name, started, 30_000);
+  const runningAtDrop = names.filter((name) => JSON.stringify(endpoint.object('pods', name)?.['status']).includes('"running"'));
+  // At least the last one started still runs: its exit can only be learned after the drop.
+  expect(runningAtDrop.length).toBeGreaterThanOrEqual(1);
   const listsBefore = lists();
   // A write the pod watch does not see, then etcd's compaction: resuming from the watch's last version is 410 Gone.
   await endpoint
