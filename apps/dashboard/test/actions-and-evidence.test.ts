@@ -128,6 +128,22 @@ test("the Evidence view runs every check of cairn verify in the page, says again
     ['anchor', 'not-checked'],
     ['timestamp', 'not-checked'],
   ]);
+  // A status is one word on one line, "not-checked" too, at 800 px as at 1400, beside a long detail.
+  for (const width of [800, 1400]) {
+    await page.setViewportSize({ width, height: 900 });
+    const lines = await checks.locator('.check-status').evaluateAll((cells) =>
+      cells.map((cell) => {
+        // The word's lines, and whether its icon sits on its first line.
+        const range = document.createRange();
+        range.selectNodeContents(cell.lastChild!);
+        const rects = Array.from(range.getClientRects()).filter((rect) => rect.width > 0);
+        const icon = cell.querySelector('svg')!.getBoundingClientRect();
+        const besideIcon = icon.top < rects[0]!.bottom && rects[0]!.top < icon.bottom;
+        return `${cell.textContent!.trim()}: ${new Set(rects.map((rect) => Math.round(rect.top))).size}${besideIcon ? '' : ' (icon above)'}`;
+      }),
+    );
+    expect(lines, `at ${width} px`).toEqual([...Array.from({ length: 6 }, () => 'pass: 1'), 'not-checked: 1', 'not-checked: 1']);
+  }
   // Each check with the verifier's own detail.
   expect(await checks.locator('tr[data-check="inclusion"] .check-detail').textContent()).toMatch(
     /^\d+ entries included in the tree of size \d+ \(root [0-9a-f]{64}\)$/,

@@ -63,7 +63,8 @@ test('a run awaiting a budget raise says what it spent of which budget, and the 
     body: JSON.stringify({
       version: 1,
       name: 'budgeted',
-      budget: { tokens: 1_000 },
+      // Half a dollar, which the banner writes as money is written: $0.50.
+      budget: { usd: 0.5, tokens: 1_000 },
       items: [{ id: 'write', runtime: { kind: 'agent', adapter: 'openai-compatible', model: 'gpt-4o-mini', prompt: 'Write notes.md.' } }],
     }),
   });
@@ -71,7 +72,7 @@ test('a run awaiting a budget raise says what it spent of which budget, and the 
   // The refused raise below answers 400, which Chromium logs.
   const page = await signedIn(base, operatorToken, `#/runs/${runId}`, undefined, { allowConsoleErrors: [/status of 400/] });
   const panel = page.getByRole('region', { name: 'Budget' });
-  await expect.poll(() => panel.textContent(), { timeout: 30_000 }).toMatch(/This run has spent its budget of 1000 tokens \(.*1200 tokens/);
+  await expect.poll(() => panel.textContent(), { timeout: 30_000 }).toMatch(/This run has spent its budget of \$0\.50 and 1000 tokens \(.*1200 tokens/);
   await screenshot(page, 'run-awaiting-budget', { docs: 'dashboard-awaiting-budget.png' });
   // A raise that leaves nothing to spend is refused where it was asked.
   await panel.getByLabel('Tokens').fill('1100');
@@ -85,5 +86,6 @@ test('a run awaiting a budget raise says what it spent of which budget, and the 
     .trim()
     .split('\n')
     .map((line) => (JSON.parse(line) as { entry: { data: unknown } }).entry.data);
-  expect(raised).toEqual([{ budget: { tokens: 5_000 }, reason: 'a little more', state: 'running' }]);
+  // A raise naming only tokens keeps the run's dollars.
+  expect(raised).toEqual([{ budget: { usd: 0.5, tokens: 5_000 }, reason: 'a little more', state: 'running' }]);
 });
