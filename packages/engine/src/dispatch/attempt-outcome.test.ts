@@ -40,6 +40,25 @@ const rows: [string, AttemptEnd, Partial<AttemptOutcome>][] = [
     { outcome: 'failed', failure: reported('CAIRN_EXIT_NONZERO'), exitCode: 1 },
   ],
   [
+    "a runtime killed by something the worker cannot see: the worker's account, with the executor's word on what it was",
+    end(
+      exited('failed', { reason: 'CAIRN_ATTEMPT_MEMORY_EXCEEDED: the pod was OOMKilled at its memory limit (192Mi)' }),
+      result(null, reported('CAIRN_ATTEMPT_KILLED')),
+    ),
+    {
+      outcome: 'failed',
+      failure: {
+        ...reported('CAIRN_ATTEMPT_KILLED'),
+        message: 'the worker says The executor says: CAIRN_ATTEMPT_MEMORY_EXCEEDED: the pod was OOMKilled at its memory limit (192Mi).',
+      },
+    },
+  ],
+  [
+    "another failure the worker reported with an executor's reason beside it: the worker's account alone",
+    end(exited('failed', { exitCode: 1, reason: 'exit 1' }), result(1, reported('CAIRN_EXIT_NONZERO'))),
+    { outcome: 'failed', failure: reported('CAIRN_EXIT_NONZERO'), exitCode: 1 },
+  ],
+  [
     "a non-zero exit without a result record: the executor's exit code",
     end(exited('failed', { exitCode: 2 }), undefined),
     { outcome: 'failed', failure: observed('CAIRN_EXIT_NONZERO', 2), exitCode: 2, artifacts: null },

@@ -87,7 +87,12 @@ function attemptFailureOf(
   }
   const reported = read?.failure;
   const expected = stoppedCodes[outcome];
-  if (reported && (expected === undefined ? !Object.values(stoppedCodes).includes(reported.code) : reported.code === expected)) return reported;
+  if (reported && (expected === undefined ? !Object.values(stoppedCodes).includes(reported.code) : reported.code === expected)) {
+    // A runtime killed by something the worker cannot see (the kernel's OOM killer in a pod's cgroup,
+    // an eviction): the executor may know what it was, and its word is kept beside the worker's.
+    if (reported.code === 'CAIRN_ATTEMPT_KILLED' && status.reason) return { ...reported, message: `${reported.message} The executor says: ${status.reason}.` };
+    return reported;
+  }
   const observed = { exitCode, signal: reported?.signal ?? null, stderrTail: reported?.stderrTail ?? '' };
   if (outcome === 'timed-out') {
     return {
