@@ -39,7 +39,7 @@ test('cairn demo tells the story: live progress, an approval, patch stats, the r
   expect(demo.status, demo.stderr).toBe(0);
   expect(demo.stdout.match(/^run succeeded: 5\/5 items finished, 0 failed$/gm)).toHaveLength(2);
   expect(demo.stdout).toContain('tidy-readme      was awaiting approval: approved by the operator');
-  expect(demo.stdout).toMatch(/^ {2}verify {11}succeeded {9}5\/5$/m);
+  expect(demo.stdout).toMatch(/^ {2}verify {11}succeeded {9}5\/5 done$/m);
   expect(demo.stdout).toMatch(/^ {2}edit-alpha {7}src\/alpha\.ts {5}\| \+1 -0$/m);
   expect(demo.stdout).toContain('verify           no change; it said: ok   src/alpha.ts has the license header | ok   src/beta.ts has the license header');
   expect(demo.stdout).toMatch(/^verify did not run again: its inputs had the same digest, so run r-\S+'s result was reused/m);
