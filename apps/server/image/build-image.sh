@@ -104,8 +104,18 @@ if [ -z "$tree" ]; then
   step "the server and its production dependencies: pnpm deploy"
   command -v pnpm >/dev/null 2>&1 || fail "pnpm is not on PATH: source scripts/env.sh, or pass a deployed server as TREE"
   [ -f "$root/apps/server/dist/cli.js" ] || fail "apps/server/dist/cli.js is missing: build the packages first (bash scripts/setup.sh --for-tests, or pnpm -r build)"
-  (cd "$root" && pnpm --filter @cairn/server deploy --prod --legacy --prefer-offline "$work/deploy" >"$work/deploy.log" 2>&1) ||
-    { tail -n 20 "$work/deploy.log" >&2; fail "pnpm deploy of @cairn/server failed (its output above)"; }
+  # pnpm 10's legacy deploy resolves the server's dependencies again, and now and then stops for good
+  # half-way (no CPU, no file or socket open: seen in two of about ten fresh-clone CI runs, at "resolved 1035"; it takes
+  # 8-30 s otherwise). Each try gets 180 s, and a stuck one is killed and tried again from scratch.
+  for try in 1 2 3; do
+    rm -rf "$work/deploy"
+    status=0
+    (cd "$root" && timeout --kill-after=10 180 pnpm --filter @cairn/server deploy --prod --legacy --prefer-offline "$work/deploy" >"$work/deploy.log" 2>&1) || status=$?
+    [ "$status" = 0 ] && break
+    [ "$status" = 124 ] || [ "$status" = 137 ] || { tail -n 20 "$work/deploy.log" >&2; fail "pnpm deploy of @cairn/server failed (its output above)"; }
+    [ "$try" = 3 ] && { tail -n 5 "$work/deploy.log" >&2; fail "pnpm deploy of @cairn/server was stuck three times, 180 s each (its last output above): run it by hand to see where"; }
+    log "pnpm deploy was stuck for 180 s (try $try of 3; last: $(tail -n 1 "$work/deploy.log")): trying again"
+  done
   tree="$work/deploy"
 fi
 # A copy, file by file: pnpm deploy hard-links files to its store and to the workspace packages' own
