@@ -8,7 +8,7 @@
 // network state behind; a host end whose process is gone (a namespace kept alive by a straggler)
 // is removed at the next start all the same.
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readlinkSync } from 'node:fs';
 import { promisify } from 'node:util';
 
 const execFileAsync = promisify(execFile);
@@ -58,12 +58,32 @@ async function removeStaleLinks(): Promise<void> {
 }
 
 /**
+ * Waits until process `pid` is in a network namespace other than this process's: one just spawned
+ * as `unshare --net …` is in ours until it has unshared, and a link made for it before then would
+ * land here (its "uplink" end then missing in its namespace, or clashing with another's here).
+ */
+async function namespaceOf(pid: number): Promise<void> {
+  const ours = readlinkSync('/proc/self/ns/net');
+  for (const started = Date.now(); ; await new Promise((resolve) => setTimeout(resolve, 5))) {
+    let theirs: string;
+    try {
+      theirs = readlinkSync(`/proc/${pid}/ns/net`);
+    } catch {
+      throw new Error(`process ${pid} ended before its network namespace could be linked`);
+    }
+    if (theirs !== ours) return;
+    if (Date.now() - started > 10_000) throw new Error(`process ${pid} is still in this network namespace after 10 s: was it started with unshare --net?`);
+  }
+}
+
+/**
  * Links the network namespace of process `pid` to the host. A /30 is drawn at random and kept only
  * if, once added, no other interface holds an address in it: two starts racing for one /30 (test
  * files in parallel, another checkout's run) each add theirs before looking, so the later one to
  * look always sees the other and draws again.
  */
 export async function linkNamespace(pid: number): Promise<NamespaceLink> {
+  await namespaceOf(pid);
   await removeStaleLinks();
   const link = `${linkPrefix}${pid}`;
   await ip(['link', 'add', link, 'type', 'veth', 'peer', 'name', 'uplink', 'netns', String(pid)]);
