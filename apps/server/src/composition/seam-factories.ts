@@ -128,16 +128,8 @@ export const seamFactories: {
       return createFargateExecutor({
         ...definedOnly(settings),
         storage,
-        taskStorage: definedOnly({
-          bucket: storageConfig.bucket,
-          prefix: storageConfig.prefix,
-          region: storageConfig.region,
-          endpoint: storageConfig.endpoint,
-          forcePathStyle: storageConfig.forcePathStyle,
-          encryption: storageConfig.encryption,
-        }),
+        ...workerSeams(storageConfig, cipherConfig),
         cipher,
-        taskCipher: definedOnly({ keyId: cipherConfig.keyId, region: cipherConfig.region, endpoint: cipherConfig.endpoint }),
         trustedKeys: [signingKey],
         ...(logger ? { logger } : {}),
       });
@@ -169,16 +161,8 @@ export const seamFactories: {
         network,
         pendingTimeoutSeconds: config.pendingTimeoutSeconds,
         storage,
-        taskStorage: definedOnly({
-          bucket: storageConfig.bucket,
-          prefix: storageConfig.prefix,
-          region: storageConfig.region,
-          endpoint: storageConfig.endpoint,
-          forcePathStyle: storageConfig.forcePathStyle,
-          encryption: storageConfig.encryption,
-        }),
+        ...workerSeams(storageConfig, cipherConfig),
         cipher,
-        taskCipher: definedOnly({ keyId: cipherConfig.keyId, region: cipherConfig.region, endpoint: cipherConfig.endpoint }),
         trustedKeys: [signingKey],
         ...(logger ? { logger } : {}),
       };
@@ -262,4 +246,22 @@ export function buildSeam<Config extends { kind: string }, Seam, Context, Kind e
   // Indexed by the config's own kind, the map gives the factory that takes exactly that config.
   const factory = factories[config.kind];
   return factory(config, context);
+}
+
+/**
+ * Where a worker outside this host (a Fargate task, a Kubernetes pod) finds the server's storage and
+ * opens its sealed secrets: the S3 location and KMS key of the server's own seams.
+ */
+function workerSeams(storage: Extract<ServerConfig['storage'], { kind: 's3' }>, cipher: Extract<ServerConfig['cipher'], { kind: 'kms' }>) {
+  return {
+    taskStorage: definedOnly({
+      bucket: storage.bucket,
+      prefix: storage.prefix,
+      region: storage.region,
+      endpoint: storage.endpoint,
+      forcePathStyle: storage.forcePathStyle,
+      encryption: storage.encryption,
+    }),
+    taskCipher: definedOnly({ keyId: cipher.keyId, region: cipher.region, endpoint: cipher.endpoint }),
+  };
 }
