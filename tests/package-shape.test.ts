@@ -141,9 +141,10 @@ describe.each(packages.map((item) => [item.name, item] as const))('%s', (name, i
     expect(existsSync(readme)).toBe(true);
     const text = readFileSync(readme, 'utf8');
     expect(text).toContain(name);
-    // attw's default profile flags an ESM-only package: its README says so, with the Node its
-    // engines name (a README that says it must say what the manifest says).
+    // attw's default profile flags an ESM-only package: every README says so, with the Node its
+    // engines name (so a newcomer reading any one package learns it, and it says what the manifest says).
     const stated = /^ESM only \(`import`, not `require`\), for Node\.js >= (\d+) \(`engines\.node`\)\.$/m.exec(text);
-    if (stated !== null) expect(`>=${stated[1]}`, `${name}'s README and engines.node`).toBe(manifest.engines?.node);
+    expect(stated, `${name}'s README says it is ESM only and for which Node`).not.toBeNull();
+    expect(`>=${stated![1]}`, `${name}'s README and engines.node`).toBe(manifest.engines?.node);
   });
 });
