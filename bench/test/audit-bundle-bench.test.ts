@@ -18,7 +18,7 @@ test("the bench's synthetic run passes every check it can offline, and a tampere
   expect(passed).toEqual(['entries', 'completeness', 'inclusion', 'checkpoint-signature', 'manifests', 'artifacts']);
   expect(bundle.entries).toHaveLength(500);
   // Without its last item's end, the run is incomplete.
-  const entries = bundle.entries.filter((entry, position) => position !== bundle.entries.length - 2).map((entry, runSeq) => ({ ...entry, runSeq }));
+  const entries = bundle.entries.filter((_, position) => position !== bundle.entries.length - 2).map((entry, runSeq) => ({ ...entry, runSeq }));
   const tampered = await verifyBundle({ ...bundle, entries }, { trustedKeys: [record] });
   expect(tampered.checks.find((check) => check.name === 'completeness')?.status).toBe('fail');
 });
