@@ -107,12 +107,16 @@ export class RunTemplates {
       throw new CairnError(
         'CAIRN_PAYLOAD_INVALID',
         `The template ${name} has no parameter ${unknown.join(', ')}; it takes ${Object.keys(declared).join(', ') || 'none'}.`,
-        { path: `parameters.${unknown[0]}` },
+        {
+          path: `parameters.${unknown[0]}`,
+          action: `Give only the parameters templates.${name}.parameters declares (\`cairn templates\` lists them), or declare ${unknown[0]} there.`,
+        },
       );
     const missing = Object.keys(declared).filter((parameter) => parameters[parameter] === undefined && declared[parameter]!.default === undefined);
     if (missing.length > 0)
       throw new CairnError('CAIRN_PAYLOAD_INVALID', `The template ${name} needs ${missing.map((parameter) => `--param ${parameter}=...`).join(', ')}.`, {
         path: `parameters.${missing[0]}`,
+        action: `Give ${missing.join(', ')}, or a default for ${missing.length === 1 ? 'it' : 'each'} in templates.${name}.parameters.`,
       });
     const values = Object.fromEntries(Object.entries(declared).map(([parameter, { default: fallback }]) => [parameter, parameters[parameter] ?? fallback!]));
     const filledPaths = new Map<string, string[]>();

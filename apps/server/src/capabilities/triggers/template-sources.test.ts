@@ -211,6 +211,7 @@ test('a signed payload missing a required parameter, or breaking the spec, is re
     code: 'CAIRN_PAYLOAD_INVALID',
     message: 'The delivery to webhook alerts has nothing at "/data/title", where the template triage takes its parameter alert.title (it has no default).',
     path: 'body.data.title',
+    action: 'Send /data/title in the payload, or give the parameter alert.title a default in templates.triage.',
   });
   expect(await lastDenial()).toMatchObject({
     actor: { kind: 'system', id: 'webhook:alerts' },
@@ -232,14 +233,22 @@ test('a signed payload missing a required parameter, or breaking the spec, is re
   const timestamp = resignedNotJson.headers['webhook-timestamp'];
   notJson.headers = { ...resignedNotJson.headers, 'webhook-signature': standardWebhookSignature(webhookKey, id, timestamp, Buffer.from('not json')) };
   const refusedNotJson = await deliver(notJson);
-  expect([refusedNotJson.status, ((await refusedNotJson.json()) as { message: string }).message]).toEqual([
+  // A sender's payload is refused with advice about the payload, never the catalogue's default
+  // (which is about two Cairn processes of different versions).
+  expect([refusedNotJson.status, await refusedNotJson.json()]).toEqual([
     400,
-    'The delivery to webhook alerts is not JSON; its parameters are read from a JSON payload.',
+    expect.objectContaining({
+      message: 'The delivery to webhook alerts is not JSON; its parameters are read from a JSON payload.',
+      action: 'Send a JSON body (content-type application/json), signed as sent; config.triggers.webhooks.alerts.parameters names where in it each parameter is read.',
+    }),
   ]);
   const long = await deliver(signed(alert({ title: 'x'.repeat(65_537) })));
-  expect([long.status, ((await long.json()) as { message: string }).message]).toEqual([
+  expect([long.status, await long.json()]).toEqual([
     400,
-    expect.stringContaining('65537 characters at "/data/title", more than the 65536 the template triage\'s parameter alert.title takes'),
+    expect.objectContaining({
+      message: expect.stringContaining('65537 characters at "/data/title", more than the 65536 the template triage\'s parameter alert.title takes'),
+      action: expect.stringMatching(/^Send at most 65536 characters at \/data\/title/),
+    }),
   ]);
   const unknown = await deliver(signed(alert()), 'deploys');
   const notFound = (await unknown.json()) as { code: string; message: string };
@@ -313,6 +322,7 @@ test("a schedule names a template: the page's command adds it, filled and checke
 
   const refusals = [
     [{ template: { name: 'triage', parameters: { 'alert.id': 'x' } } }, 400, 'CAIRN_PAYLOAD_INVALID', '--param alert.title='],
+    [{ template: { name: 'triage', parameters: { 'alert.id': 'x', 'alert.title': 'y', colour: 'red' } } }, 400, 'CAIRN_PAYLOAD_INVALID', 'no parameter colour'],
     [
       { template: { name: 'triage', parameters: { 'alert.id': 'x', 'alert.title': 'y', 'alert.severity': 'two\nlines' } } },
       400,
@@ -329,13 +339,16 @@ test("a schedule names a template: the page's command adds it, filled and checke
   ] as const;
   for (const [body, status, code, message] of refusals) {
     const refused = await api('/v1/schedules', { method: 'POST', body: JSON.stringify({ scheduleId: 'refused', cron: '0 6 * * *', ...body }) });
-    expect([status, code, message, refused.status, await refused.json()]).toEqual([
+    const answer = (await refused.json()) as { action?: string };
+    expect([status, code, message, refused.status, answer]).toEqual([
       status,
       code,
       message,
       status,
       expect.objectContaining({ code, message: expect.stringContaining(message) }),
     ]);
+    // The advice is about the template's parameters, not about Cairn versions.
+    expect(answer.action, message).not.toContain('compatible Cairn versions');
   }
   expect(((await (await api('/v1/schedules')).json()) as { scheduleId: string }[]).map((listed) => listed.scheduleId)).toEqual(['nightly-triage']);
 });

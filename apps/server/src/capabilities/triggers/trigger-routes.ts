@@ -115,7 +115,10 @@ export async function registerTriggerRoutes(app: HttpApp, { triggers, service }:
             path: 'config.triggers.github',
           });
         if (!Buffer.isBuffer(request.body))
-          throw new CairnError('CAIRN_PAYLOAD_INVALID', "Send the delivery as application/json (the webhook's content type on GitHub).", { path: 'body' });
+          throw new CairnError('CAIRN_PAYLOAD_INVALID', 'The GitHub delivery is not application/json; Cairn reads only JSON deliveries.', {
+            path: 'body',
+            action: "Set the GitHub webhook's content type to application/json (its Settings → Webhooks page), then redeliver from Recent Deliveries.",
+          });
         const header = (name: string) => {
           const value = request.headers[name];
           return typeof value === 'string' ? value : undefined;
@@ -161,8 +164,9 @@ export async function registerTriggerRoutes(app: HttpApp, { triggers, service }:
             path: 'config.triggers.webhooks',
           });
         if (!Buffer.isBuffer(request.body))
-          throw new CairnError('CAIRN_PAYLOAD_INVALID', 'Send the delivery as application/json, as the Standard Webhooks specification does.', {
+          throw new CairnError('CAIRN_PAYLOAD_INVALID', 'The delivery is not application/json; Standard Webhooks deliveries are JSON.', {
             path: 'body',
+            action: 'Send the delivery with content-type application/json, as the Standard Webhooks specification does.',
           });
         const header = (name: string) => {
           const value = request.headers[name];

@@ -114,6 +114,7 @@ export class WebhookTriggers {
     } catch {
       throw new CairnError('CAIRN_PAYLOAD_INVALID', `The delivery to webhook ${name} is not JSON; its parameters are read from a JSON payload.`, {
         path: 'body',
+        action: `Send a JSON body (content-type application/json), signed as sent; config.triggers.webhooks.${name}.parameters names where in it each parameter is read.`,
       });
     }
     const defaults = new Map(
@@ -130,7 +131,10 @@ export class WebhookTriggers {
         throw new CairnError(
           'CAIRN_PAYLOAD_INVALID',
           `The delivery to webhook ${name} has ${text.length} characters at ${JSON.stringify(pointer)}, more than the ${parameterValueMaxLength} the template ${webhook.template}'s parameter ${parameter} takes.`,
-          { path: `body${pointer.replaceAll('/', '.')}` },
+          {
+            path: `body${pointer.replaceAll('/', '.')}`,
+            action: `Send at most ${parameterValueMaxLength} characters at ${pointer} (a long text is better fetched by the run than carried in its parameters).`,
+          },
         );
       if (text !== undefined) parameters[parameter] = text;
       else if (defaults.get(parameter) === undefined)

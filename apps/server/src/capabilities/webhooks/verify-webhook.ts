@@ -78,7 +78,12 @@ export function verifyWebhook(options: VerifyWebhookOptions): VerifiedWebhook {
   try {
     payload = JSON.parse(body);
   } catch (error) {
-    throw new CairnError('CAIRN_PAYLOAD_INVALID', 'The webhook body is signed but is not JSON.', { path: 'body', cause: error });
+    throw new CairnError('CAIRN_PAYLOAD_INVALID', 'The webhook body is signed but is not JSON.', {
+      path: 'body',
+      cause: error,
+      // The signature matched, so these are the bytes the holder of the secret signed: not a Cairn delivery.
+      action: 'A Cairn server sends JSON: check which sender holds this signing secret, and rotate it if it is not a Cairn server.',
+    });
   }
   return { id, timestamp, payload: payload as VerifiedWebhook['payload'] };
 }

@@ -48,7 +48,11 @@ export class WebhookEndpoints {
   /** Adds an endpoint; the result carries its secret, which is never shown again. */
   async add(definition: WebhookDefinition, actor: AuditActor): Promise<WebhookEndpoint & { readonly secret: string }> {
     const problem = webhookUrlProblem(definition.url);
-    if (problem) throw new CairnError('CAIRN_PAYLOAD_INVALID', `The webhook url ${problem}.`, { path: 'body.url' });
+    if (problem)
+      throw new CairnError('CAIRN_PAYLOAD_INVALID', `The webhook url ${problem}.`, {
+        path: 'body.url',
+        action: 'Give the URL of the receiver as an absolute http:// or https:// URL without credentials in it.',
+      });
     const webhookId = `wh_${randomBytes(10).toString('hex')}`;
     const secret = createWebhookSecret();
     const envelope = await this.#cipher.encrypt(new TextEncoder().encode(secret), { webhook: webhookId });
