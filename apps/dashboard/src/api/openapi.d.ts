@@ -1573,6 +1573,29 @@ export interface components {
           readonly maxItems: number;
           readonly as?: string;
         };
+        /** @description Best of N (ADR 0053): count attempts of the item run side by side as one round, each over its own workspace; select chooses the one whose patch is the item's. */
+        readonly candidates?: {
+          readonly count: number;
+          readonly vary?: readonly {
+            readonly prompt?: string;
+            readonly model?: string;
+            readonly argv?: readonly string[];
+            readonly env?: {
+              readonly [key: string]: string;
+            };
+          }[];
+        };
+        /** @description How the winner among the item's candidates is chosen: the check passes or fails each, order ranks those that passed (ties: the smaller diff, then the lower candidate). */
+        readonly select?: {
+          readonly check: {
+            /** @description Run over each candidate's patch in a sandbox of its own: exit 0 passes it; a last stdout line that is a number is its score. */
+            readonly argv: readonly string[];
+            readonly timeout?: string;
+          };
+          /** @enum {string} */
+          readonly order: 'score' | 'smallest-diff' | 'first';
+          readonly stopOnFirstPass?: boolean;
+        };
         readonly labels?: {
           readonly [key: string]: string;
         };

@@ -309,8 +309,49 @@ export interface ItemSpec {
   emits?: EmitsSpec;
   /** Runs the item once per element of an upstream item's JSON output (ADR 0034). */
   forEach?: ForEachSpec;
+  /** Runs the item as several candidates side by side, one of which is its result (ADR 0053); needs `select`. */
+  candidates?: CandidatesSpec;
+  /** How the winner among `candidates` is chosen (ADR 0053). */
+  select?: SelectSpec;
   labels?: Record<string, string>;
 }
+
+/**
+ * Best of N (ADR 0053): `count` attempts of the item run side by side as one round, each over its
+ * own workspace; candidate k runs the item changed by `vary[k-1]` (candidates past the list run it
+ * as written).
+ */
+export interface CandidatesSpec {
+  /** How many candidates a round runs: 2 to 16. */
+  count: number;
+  vary?: CandidateVariation[];
+}
+
+/** What one candidate changes of its item: `prompt` and `model` of an agent, `argv` of a command, `env` of either (merged over the item's). */
+export interface CandidateVariation {
+  prompt?: string;
+  model?: string;
+  argv?: string[];
+  env?: Record<string, string>;
+}
+
+/** How the winner among an item's candidates is chosen (ADR 0053). */
+export interface SelectSpec {
+  /** Run over each candidate's patch in a sandbox of its own: exit 0 passes, a last stdout line that is a number is its score. */
+  check: CandidateCheckSpec;
+  /** Among passing candidates: the highest `score`, the `smallest-diff`, or the `first` checked. */
+  order: CandidateOrder;
+  /** The first passing candidate wins at once and the others are cancelled. */
+  stopOnFirstPass?: boolean;
+}
+
+export interface CandidateCheckSpec {
+  argv: string[];
+  /** The check's own wall-clock limit; 10m by default. */
+  timeout?: DurationText;
+}
+
+export type CandidateOrder = 'score' | 'smallest-diff' | 'first';
 
 /** What a planner item may add to its run (`emits`). */
 export interface EmitsSpec {

@@ -26,6 +26,7 @@ import { runSpecLimits as limits } from './run-spec-limits.ts';
 import { priorityLevels } from './priority-levels.ts';
 import { networkSpecSchema } from './network-spec-schema.ts';
 import { runnerLabelsSchema } from '../runner/runner-label.ts';
+import { candidatesSpecSchema, selectSpecSchema } from './candidates-spec-schema.ts';
 
 // Field shapes shared by several places of the spec. Each message says what to write instead.
 const identifierPattern = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
@@ -245,6 +246,8 @@ export const itemSpecSchema = z.strictObject({
   stallTimeout: duration.exactOptional(),
   emits: emitsSpecSchema.exactOptional(),
   forEach: forEachSpecSchema.exactOptional(),
+  candidates: candidatesSpecSchema.exactOptional(),
+  select: selectSpecSchema.exactOptional(),
   labels: labels.exactOptional(),
 });
 true satisfies SchemaImplements<typeof itemSpecSchema, ItemSpec>;

@@ -6,6 +6,7 @@ import { sha256Digest } from '../json/digest.ts';
 import { describeZodIssues } from './describe-zod-issue.ts';
 import { documentHazards } from './document-hazards.ts';
 import { itemGraphIssues } from './item-graph.ts';
+import { candidateIssues } from './candidate-issues.ts';
 import { networkIssues, type NetworkContext } from './network-issues.ts';
 import { runsOnIssues, type RunsOnContext } from './runs-on-issues.ts';
 import { parseRunSpec, type ParseRunSpecOptions } from './parse-run-spec.ts';
@@ -69,6 +70,7 @@ export function validateRunSpec(document: unknown, context: RunSpecContext = {})
     ...unknownNameIssues(spec, context),
     ...networkIssues(spec, context),
     ...runsOnIssues(spec, context),
+    ...candidateIssues(spec),
   ];
   if (issues.length > 0) return { ok: false, issues: limitIssues(issues) };
   const canonical = canonicalJson(spec);
