@@ -70,6 +70,8 @@ export type { VerifiedTimestamp } from './timestamp/verify-timestamp-token.ts';
 export { readTimestampTokenInfo } from './timestamp/read-timestamp-token-info.ts';
 export type { TimestampTokenInfo } from './timestamp/read-timestamp-token-info.ts';
 export { verifyCheckpointConsistency } from './checkpoint/verify-checkpoint-consistency.ts';
+export { rankCandidates } from './candidates/rank-candidates.ts';
+export type { CandidateRanking, CheckedCandidate } from './candidates/rank-candidates.ts';
 export type { CheckpointLink } from './checkpoint/verify-checkpoint-consistency.ts';
 export { findPatchAttempt, patchProvenanceStatement } from './provenance/patch-provenance.ts';
 export type { PatchAttempt, ProvenanceBuilder } from './provenance/patch-provenance.ts';
