@@ -70,6 +70,20 @@ export interface DispatchManifest {
   readonly effect: ItemEffect;
   /** ISO 8601 time the engine issued the manifest. */
   readonly issuedAt: string;
+  /** The attempt is a candidate of a best-of-N round (ADR 0053): the worker checks its patch. */
+  readonly candidate?: ManifestCandidate;
+}
+
+/** Which candidate of which round an attempt is, and the check its patch is run through (ADR 0053). */
+export interface ManifestCandidate {
+  /** From 1: candidate k ran the item's `vary[k-1]`. */
+  readonly index: number;
+  /** The round's size (`candidates.count`). */
+  readonly of: number;
+  /** From 1; a retry is the next round. */
+  readonly round: number;
+  /** Run in a sandbox of its own over a workspace with the candidate's patch applied. */
+  readonly check: { readonly argv: readonly string[]; readonly timeoutMs: number };
 }
 
 /**

@@ -107,4 +107,16 @@ export interface ResultRecord {
   readonly egress?: EgressSummary;
   /** Storage operations that waited for an outage to end, longest first, ten at most (see StorageWait). */
   readonly storageWaits?: readonly StorageWait[];
+  /** A candidate's check over its patch (ADR 0053); absent when the attempt is no candidate, failed or left no patch. */
+  readonly check?: CandidateCheckResult;
+}
+
+/** What a candidate's check said: exit 0 passes, a number on its last stdout line is the score. */
+export interface CandidateCheckResult {
+  readonly passed: boolean;
+  /** The check's exit code; null when it was killed (its timeout) or could not start. */
+  readonly exitCode: number | null;
+  readonly score: number | null;
+  /** The end of its output (stdout, then stderr), for the round's summary: 2,000 characters at most. */
+  readonly tail: string;
 }

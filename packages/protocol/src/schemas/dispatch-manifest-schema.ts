@@ -42,6 +42,15 @@ export const dispatchManifestSchema = z.strictObject({
   }),
   effect: z.enum(['pure', 'read-impure', 'write-impure']),
   issuedAt: timestampSchema,
+  candidate: z
+    .strictObject({
+      index: z.int().min(1),
+      of: z.int().min(2),
+      round: z.int().min(1),
+      check: z.strictObject({ argv: z.array(z.string()).min(1), timeoutMs: z.int().min(1) }),
+    })
+    .refine((candidate) => candidate.index <= candidate.of, { error: 'must be at most `of`', path: ['index'] })
+    .exactOptional(),
 });
 true satisfies SchemaImplements<typeof dispatchManifestSchema, DispatchManifest>;
 

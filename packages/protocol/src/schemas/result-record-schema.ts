@@ -60,5 +60,13 @@ export const resultRecordSchema = z.strictObject({
     .min(1)
     .max(10)
     .exactOptional(),
+  check: z
+    .strictObject({
+      passed: z.boolean(),
+      exitCode: z.int().nullable(),
+      score: z.number().nullable(),
+      tail: z.string().max(2_000),
+    })
+    .exactOptional(),
 });
 true satisfies SchemaImplements<typeof resultRecordSchema, ResultRecord>;

@@ -11,6 +11,7 @@ import type {
   PublicKeyRecord,
   ResultArtifacts,
   ResultRecord,
+  CandidateCheckResult,
   RuntimeAdapterV1,
   RuntimeResult,
   StorageProviderV1,
@@ -54,6 +55,7 @@ import { namedSecrets, runtimeEnvironment } from './runtime-environment.ts';
 import type { WorkspaceLayers } from './workspace-layers.ts';
 import { storageWaitsOf } from './storage-waits-of.ts';
 import { whileStorageFull } from './while-storage-full.ts';
+import { runCandidateCheck } from './candidate-check.ts';
 
 const seam = (name: string) =>
   z.custom<object>((value) => typeof value === 'object' && value !== null && (value as { specificationVersion?: unknown }).specificationVersion === 'v1', {
@@ -140,6 +142,8 @@ interface AttemptState {
   /** The egress record of an allow-listed network (its artifact) and what the history says of it. */
   egress?: { readonly digest: ResultArtifacts['stdout']; readonly summary: EgressSummary };
   output?: ResultArtifacts['stdout'];
+  /** A candidate's check over its patch (ADR 0053). */
+  check?: CandidateCheckResult;
 }
 
 /**
@@ -254,6 +258,7 @@ export class Worker {
       ...(state.limitsHit && state.limitsHit.length > 0 ? { limitsHit: state.limitsHit } : {}),
       ...(state.egress ? { egress: state.egress.summary } : {}),
       ...storageWaitsOf(waits),
+      ...(state.check ? { check: state.check } : {}),
     };
     const recordBytes = canonicalJsonBytes(parsePayload(resultRecordSchema, record, 'result record'));
     // The attempt is done: a full disk delays its record, never turns it into a failure.
@@ -358,6 +363,21 @@ export class Worker {
         return;
       }
       if (captured.patch) state.patch = { digest: await this.#blobs.store(captured.patch, 'text/x-diff'), ...captured.stats };
+      // A candidate that succeeded with a patch is checked (ADR 0053); one that did not cannot win.
+      const { candidate } = manifest;
+      if (candidate && captured.patch && outcomeOf(state) === 'succeeded') {
+        state.check = await runCandidateCheck({
+          manifest: { ...manifest, candidate },
+          patch: captured.patch,
+          blobs: this.#blobs,
+          workRoot: this.#workRoot,
+          host,
+          runtime: this.#runtimes['command'],
+          path: this.#settings.path,
+          signal,
+        });
+        logs.stdout.write(Buffer.from(`[check] ${state.check.passed ? 'passed' : 'failed'} (exit ${state.check.exitCode ?? 'none'}${state.check.score === null ? '' : `, score ${state.check.score}`})\n`));
+      }
     } catch (error) {
       state.failure ??= started
         ? asCairnError(error, 'CAIRN_RUNTIME_FAILED', 'could not capture the results')
