@@ -27,6 +27,12 @@ export interface GitHubApiServer {
   closePull(repository: string, number: number, merged: boolean): Promise<void>;
   /** The comments posted on `owner/name`'s issue or pull request `number`. */
   comments(repository: string, number: number): readonly string[];
+  /** A person's comment on the conversation of pull request `number`, as GitHub would store it; answers its id. */
+  addIssueComment(repository: string, number: number, login: string, body: string): number;
+  /** A person's submitted review of pull request `number`, with its line comments; answers the ids GitHub gave them. */
+  addReview(repository: string, number: number, review: TestReview): { readonly id: number; readonly commentIds: readonly number[] };
+  /** The reactions added through the API, in order. */
+  reactions(): readonly { readonly kind: 'issue-comment' | 'review-comment'; readonly commentId: number; readonly content: string; readonly login: string }[];
   /** Answers the next API requests with this status and GitHub's body for it (a 502 from a failing front end). */
   failNext(status: number, count?: number): void;
   /** Requests served, by `METHOD /path` without the query. */
@@ -40,6 +46,24 @@ export interface GitHubApiServerOptions {
   /** The GitHub App whose JWTs are accepted: its id, public key and the installation tokens can be issued for. */
   readonly app: { readonly id: number; readonly publicKey: KeyObject; readonly installationId: number };
 }
+
+/** A review as a test writes it: who, its state (`COMMENTED`, `CHANGES_REQUESTED`, `APPROVED`), its body and line comments. */
+export interface TestReview {
+  readonly login: string;
+  readonly state: string;
+  readonly body: string;
+  readonly comments: readonly { readonly path: string; readonly line: number; readonly body: string; readonly diffHunk: string }[];
+}
+
+interface StoredReview extends TestReview {
+  readonly id: number;
+  readonly pull: number;
+  readonly commentIds: readonly number[];
+  readonly submitted: string;
+}
+
+/** The reactions GitHub accepts (its `content` enum). */
+const reactionContents = ['+1', '-1', 'laugh', 'confused', 'heart', 'hooray', 'rocket', 'eyes'];
 
 interface StoredPull {
   number: number;
@@ -80,7 +104,9 @@ const validation = (errors: Record<string, unknown>[]): HttpFailure =>
 export async function startGitHubApiServer(options: GitHubApiServerOptions): Promise<GitHubApiServer> {
   const grants = new Map<string, Grant>();
   const pulls = new Map<string, StoredPull[]>();
-  const comments = new Map<string, { id: number; body: string }[]>();
+  const comments = new Map<string, { id: number; body: string; login: string }[]>();
+  const reviews = new Map<string, StoredReview[]>();
+  const reactions: { kind: 'issue-comment' | 'review-comment'; commentId: number; content: string; login: string }[] = [];
   const permissions = new Map<string, string>();
   const failures: number[] = [];
   const requests: string[] = [];
@@ -294,7 +320,7 @@ export async function startGitHubApiServer(options: GitHubApiServerOptions): Pro
       if (typeof body['body'] !== 'string' || body['body'] === '') throw validation([{ resource: 'IssueComment', code: 'missing_field', field: 'body' }]);
       nextComment += 1;
       const key = `${repository}#${rest[1]}`;
-      comments.set(key, [...(comments.get(key) ?? []), { id: nextComment, body: body['body'] }]);
+      comments.set(key, [...(comments.get(key) ?? []), { id: nextComment, body: body['body'], login: grant.login }]);
       const now = new Date().toISOString();
       return [
         201,
@@ -308,6 +334,82 @@ export async function startGitHubApiServer(options: GitHubApiServerOptions): Pro
           created_at: now,
           updated_at: now,
         },
+      ];
+    }
+    if (rest[0] === 'pulls' && rest[2] === 'reviews' && (rest.length === 4 || (rest.length === 5 && rest[4] === 'comments')) && method === 'GET') {
+      authorize(request, repository, false);
+      const pull = findPull(rest[1]);
+      const review = (reviews.get(repository) ?? []).find((candidate) => candidate.pull === pull.number && String(candidate.id) === rest[3]);
+      if (review === undefined) throw notFound();
+      const user = { login: review.login, id: 1, type: 'User' };
+      const headSha = (await tipOf(repository, pull.head)) ?? '';
+      if (rest.length === 4)
+        return [
+          200,
+          {
+            id: review.id,
+            node_id: `PRR_${review.id}`,
+            user,
+            body: review.body,
+            state: review.state,
+            html_url: `${url}/${repository}/pull/${pull.number}#pullrequestreview-${review.id}`,
+            pull_request_url: `${url}/repos/${repository}/pulls/${pull.number}`,
+            submitted_at: review.submitted,
+            commit_id: headSha,
+            author_association: 'COLLABORATOR',
+            _links: { html: { href: `${url}/${repository}/pull/${pull.number}#pullrequestreview-${review.id}` }, pull_request: { href: `${url}/repos/${repository}/pulls/${pull.number}` } },
+          },
+        ];
+      return [
+        200,
+        review.comments.map((comment, index) => ({
+          id: review.commentIds[index],
+          node_id: `PRRC_${review.commentIds[index]}`,
+          pull_request_review_id: review.id,
+          url: `${url}/repos/${repository}/pulls/comments/${review.commentIds[index]}`,
+          html_url: `${url}/${repository}/pull/${pull.number}#discussion_r${review.commentIds[index]}`,
+          pull_request_url: `${url}/repos/${repository}/pulls/${pull.number}`,
+          diff_hunk: comment.diffHunk,
+          path: comment.path,
+          line: comment.line,
+          original_line: comment.line,
+          side: 'RIGHT',
+          position: 1,
+          original_position: 1,
+          commit_id: headSha,
+          original_commit_id: headSha,
+          user,
+          body: comment.body,
+          created_at: review.submitted,
+          updated_at: review.submitted,
+          author_association: 'COLLABORATOR',
+          _links: {
+            self: { href: `${url}/repos/${repository}/pulls/comments/${review.commentIds[index]}` },
+            html: { href: `${url}/${repository}/pull/${pull.number}#discussion_r${review.commentIds[index]}` },
+            pull_request: { href: `${url}/repos/${repository}/pulls/${pull.number}` },
+          },
+        })),
+      ];
+    }
+    if (rest[1] === 'comments' && rest[3] === 'reactions' && rest.length === 4 && (rest[0] === 'issues' || rest[0] === 'pulls') && method === 'POST') {
+      const grant = authorize(request, repository, true);
+      const kind = rest[0] === 'issues' ? 'issue-comment' : 'review-comment';
+      const commentId = Number(rest[2]);
+      const exists =
+        kind === 'issue-comment'
+          ? [...comments.entries()].some(([key, list]) => key.startsWith(`${repository}#`) && list.some((comment) => comment.id === commentId))
+          : (reviews.get(repository) ?? []).some((review) => review.commentIds.includes(commentId));
+      if (!exists) throw notFound();
+      const body = await readBody(request);
+      if (typeof body['content'] !== 'string' || !reactionContents.includes(body['content']))
+        throw validation([{ resource: 'Reaction', code: 'invalid', field: 'content' }]);
+      const already = reactions.findIndex((reaction) => reaction.kind === kind && reaction.commentId === commentId && reaction.content === body['content'] && reaction.login === grant.login);
+      if (already < 0) reactions.push({ kind, commentId, content: body['content'], login: grant.login });
+      const index = already < 0 ? reactions.length - 1 : already;
+      // GitHub answers 200 with the reaction the user already added, 201 with a new one.
+      return [
+        already < 0 ? 201 : 200,
+        { id: 5000 + index, node_id: `REA_${5000 + index}`, user: { login: grant.login, id: 2, type: 'Bot' }, content: body['content'], created_at: new Date().toISOString() },
       ];
     }
     if (rest[0] === 'collaborators' && rest[2] === 'permission' && rest.length === 3 && method === 'GET') {
@@ -354,6 +456,20 @@ export async function startGitHubApiServer(options: GitHubApiServerOptions): Pro
       pull.merged = merged;
     },
     comments: (repository, number) => (comments.get(`${repository}#${number}`) ?? []).map((comment) => comment.body),
+    addIssueComment(repository, number, login, body) {
+      nextComment += 1;
+      const key = `${repository}#${number}`;
+      comments.set(key, [...(comments.get(key) ?? []), { id: nextComment, body, login }]);
+      return nextComment;
+    },
+    addReview(repository, number, review) {
+      nextComment += 1;
+      const id = 80_000 + nextComment;
+      const commentIds = review.comments.map(() => (nextComment += 1));
+      reviews.set(repository, [...(reviews.get(repository) ?? []), { ...review, id, pull: number, commentIds, submitted: new Date().toISOString() }]);
+      return { id, commentIds };
+    },
+    reactions: () => reactions,
     failNext(status, count = 1) {
       for (let index = 0; index < count; index += 1) failures.push(status);
     },

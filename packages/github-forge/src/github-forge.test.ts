@@ -241,3 +241,50 @@ describe('GitHub forge', () => {
     });
   });
 });
+
+describe('reviews and reactions (what the review loop reads and adds)', () => {
+  test('readReview answers a review with its line comments; a review or pull request GitHub does not have is null', async () => {
+    const { forge, repository } = await forgeOnNewRepository(appAuth);
+    const base = await createBase(repository, { 'README.md': 'one\n' });
+    await forge.pushBranch(delivery(base));
+    const pull = await forge.openChangeRequest({ branch: 'cairn/delivered', target: 'main', title: 'Deliver', body: 'body' });
+    const { id, commentIds } = api.addReview(repository, Number(pull.id), {
+      login: 'octo-reviewer',
+      state: 'CHANGES_REQUESTED',
+      body: 'Two things.',
+      comments: [{ path: 'notes.txt', line: 1, body: 'rename this', diffHunk: '@@ -0,0 +1 @@\n+notes' }],
+    });
+    expect(await forge.readReview(pull.id, String(id))).toEqual({
+      id: String(id),
+      state: 'CHANGES_REQUESTED',
+      body: 'Two things.',
+      url: expect.stringContaining(`#pullrequestreview-${id}`),
+      login: 'octo-reviewer',
+      comments: [{ id: String(commentIds[0]), body: 'rename this', path: 'notes.txt', line: 1, diffHunk: '@@ -0,0 +1 @@\n+notes', url: expect.stringContaining('#discussion_r') }],
+    });
+    expect(await forge.readReview(pull.id, '999999')).toBeNull();
+    expect(await forge.readReview('4242', String(id))).toBeNull();
+  });
+
+  test('addReaction puts 👀 on an issue comment or a review comment once; an unknown comment is CAIRN_NOT_FOUND, a bad id refused before any call', async () => {
+    const { forge, repository } = await forgeOnNewRepository(appAuth);
+    const base = await createBase(repository, { 'README.md': 'one\n' });
+    await forge.pushBranch(delivery(base));
+    const pull = await forge.openChangeRequest({ branch: 'cairn/delivered', target: 'main', title: 'Deliver', body: 'body' });
+    const comment = api.addIssueComment(repository, Number(pull.id), 'octo-writer', '@cairn fix the lint');
+    const { commentIds } = api.addReview(repository, Number(pull.id), { login: 'octo-writer', state: 'COMMENTED', body: '', comments: [{ path: 'notes.txt', line: 1, body: 'here', diffHunk: '@@' }] });
+    await forge.addReaction({ kind: 'issue-comment', id: String(comment) }, 'eyes');
+    await forge.addReaction({ kind: 'issue-comment', id: String(comment) }, 'eyes');
+    await forge.addReaction({ kind: 'review-comment', id: String(commentIds[0]) }, 'eyes');
+    expect(api.reactions().filter((reaction) => reaction.commentId === comment || reaction.commentId === commentIds[0])).toEqual([
+      { kind: 'issue-comment', commentId: comment, content: 'eyes', login: 'cairn-bot[bot]' },
+      { kind: 'review-comment', commentId: commentIds[0], content: 'eyes', login: 'cairn-bot[bot]' },
+    ]);
+    const missing = await failure(() => forge.addReaction({ kind: 'review-comment', id: '123456789' }, 'eyes'));
+    expect(isCairnError(missing.error, 'CAIRN_NOT_FOUND')).toBe(true);
+    const requests = api.requests.length;
+    const invalid = await failure(() => forge.addReaction({ kind: 'issue-comment', id: '../1' }, 'eyes'));
+    expect(isCairnError(invalid.error, 'CAIRN_FORGE_REQUEST_INVALID')).toBe(true);
+    expect(api.requests.length).toBe(requests);
+  });
+});

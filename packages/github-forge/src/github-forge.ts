@@ -29,6 +29,29 @@ interface PullRequestData {
   readonly base: { readonly ref: string };
 }
 
+/** A reaction GitHub lets anyone add to a comment. */
+export type GitHubReaction = '+1' | '-1' | 'laugh' | 'confused' | 'heart' | 'hooray' | 'rocket' | 'eyes';
+
+/** A submitted pull request review and its line comments (`GitHubForge.readReview`). */
+export interface GitHubReview {
+  readonly id: string;
+  /** GitHub's state: `COMMENTED`, `CHANGES_REQUESTED`, `APPROVED`, `DISMISSED`. */
+  readonly state: string;
+  readonly body: string;
+  readonly url: string;
+  /** Who wrote it; null for a deleted account. */
+  readonly login: string | null;
+  readonly comments: readonly {
+    readonly id: string;
+    readonly body: string;
+    readonly path: string;
+    /** The line in the file it is on (the line it was on, when outdated); null for a comment on the file. */
+    readonly line: number | null;
+    readonly diffHunk: string;
+    readonly url: string;
+  }[];
+}
+
 /** A person's permission on the repository, as `GET /repos/{o}/{r}/collaborators/{user}/permission` answers it. */
 export type GitHubRepositoryPermission = 'admin' | 'write' | 'read' | 'none';
 
@@ -174,6 +197,65 @@ export class GitHubForge implements ForgeV1 {
       // 404 names a user GitHub does not know (the repository itself was readable): no permission.
       if (statusOf(error) === 404 && (await this.#repositoryVisible())) return 'none';
       throw this.#failure(error, `reading the permission of ${user}`);
+    }
+  }
+
+  /**
+   * The review `reviewId` of pull request `pull` (`GET /pulls/{n}/reviews/{id}`) with its line
+   * comments (`GET /pulls/{n}/reviews/{id}/comments`, the first 100): what a reviewer asked, read
+   * whole whichever of its events arrived first. Null for a pull request or review GitHub does not have.
+   */
+  async readReview(pull: string, reviewId: string): Promise<GitHubReview | null> {
+    if (!pullNumber.test(pull) || !/^[1-9][0-9]{0,19}$/.test(reviewId)) return null;
+    const at = { ...this.#repo(), pull_number: Number(pull), review_id: Number(reviewId) };
+    try {
+      const [{ data: review }, { data: comments }] = await Promise.all([
+        this.#octokit.rest.pulls.getReview(at),
+        this.#octokit.rest.pulls.listCommentsForReview({ ...at, per_page: 100 }),
+      ]);
+      return {
+        id: String(review.id),
+        state: review.state,
+        body: review.body ?? '',
+        url: review.html_url,
+        login: review.user?.login ?? null,
+        comments: comments.map((comment) => ({
+          id: String(comment.id),
+          body: comment.body,
+          path: comment.path,
+          line: typeof comment.line === 'number' ? comment.line : typeof comment.original_line === 'number' ? comment.original_line : null,
+          diffHunk: comment.diff_hunk,
+          url: comment.html_url,
+        })),
+      };
+    } catch (error) {
+      if (statusOf(error) === 404 && (await this.#repositoryVisible())) return null;
+      throw this.#failure(error, `reading review ${reviewId} of pull request #${pull}`);
+    }
+  }
+
+  /**
+   * Adds the reaction `content` to a comment: an issue comment (one on a pull request's
+   * conversation, `POST /issues/comments/{id}/reactions`) or a review comment (on a line,
+   * `POST /pulls/comments/{id}/reactions`). Idempotent: GitHub answers the reaction already there.
+   * CAIRN_NOT_FOUND for a comment it does not have.
+   */
+  async addReaction(comment: { readonly kind: 'issue-comment' | 'review-comment'; readonly id: string }, content: GitHubReaction): Promise<void> {
+    if (!/^[1-9][0-9]{0,19}$/.test(comment.id))
+      throw new CairnError('CAIRN_FORGE_REQUEST_INVALID', `[cairn] [github-forge] "${comment.id}" is not a comment id; nothing was sent to GitHub`, {
+        path: 'comment.id',
+      });
+    try {
+      const at = { ...this.#repo(), comment_id: Number(comment.id), content };
+      if (comment.kind === 'issue-comment') await this.#octokit.rest.reactions.createForIssueComment(at);
+      else await this.#octokit.rest.reactions.createForPullRequestReviewComment(at);
+    } catch (error) {
+      if (statusOf(error) === 404 && (await this.#repositoryVisible()))
+        throw new CairnError('CAIRN_NOT_FOUND', `[cairn] [github-forge] ${this.repository} has no ${comment.kind} ${comment.id} to react to`, {
+          path: 'comment.id',
+          details: { repository: this.repository, id: comment.id },
+        });
+      throw this.#failure(error, `reacting to ${comment.kind} ${comment.id}`);
     }
   }
 
