@@ -18,7 +18,7 @@ import type {
   RunState,
 } from '@cairn/core';
 import { assertRunSpec, CairnError, errorCodes, isCairnError, loadRunSpec, parseSettings, sha256Digest, type CairnErrorCode } from '@cairn/protocol';
-import { defaultHistoryDepth, writeWorkspaceSnapshot } from '@cairn/protocol/workspace';
+import { defaultHistoryDepth, prepareWorkspaceSnapshot } from '@cairn/protocol/workspace';
 import { postFile } from './post-file.ts';
 import { EventSourceParserStream } from 'eventsource-parser/stream';
 import type { EventSourceMessage } from 'eventsource-parser';
@@ -569,19 +569,29 @@ export class CairnClient {
    * file (readable by this user only, removed afterwards, on an error too) and hashed on the way,
    * never held in memory; the server is asked whether it holds that digest (`HEAD
    * /v1/blobs/{digest}`) and the file is streamed to it only when it does not, so submitting an
-   * unchanged workspace again uploads nothing. Inside a git repository the snapshot also carries
+   * unchanged workspace again uploads nothing. The workspace's index (in `indexFolder`, by default
+   * the user's cache folder; `false` for none) makes that cheap: an unchanged workspace is known
+   * from its files' metadata, without reading them or writing a snapshot, and a changed one reads
+   * only what changed to find that out (`prepareWorkspaceSnapshot`). Inside a git repository the snapshot also carries
    * its last `history` commits (50 by default; 0 for none), which become the history of the
    * workspace's own `.git` in each item. Throws CAIRN_PAYLOAD_INVALID naming the folder or
    * the file that cannot be snapshotted, before anything is uploaded; CAIRN_UPLOAD_TOO_LARGE
    * naming the folder and the snapshot's size when it is over the server's limit.
    */
-  async uploadWorkspace(directory: string, options: { readonly history?: number } = {}): Promise<{ digest: Digest; entries: number }> {
+  async uploadWorkspace(
+    directory: string,
+    options: { readonly history?: number; readonly indexFolder?: string | false } = {},
+  ): Promise<{ digest: Digest; entries: number }> {
+    const prepared = await prepareWorkspaceSnapshot(directory, {
+      history: options.history ?? defaultHistoryDepth,
+      ...(options.indexFolder === undefined ? {} : { indexFolder: options.indexFolder }),
+    });
+    // Unchanged since a snapshot the server holds: nothing to write, nothing to send.
+    if (prepared.known !== undefined && (await this.#holdsBlob(prepared.known.digest))) return { digest: prepared.known.digest, entries: prepared.known.entries };
     const folder = await mkdtemp(join(tmpdir(), 'cairn-upload-'));
     try {
       const file = join(folder, 'snapshot.tar');
-      const snapshot = await writeWorkspaceSnapshot(directory, createWriteStream(file, { flags: 'wx', mode: 0o600 }), {
-        history: options.history ?? defaultHistoryDepth,
-      });
+      const snapshot = await prepared.write(createWriteStream(file, { flags: 'wx', mode: 0o600 }));
       if (await this.#holdsBlob(snapshot.digest)) return { digest: snapshot.digest, entries: snapshot.entries };
       try {
         const stored = await this.#postFile('/v1/blobs', file, {

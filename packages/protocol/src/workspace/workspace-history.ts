@@ -40,10 +40,27 @@ const commitId = /^[0-9a-f]{40}$/;
  * for a SHA-256 repository (the worker's are SHA-1).
  */
 export async function collectWorkspaceHistory(directory: string, depth: number): Promise<WorkspaceHistory | undefined> {
+  const cut = await workspaceHistoryCut(directory, depth);
+  return cut === undefined ? undefined : packWorkspaceHistory(directory, cut);
+}
+
+/** Which commits a snapshot's history holds: its head and where it is cut. Equal cuts of one repository pack to equal bytes. */
+export interface WorkspaceHistoryCut {
+  readonly head: string;
+  readonly shallow: readonly string[];
+}
+
+/**
+ * The cut `collectWorkspaceHistory` would pack, without packing it (two short git commands): what
+ * the workspace index compares to know whether a snapshot's history changed. Undefined where
+ * `collectWorkspaceHistory` carries no history.
+ */
+export async function workspaceHistoryCut(directory: string, depth: number): Promise<WorkspaceHistoryCut | undefined> {
   if (depth < 1) return undefined;
   const location = { cwd: directory };
-  const format = await runGit(location, ['rev-parse', '--show-object-format', '--show-toplevel']);
-  const [objectFormat, top] = format.stdout.toString().trim().split('\n');
+  // One git for three answers: a re-submit of an unchanged workspace asks only this and rev-list.
+  const format = await runGit(location, ['rev-parse', '--show-object-format', '--show-toplevel', '--path-format=absolute', '--git-path', 'shallow']);
+  const [objectFormat, top, shallowFile] = format.stdout.toString().trim().split('\n');
   if (format.exitCode !== 0 || objectFormat !== 'sha1') return undefined;
   // A folder below the top holds only its part of the tree; the history's trees would be all of it.
   if (top === undefined || (await realpath(top)) !== (await realpath(directory))) return undefined;
@@ -59,11 +76,17 @@ export async function collectWorkspaceHistory(directory: string, depth: number):
   const kept = new Set(lines.map(([commit]) => commit!));
   // In a shallow clone (a CI checkout, a fetched repository) git lists the commits where its own
   // history was cut without parents, though their objects name them: they are cut here too.
-  const cutAlready = await repositoryShallowCommits(location);
+  const cutAlready = await repositoryShallowCommits(shallowFile);
   const shallow = lines
     .filter(([commit, ...parents]) => parents.some((parent) => !kept.has(parent)) || cutAlready.has(commit!))
     .map(([commit]) => commit!)
     .sort();
+  return { head, shallow };
+}
+
+/** Packs the commits of `cut` into a temporary file (see collectWorkspaceHistory). */
+async function packWorkspaceHistory(directory: string, { head, shallow }: WorkspaceHistoryCut): Promise<WorkspaceHistory> {
+  const location = { cwd: directory };
   const folder = await mkdtemp(join(tmpdir(), 'cairn-history-'));
   const remove = () => rm(folder, { recursive: true, force: true });
   try {
@@ -92,9 +115,8 @@ export async function collectWorkspaceHistory(directory: string, depth: number):
 }
 
 /** The commits a shallow repository's `shallow` file lists (where its history was cut); none in a complete one. */
-async function repositoryShallowCommits(location: { cwd: string }): Promise<Set<string>> {
-  const path = await runGit(location, ['rev-parse', '--path-format=absolute', '--git-path', 'shallow']);
-  if (path.exitCode !== 0) return new Set();
-  const listed = await readFile(path.stdout.toString().trim(), 'utf8').catch(() => '');
+async function repositoryShallowCommits(shallowFile: string | undefined): Promise<Set<string>> {
+  if (shallowFile === undefined || shallowFile === '') return new Set();
+  const listed = await readFile(shallowFile, 'utf8').catch(() => '');
   return new Set(listed.split('\n').filter((line) => commitId.test(line)));
 }

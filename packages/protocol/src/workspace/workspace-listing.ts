@@ -14,8 +14,7 @@ import { isGitMetadataName, workspacePathProblem } from './workspace-path.ts';
  */
 export async function listWorkspacePaths(directory: string): Promise<string[]> {
   await assertDirectory(directory);
-  const paths = (await gitListedPaths(directory)) ?? (await walkedPaths(directory));
-  paths.sort(compareUtf8);
+  const paths = sortedByUtf8((await gitListedPaths(directory)) ?? (await walkedPaths(directory)));
   for (const path of paths) {
     const problem = workspacePathProblem(path);
     if (problem !== undefined) refuseWorkspacePath(directory, path, problem);
@@ -89,6 +88,14 @@ async function walkedPaths(directory: string): Promise<string[]> {
   return paths;
 }
 
-function compareUtf8(left: string, right: string): number {
-  return Buffer.compare(Buffer.from(left), Buffer.from(right));
+/**
+ * `paths` in the order of their UTF-8 bytes. Each is encoded once, not once per comparison: a
+ * 40,000-file workspace made 1.3 million buffers to sort otherwise.
+ */
+function sortedByUtf8(paths: string[]): string[] {
+  // Below U+D800, UTF-16 code units order strings as their UTF-8 bytes do: the plain sort, no buffers.
+  if (!paths.some((path) => /[\ud800-\uffff]/.test(path))) return paths.sort();
+  const encoded = paths.map((path) => ({ path, bytes: Buffer.from(path) }));
+  encoded.sort((left, right) => Buffer.compare(left.bytes, right.bytes));
+  return encoded.map(({ path }) => path);
 }

@@ -6,7 +6,7 @@ import type { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Digest } from '@cairn/core';
 import { CairnError } from '../errors/cairn-error.ts';
-import { collectWorkspaceHistory, historyMemberNames, type WorkspaceHistory } from './workspace-history.ts';
+import { collectWorkspaceHistory, historyMemberNames, type WorkspaceHistory, type WorkspaceHistoryCut } from './workspace-history.ts';
 import { listWorkspacePaths, refuseWorkspacePath } from './workspace-listing.ts';
 import { tarEnd, tarEntryHeader, tarPadding, type TarEntryHeading } from './write-tar.ts';
 
@@ -43,10 +43,20 @@ export async function writeWorkspaceSnapshot(
   destination: Writable,
   options: WorkspaceSnapshotOptions = {},
 ): Promise<WrittenWorkspaceSnapshot> {
+  return writeListedWorkspaceSnapshot(directory, destination, options);
+}
+
+/** `writeWorkspaceSnapshot`, of paths listed already when `listed` is given, telling its recorder of each member. */
+export async function writeListedWorkspaceSnapshot(
+  directory: string,
+  destination: Writable,
+  options: WorkspaceSnapshotOptions,
+  listed?: ListedWorkspace,
+): Promise<WrittenWorkspaceSnapshot> {
   const hash = createHash('sha256');
   const tally = { entries: 0, bytes: 0 };
   async function* hashed(): AsyncGenerator<Uint8Array> {
-    for await (const chunk of workspaceSnapshotChunks(directory, tally, options)) {
+    for await (const chunk of workspaceSnapshotChunks(directory, tally, options, listed)) {
       hash.update(chunk);
       tally.bytes += chunk.byteLength;
       yield chunk;
@@ -62,11 +72,29 @@ const smallFileBytes = 64 * 1024;
 // What the snapshot is handed on in: large enough to keep writes few, small enough to stay light.
 const chunkBytes = 1024 * 1024;
 
-/** One member as looked up: a small file's content read with it, a larger file read when written. */
+/** One member as looked up (with what lstat said of it before it was read): a small file's content read with it, a larger file read when written. */
 type FoundEntry =
-  | { readonly heading: TarEntryHeading & { kind: 'symlink' } }
-  | { readonly heading: TarEntryHeading & { kind: 'file' }; readonly content: Uint8Array }
-  | { readonly heading: TarEntryHeading & { kind: 'file' }; readonly absolute: string };
+  | { readonly heading: TarEntryHeading & { kind: 'symlink' }; readonly stats: Stats }
+  | { readonly heading: TarEntryHeading & { kind: 'file' }; readonly stats: Stats; readonly content: Uint8Array }
+  | { readonly heading: TarEntryHeading & { kind: 'file' }; readonly stats: Stats; readonly absolute: string };
+
+/**
+ * Told of each member once it is written, with what lstat said of it before its content was read,
+ * then of the history carried: how the workspace index is kept (prepareWorkspaceSnapshot).
+ */
+export interface WrittenMemberRecorder {
+  file(path: string, stats: Stats, executable: boolean, sha256: string): void;
+  symlink(path: string, stats: Stats, target: string): void;
+  /** A file that changed length while it was read: snapshotted as read, but what lstat said describes no content read. */
+  unindexed(path: string): void;
+  finished(history: WorkspaceHistoryCut | undefined): void;
+}
+
+/** What a caller that listed the workspace already hands the writer: its paths, and who to tell of each member. */
+export interface ListedWorkspace {
+  readonly paths: readonly string[];
+  readonly recorder: WrittenMemberRecorder;
+}
 
 /**
  * The snapshot's bytes in chunks of about `chunkBytes`, counting its members in `tally.entries`.
@@ -76,11 +104,13 @@ export async function* workspaceSnapshotChunks(
   directory: string,
   tally: { entries: number },
   options: WorkspaceSnapshotOptions = {},
+  listed?: ListedWorkspace,
 ): AsyncGenerator<Uint8Array> {
-  const paths = await listWorkspacePaths(directory);
+  const paths = listed?.paths ?? (await listWorkspacePaths(directory));
   const history = await collectWorkspaceHistory(directory, options.history ?? 0);
   try {
-    yield* membersOf(directory, paths, tally, history);
+    yield* membersOf(directory, paths, tally, history, listed?.recorder);
+    listed?.recorder.finished(history === undefined ? undefined : { head: history.head, shallow: history.shallow });
   } finally {
     await history?.remove();
   }
@@ -92,6 +122,7 @@ async function* membersOf(
   paths: readonly string[],
   tally: { entries: number },
   history: WorkspaceHistory | undefined,
+  recorder: WrittenMemberRecorder | undefined,
 ): AsyncGenerator<Uint8Array> {
   const gathered = new ChunkGatherer(chunkBytes);
   for (let start = 0; start < paths.length; start += parallelReads) {
@@ -100,10 +131,25 @@ async function* membersOf(
       if (entry === undefined) continue;
       tally.entries += 1;
       yield* gathered.add(tarEntryHeader(entry.heading));
-      if (entry.heading.kind !== 'file') continue;
-      if ('content' in entry) yield* gathered.add(entry.content);
-      else if ('absolute' in entry) for await (const chunk of fileChunks(directory, entry.heading, entry.absolute)) yield* gathered.add(chunk);
+      if (entry.heading.kind !== 'file') {
+        recorder?.symlink(entry.heading.path, entry.stats, entry.heading.target);
+        continue;
+      }
+      // Hashed only for the index: the snapshot's own digest is of the whole tar.
+      const hash = recorder === undefined ? undefined : createHash('sha256');
+      if ('content' in entry) {
+        hash?.update(entry.content);
+        yield* gathered.add(entry.content);
+      } else if ('absolute' in entry) {
+        for await (const chunk of fileChunks(directory, entry.heading, entry.absolute)) {
+          hash?.update(chunk);
+          yield* gathered.add(chunk);
+        }
+      }
       yield* gathered.add(tarPadding(entry.heading.size));
+      if (hash === undefined) continue;
+      if (entry.stats.size === entry.heading.size) recorder?.file(entry.heading.path, entry.stats, entry.heading.executable, hash.digest('hex'));
+      else recorder?.unindexed(entry.heading.path);
     }
   }
   if (history !== undefined) {
@@ -133,13 +179,13 @@ async function lookUp(directory: string, path: string): Promise<FoundEntry | und
     throw error;
   });
   if (stats === undefined || stats.isDirectory()) return undefined;
-  if (stats.isSymbolicLink()) return { heading: { kind: 'symlink', path, target: await readlink(absolute) } };
+  if (stats.isSymbolicLink()) return { heading: { kind: 'symlink', path, target: await readlink(absolute) }, stats };
   if (!stats.isFile()) refuseWorkspacePath(directory, path, 'is not a regular file, directory or symlink (a FIFO, socket or device)');
   const executable = isExecutable(stats);
-  if (stats.size > smallFileBytes) return { heading: { kind: 'file', path, executable, size: stats.size }, absolute };
+  if (stats.size > smallFileBytes) return { heading: { kind: 'file', path, executable, size: stats.size }, stats, absolute };
   // Its length is what was read, as a whole-file read always had it.
   const content = await readFile(absolute);
-  return { heading: { kind: 'file', path, executable, size: content.byteLength }, content };
+  return { heading: { kind: 'file', path, executable, size: content.byteLength }, stats, content };
 }
 
 function isExecutable(stats: Stats): boolean {

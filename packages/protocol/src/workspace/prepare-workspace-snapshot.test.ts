@@ -1,0 +1,220 @@
+// The workspace index against the real file system: an unchanged workspace is known without a
+// read, a change reads only what changed, a file rewritten in the same timestamp tick as its
+// indexed read is read again (and, to show the rule is what catches it, would be taken for the
+// old content without it), and a damaged or foreign index is ignored. Date alone is faked where a
+// test needs its files older than the racy window, so the file system's own times stay real.
+import { createHash } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { afterEach, expect, test, vi } from 'vitest';
+import { prepareWorkspaceSnapshot } from './prepare-workspace-snapshot.ts';
+import { indexedWorkspaceLimit, workspaceIndexFile } from './workspace-index.ts';
+import { writeWorkspaceSnapshot } from './write-workspace-snapshot.ts';
+
+const folders: string[] = [];
+afterEach(() => {
+  vi.useRealTimers();
+  for (const folder of folders.splice(0)) rmSync(folder, { recursive: true, force: true });
+});
+
+function temporaryFolder(): string {
+  const folder = mkdtempSync(join(tmpdir(), 'cairn-workspace-index-'));
+  folders.push(folder);
+  return folder;
+}
+
+/** A plain folder (not a repository) of a few files, a larger one and a symlink; and an empty folder for its index. */
+function workspace(): { directory: string; indexFolder: string } {
+  const directory = join(temporaryFolder(), 'workspace');
+  mkdirSync(join(directory, 'src'), { recursive: true });
+  writeFileSync(join(directory, 'README.md'), '# readme\n');
+  writeFileSync(join(directory, 'src', 'a.ts'), 'aaaa');
+  writeFileSync(join(directory, 'src', 'b.ts'), 'export const b = 1;\n');
+  writeFileSync(join(directory, 'large.bin'), Buffer.alloc(200 * 1024, 7));
+  symlinkSync('src/a.ts', join(directory, 'link'));
+  return { directory, indexFolder: join(temporaryFolder(), 'index') };
+}
+
+/** A stream that only hashes what it is given. */
+function hashingSink(): Writable & { digest(): string } {
+  const hash = createHash('sha256');
+  return Object.assign(
+    new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        hash.update(chunk);
+        done();
+      },
+    }),
+    { digest: () => `sha256:${hash.digest('hex')}` },
+  );
+}
+
+/** The digest of the workspace's snapshot made without any index: the truth to compare with. */
+async function freshDigest(directory: string): Promise<string> {
+  return (await writeWorkspaceSnapshot(directory, hashingSink())).digest;
+}
+
+/** Makes every file as old as the racy window needs, by moving this process's clock (only Date) ahead. */
+function ageFiles(): void {
+  vi.useFakeTimers({ toFake: ['Date'], now: Date.now() + 60_000 });
+}
+
+test('an unchanged workspace is known from its index without reading a file; the index is kept outside the workspace and the bytes are those of a snapshot without one', async () => {
+  const { directory, indexFolder } = workspace();
+  ageFiles();
+  const first = await prepareWorkspaceSnapshot(directory, { indexFolder });
+  expect(first.known).toBeUndefined();
+  const sink = hashingSink();
+  const written = await first.write(sink);
+  expect(sink.digest()).toBe(written.digest);
+  expect(written.digest).toBe(await freshDigest(directory));
+  expect(readdirSync(directory).sort()).toEqual(['README.md', 'large.bin', 'link', 'src']);
+  expect(readdirSync(indexFolder)).toHaveLength(1);
+
+  const again = await prepareWorkspaceSnapshot(directory, { indexFolder });
+  expect(again.known).toEqual(written);
+  expect(again.contentReads).toBe(0);
+});
+
+test('a one-file change reads that file only, and the snapshot written then is the true one and is known next time', async () => {
+  const { directory, indexFolder } = workspace();
+  ageFiles();
+  const before = await (await prepareWorkspaceSnapshot(directory, { indexFolder })).write(hashingSink());
+  writeFileSync(join(directory, 'src', 'b.ts'), 'export const b = 2;\n');
+
+  const changed = await prepareWorkspaceSnapshot(directory, { indexFolder });
+  expect(changed.contentReads).toBe(1);
+  expect(changed.known).toBeUndefined();
+  const after = await changed.write(hashingSink());
+  expect(after.digest).not.toBe(before.digest);
+  expect(after.digest).toBe(await freshDigest(directory));
+
+  const again = await prepareWorkspaceSnapshot(directory, { indexFolder });
+  expect(again).toMatchObject({ known: after, contentReads: 0 });
+});
+
+test('a touched file (new times, same content) is read once, still names the snapshot, and is trusted again after', async () => {
+  const { directory, indexFolder } = workspace();
+  ageFiles();
+  const written = await (await prepareWorkspaceSnapshot(directory, { indexFolder })).write(hashingSink());
+  const later = new Date(Date.now() - 30_000);
+  utimesSync(join(directory, 'README.md'), later, later);
+
+  const touched = await prepareWorkspaceSnapshot(directory, { indexFolder });
+  expect(touched).toMatchObject({ known: written, contentReads: 1 });
+  expect(await prepareWorkspaceSnapshot(directory, { indexFolder })).toMatchObject({ known: written, contentReads: 0 });
+});
+
+/**
+ * A file rewritten, same length, in the timestamp tick of its indexed read: its size, mtime,
+ * ctime, inode and mode are what the index holds, its content is not. The test rewrites it and
+ * records its new times in the index (which the same tick would have left equal), so that the
+ * index's metadata is exactly the file's.
+ */
+async function rewrittenInTheSameTick(): Promise<{ directory: string; indexFolder: string; indexFile: string; stale: string }> {
+  const { directory, indexFolder } = workspace();
+  const stale = (await (await prepareWorkspaceSnapshot(directory, { indexFolder })).write(hashingSink())).digest;
+  const file = join(directory, 'src', 'a.ts');
+  const indexed = statSync(file);
+  writeFileSync(file, 'bbbb');
+  const now = statSync(file);
+  expect([now.size, now.ino, now.mode]).toEqual([indexed.size, indexed.ino, indexed.mode]);
+  const indexFile = workspaceIndexFile(indexFolder, directory);
+  const index = JSON.parse(readFileSync(indexFile, 'utf8')) as { paths: string[]; mtimesMs: number[]; ctimesMs: number[] };
+  const position = index.paths.indexOf('src/a.ts');
+  index.mtimesMs[position] = now.mtimeMs;
+  index.ctimesMs[position] = now.ctimeMs;
+  writeFileSync(indexFile, JSON.stringify(index));
+  return { directory, indexFolder, indexFile, stale };
+}
+
+test('racy clean: a file rewritten in the same tick as its indexed read is read again, and the snapshot is the new content', async () => {
+  const { directory, indexFolder, stale } = await rewrittenInTheSameTick();
+  const prepared = await prepareWorkspaceSnapshot(directory, { indexFolder });
+  expect(prepared.contentReads).toBeGreaterThanOrEqual(1);
+  expect(prepared.known).toBeUndefined();
+  const written = await prepared.write(hashingSink());
+  expect(written.digest).not.toBe(stale);
+  expect(written.digest).toBe(await freshDigest(directory));
+});
+
+test('racy clean, the control: the same index trusted as though written long after the file changed names the stale snapshot', async () => {
+  // What the rule alone prevents: with the index's start moved past the window, equal metadata is trusted.
+  const { directory, indexFolder, indexFile, stale } = await rewrittenInTheSameTick();
+  const index = JSON.parse(readFileSync(indexFile, 'utf8')) as { startedAtMs: number };
+  writeFileSync(indexFile, JSON.stringify({ ...index, startedAtMs: index.startedAtMs + 60_000 }));
+  const prepared = await prepareWorkspaceSnapshot(directory, { indexFolder });
+  expect(prepared.contentReads).toBe(0);
+  expect(prepared.known?.digest).toBe(stale);
+  expect(stale).not.toBe(await freshDigest(directory));
+});
+
+test.each([
+  ['not JSON', () => '{"format": "cairn.workspace-'],
+  ['another format', (text: string) => text.replace('cairn.workspace-index/v1', 'cairn.workspace-index/v0')],
+  ['a column of the wrong length', (text: string) => JSON.stringify({ ...JSON.parse(text), sizes: [1] })],
+  [
+    'a value of the wrong type',
+    (text: string) => JSON.stringify({ ...JSON.parse(text), contents: (JSON.parse(text) as { contents: unknown[] }).contents.map(() => 1) }),
+  ],
+  ['a damaged snapshot digest', (text: string) => text.replace(/sha256:[0-9a-f]{64}/, 'sha256:not-a-digest')],
+])('an index that is %s is ignored, and replaced by the next snapshot', async (_name, damage) => {
+  const { directory, indexFolder } = workspace();
+  ageFiles();
+  const written = await (await prepareWorkspaceSnapshot(directory, { indexFolder })).write(hashingSink());
+  const indexFile = workspaceIndexFile(indexFolder, directory);
+  writeFileSync(indexFile, damage(readFileSync(indexFile, 'utf8')));
+  const damaged = await prepareWorkspaceSnapshot(directory, { indexFolder });
+  expect(damaged.known).toBeUndefined();
+  expect(await damaged.write(hashingSink())).toEqual(written);
+  expect(await prepareWorkspaceSnapshot(directory, { indexFolder })).toMatchObject({ known: written, contentReads: 0 });
+});
+
+test("another folder's index is never used, even under this folder's name (a copied cache)", async () => {
+  const { directory, indexFolder } = workspace();
+  ageFiles();
+  await (await prepareWorkspaceSnapshot(directory, { indexFolder })).write(hashingSink());
+  const copy = join(temporaryFolder(), 'copy');
+  cpSync(directory, copy, { recursive: true, verbatimSymlinks: true });
+  writeFileSync(join(copy, 'src', 'a.ts'), 'cccc');
+  writeFileSync(workspaceIndexFile(indexFolder, copy), readFileSync(workspaceIndexFile(indexFolder, directory)));
+  const prepared = await prepareWorkspaceSnapshot(copy, { indexFolder });
+  expect(prepared.known).toBeUndefined();
+  expect((await prepared.write(hashingSink())).digest).toBe(await freshDigest(copy));
+});
+
+test("in a repository the key holds the history's cut: a new commit of the same files is another snapshot", async () => {
+  const { directory, indexFolder } = workspace();
+  const git = (...args: string[]) =>
+    execFileSync('git', ['-c', 'user.name=t', '-c', 'user.email=t@example.com', ...args], { cwd: directory, stdio: ['ignore', 'pipe', 'pipe'] });
+  git('init', '-q');
+  git('add', '-A');
+  git('commit', '-q', '-m', 'one');
+  ageFiles();
+  const written = await (await prepareWorkspaceSnapshot(directory, { indexFolder, history: 5 })).write(hashingSink());
+  expect(await prepareWorkspaceSnapshot(directory, { indexFolder, history: 5 })).toMatchObject({ known: written, contentReads: 0 });
+  expect((await prepareWorkspaceSnapshot(directory, { indexFolder, history: 0 })).known).toBeUndefined();
+  git('commit', '-q', '--allow-empty', '-m', 'two');
+  expect((await prepareWorkspaceSnapshot(directory, { indexFolder, history: 5 })).known).toBeUndefined();
+});
+
+test('without an index folder nothing is kept and nothing is known', async () => {
+  const { directory } = workspace();
+  const prepared = await prepareWorkspaceSnapshot(directory, { indexFolder: false });
+  expect((await prepared.write(hashingSink())).digest).toBe(await freshDigest(directory));
+  expect((await prepareWorkspaceSnapshot(directory, { indexFolder: false })).known).toBeUndefined();
+});
+
+test('the index folder keeps the indexes of the latest workspaces only', async () => {
+  const indexFolder = join(temporaryFolder(), 'index');
+  for (let count = 0; count < indexedWorkspaceLimit + 3; count++) {
+    const directory = join(temporaryFolder(), `w${count}`);
+    mkdirSync(directory);
+    writeFileSync(join(directory, 'file'), `${count}`);
+    await (await prepareWorkspaceSnapshot(directory, { indexFolder })).write(hashingSink());
+  }
+  expect(readdirSync(indexFolder)).toHaveLength(indexedWorkspaceLimit);
+});
