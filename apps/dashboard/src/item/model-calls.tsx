@@ -2,7 +2,7 @@ import type { AuditEntry } from '@cairn/core';
 import { useEffect, useState } from 'preact/hooks';
 import type { DashboardApi } from '../api/dashboard-api.ts';
 import { readAuditEntries } from '../api/read-audit-entries.ts';
-import { dollars } from '../spend-text.ts';
+import { dollars } from '@cairn/protocol/format';
 import { durationText, When } from '../time-format.tsx';
 
 /** The most calls listed for an attempt; the audit page has them all. */

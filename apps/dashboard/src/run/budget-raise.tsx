@@ -1,12 +1,8 @@
 import type { BudgetSpec } from '@cairn/core';
 import { useState } from 'preact/hooks';
 import type { RunSummary } from '../api/run-summary.ts';
-import { dollars, spendText } from '../spend-text.ts';
-
-/** The run's budget in a few words: `$2.00 and 50000 tokens`. */
-function budgetText(budget: BudgetSpec): string {
-  return [budget.usd === undefined ? [] : [dollars(budget.usd)], budget.tokens === undefined ? [] : [`${budget.tokens} tokens`]].flat().join(' and ');
-}
+import { budgetText } from '@cairn/protocol/format';
+import { spendText } from '../spend-text.ts';
 
 /**
  * A run awaiting a budget raise (`awaiting-budget`, ADR 0033): what it spent of which budget, and,

@@ -2,6 +2,7 @@ import type { RunSpecV1 } from '@cairn/core';
 import type { ItemView } from '@cairn/client';
 import { InvalidArgumentError } from 'commander';
 import { CairnError, decodeRunSpec, loadRunSpec } from '@cairn/protocol';
+import { budgetText } from '@cairn/protocol/format';
 import { clientOf, json, program, readInputFile, say } from './cli-program.ts';
 import { failureLines, progressOutput, RunProgress } from './run-progress.ts';
 import { spendText } from './spend-text.ts';
@@ -156,7 +157,7 @@ export function addRunCommands(): void {
       say(
         json()
           ? JSON.stringify(run)
-          : `budget raised: run ${runId} may spend ${[budget.usd === undefined ? [] : `$${budget.usd}`, budget.tokens === undefined ? [] : `${budget.tokens} tokens`].flat().join(' and ')} (${run.state})`,
+          : `budget raised: run ${runId} may spend ${budgetText(budget)} (${run.state})`,
       );
     });
 

@@ -1,9 +1,5 @@
+import { dollars } from '@cairn/protocol/format';
 import type { ModelSpendView } from '@cairn/client';
-
-/** Dollars as a person reads them: at least four decimals below a cent, two above. */
-function dollars(usd: number): string {
-  return `$${usd >= 1 ? usd.toFixed(2) : Number(usd.toPrecision(3)).toString()}`;
-}
 
 /**
  * What model calls spent, in one line: dollars (a floor when some cost is unknown, and it says

@@ -1,4 +1,5 @@
 import type { ReportedFailure, RunReport, RunReportRow } from './run-report.ts';
+import { dollars } from '@cairn/protocol/format';
 
 export const reportFormats = ['json', 'md', 'csv', 'html'] as const;
 export type ReportFormat = (typeof reportFormats)[number];
@@ -56,7 +57,7 @@ function totalsLine(report: RunReport): string {
   const states = Object.entries(totals.byState)
     .filter(([, count]) => count > 0)
     .map(([state, count]) => `${count} ${state}`);
-  const spent = totals.tokens > 0 || totals.costUsd > 0 ? `; model calls: $${totals.costUsd}, ${totals.tokens} tokens` : '';
+  const spent = totals.tokens > 0 || totals.costUsd > 0 ? `; model calls: ${dollars(totals.costUsd)}, ${totals.tokens} tokens` : '';
   return `${totals.runs} runs${states.length > 0 ? ` (${states.join(', ')})` : ''}; items: ${totals.itemsTotal} total, ${totals.itemsSucceeded} succeeded, ${totals.itemsFailed} failed, ${totals.itemsReused} reused${spent}`;
 }
 

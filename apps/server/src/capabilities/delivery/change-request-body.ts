@@ -1,5 +1,6 @@
 import type { DeliverRuntimeSpec } from '@cairn/core';
 import type { EngineService } from '@cairn/engine';
+import { dollars } from '@cairn/protocol/format';
 import { RunSpend } from '../gateway/model-spend.ts';
 
 /** Items listed in a change request's summary; a larger run says how many more there are. */
@@ -36,7 +37,7 @@ export async function changeRequestBody(service: Pick<EngineService, 'items' | '
   const spent =
     total.calls === 0
       ? 'No model calls.'
-      : `${total.calls} model call${total.calls === 1 ? '' : 's'}: ${total.inputTokens} input and ${total.outputTokens} output tokens, $${total.costUsd.toFixed(4)}${total.unknownCost > 0 ? ` (${total.unknownCost} of unknown cost not counted)` : ''}.`;
+      : `${total.calls} model call${total.calls === 1 ? '' : 's'}: ${total.inputTokens} input and ${total.outputTokens} output tokens, ${dollars(total.costUsd)}${total.unknownCost > 0 ? ` (${total.unknownCost} of unknown cost not counted)` : ''}.`;
   const link = linker(change.publicUrl);
   return [
     ...(runtime.body === undefined || runtime.body.trim() === '' ? [] : [runtime.body.trim(), '', '---', '']),

@@ -1,5 +1,6 @@
 import type { BudgetSpec, ModelCallSpend } from '@cairn/core';
 import { spentTokens } from '@cairn/audit';
+import { dollars } from '@cairn/protocol/format';
 import type { Reservation, Reserved } from './budget-reservations.ts';
 
 // What a budget says of a call: whether its spend has reached it, and whether a call's reservation
@@ -12,19 +13,15 @@ export function crowdedOut(what: string, budget: BudgetSpec | undefined, spent: 
   const fitsTokens = budget.tokens === undefined || tokens + held.tokens + mine.tokens <= budget.tokens;
   const fitsUsd = budget.usd === undefined || spent.costUsd + held.usd + mine.usd <= budget.usd;
   if (fitsTokens && fitsUsd) return undefined;
-  const of = fitsTokens ? `$${spent.costUsd} of its budget of $${budget.usd}` : `${tokens} tokens of its budget of ${budget.tokens}`;
-  const reserved = fitsTokens ? `$${round(held.usd)}` : `${held.tokens} tokens`;
-  const asked = fitsTokens ? `$${round(mine.usd)}` : `${mine.tokens} tokens`;
+  const of = fitsTokens ? `${dollars(spent.costUsd)} of its budget of ${dollars(budget.usd!)}` : `${tokens} tokens of its budget of ${budget.tokens}`;
+  const reserved = fitsTokens ? dollars(held.usd) : `${held.tokens} tokens`;
+  const asked = fitsTokens ? dollars(mine.usd) : `${mine.tokens} tokens`;
   return `${what} has spent ${of} and its ${held.calls} calls in flight reserved ${reserved}: this call's ${asked} do not fit beside them`;
-}
-
-function round(usd: number): number {
-  return Math.round(usd * 1e6) / 1e6;
 }
 
 export function reached(what: string, budget: BudgetSpec | undefined, spend: ModelCallSpend): string | undefined {
   if (budget === undefined) return undefined;
-  if (budget.usd !== undefined && spend.costUsd >= budget.usd) return `${what} has spent $${spend.costUsd} of its budget of $${budget.usd}`;
+  if (budget.usd !== undefined && spend.costUsd >= budget.usd) return `${what} has spent ${dollars(spend.costUsd)} of its budget of ${dollars(budget.usd)}`;
   const tokens = spentTokens(spend);
   if (budget.tokens !== undefined && tokens >= budget.tokens) return `${what} has used ${tokens} tokens of its budget of ${budget.tokens}`;
   return undefined;

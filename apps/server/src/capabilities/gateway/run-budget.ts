@@ -1,4 +1,5 @@
 import { spentTokens } from '@cairn/audit';
+import { dollars } from '@cairn/protocol/format';
 import type { AuditEntry, BudgetSpec, ModelCallSpend } from '@cairn/core';
 import { CairnError } from '@cairn/protocol';
 
@@ -24,7 +25,7 @@ export function raisedRunBudget(runId: string, current: BudgetSpec | undefined, 
   if (given.usd !== undefined && given.usd <= spent.costUsd)
     throw new CairnError(
       'CAIRN_PAYLOAD_INVALID',
-      `Run ${runId} has spent $${spent.costUsd}: a budget of $${given.usd} leaves it nothing to spend. Give more than $${spent.costUsd}.`,
+      `Run ${runId} has spent ${dollars(spent.costUsd)}: a budget of ${dollars(given.usd)} leaves it nothing to spend. Give more than ${dollars(spent.costUsd)}.`,
       { path: 'budget.usd', action: raiseAction },
     );
   const tokens = spentTokens(spent);
