@@ -72,6 +72,8 @@ export type { TimestampTokenInfo } from './timestamp/read-timestamp-token-info.t
 export { verifyCheckpointConsistency } from './checkpoint/verify-checkpoint-consistency.ts';
 export { rankCandidates } from './candidates/rank-candidates.ts';
 export type { CandidateRanking, CheckedCandidate } from './candidates/rank-candidates.ts';
+export { recordedCandidateOf } from './candidates/checked-candidate.ts';
+export type { RecordedCandidate, RecordedCheck } from './candidates/checked-candidate.ts';
 export type { CheckpointLink } from './checkpoint/verify-checkpoint-consistency.ts';
 export { findPatchAttempt, patchProvenanceStatement } from './provenance/patch-provenance.ts';
 export type { PatchAttempt, ProvenanceBuilder } from './provenance/patch-provenance.ts';

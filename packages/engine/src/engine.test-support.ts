@@ -54,6 +54,8 @@ export interface TestEngineOptions extends Partial<
   readonly cipher?: CipherV1;
   /** The checkpoint signer; an in-memory Ed25519 one by default. */
   readonly signer?: SignerV1;
+  /** The executor's task body over the engine's storage, in place of `harnessTask`'s (a stand-in worker). */
+  readonly task?: (storage: StorageProviderV1) => (task: TaskEnvelope, signal: AbortSignal) => Promise<number>;
 }
 
 /** The PostgreSQL side of one `path`: its database, and the writer and working copy of the engine that holds it now. */
@@ -140,9 +142,9 @@ export function engineHarness(backend: EngineBackend = 'sqlite') {
   const engineWith = async (options: TestEngineOptions = {}) => {
     const storage = createInMemoryStorageProvider();
     const signer = options.signer ?? createInMemorySigner();
-    const body = harnessTask(storage, runs, secretsReceived);
+    const body = options.task ? options.task(storage) : harnessTask(storage, runs, secretsReceived);
     const executor = createInMemoryExecutor({ run: body, ...(options.registry ? { registry: options.registry } : {}) });
-    const { path, registry: _registry, reconcileIntervalMs, anchors, signer: _signer, ...settings } = options;
+    const { path, registry: _registry, reconcileIntervalMs, anchors, signer: _signer, task: _task, ...settings } = options;
     const engineSettings = {
       executors: { local: executor },
       storage,

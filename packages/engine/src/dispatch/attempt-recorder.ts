@@ -23,6 +23,8 @@ import { dispatchWaitsOf, storageWaitsOf } from './storage-waits-entry.ts';
 import { readResult, type ResultRead } from './read-result.ts';
 import { retryDecision } from './retry-decision.ts';
 import { retryDelay } from '../retry-delay.ts';
+import { CandidateRounds, type CandidateEnd } from './candidate-rounds.ts';
+import type { CandidateItemSpec } from './candidate-drafts.ts';
 
 /**
  * Writes what happens to attempts — dispatched, started, failed to start, asked to stop, ended —
@@ -40,6 +42,8 @@ export class AttemptRecorder {
   readonly #exits: PushedExits;
   /** Planners whose large fragments join their runs step by step. */
   readonly joins: FragmentJoins;
+  /** Rounds of candidates (best of N, ADR 0053): their attempts' ends decide their items. */
+  readonly #rounds: CandidateRounds;
   /** Records one completion in a transaction of its own (reconcile's, one attempt at a time). */
   readonly #recordInTransaction: (attempt: AttemptRecord, status: ExecutionStatus, read: ResultRead) => void;
 
@@ -52,6 +56,7 @@ export class AttemptRecorder {
     this.#pure = pure;
     this.#now = now;
     this.#exits = exits;
+    this.#rounds = new CandidateRounds(context);
     this.joins = new FragmentJoins(
       context,
       (attempt, read) => {
@@ -74,7 +79,12 @@ export class AttemptRecorder {
   recordDispatch(dispatch: PreparedDispatch): boolean {
     const { runId, itemId, attempt, executionId, manifestDigest } = dispatch;
     if (!dispatch.locks.every((lock) => this.#locks.available(lock))) return false;
-    if (!this.#settings.machine.startItemIfStartable(runId, itemId)) return false;
+    if (dispatch.candidate !== undefined && dispatch.candidate.index > 1) {
+      // A round is recorded whole (ADR 0053): its first candidate, recorded just before in this
+      // transaction, started the item; without it the rest of the round is not recorded either.
+      const first = this.#attempts.byExecutionId(`${runId}/${itemId}/${attempt - dispatch.candidate.index + 1}`);
+      if (first?.state !== 'dispatching') return false;
+    } else if (!this.#settings.machine.startItemIfStartable(runId, itemId)) return false;
     // Available a moment ago, in this same transaction: taken now.
     if (!this.#locks.acquireAll(runId, itemId, dispatch.locks)) throw new Error(`the locks of ${executionId} were available and are not`);
     const now = this.#now();
@@ -127,7 +137,7 @@ export class AttemptRecorder {
 
   /** Records a start the executor refused (or that could not be tried): the attempt and its item fail. */
   recordStartFailure(
-    dispatch: { readonly runId: string; readonly itemId: string; readonly attempt: number; readonly executionId: string },
+    dispatch: { readonly runId: string; readonly itemId: string; readonly attempt: number; readonly executionId: string; readonly candidate?: unknown; readonly itemHasCandidates?: boolean },
     error: unknown,
   ): void {
     const { runId, itemId, executionId } = dispatch;
@@ -146,7 +156,28 @@ export class AttemptRecorder {
       outcome: 'failed',
       reason,
     });
+    // A candidate's round decides its item (a fresh dispatch says so; a recovered attempt's row does).
+    const candidate = { ...dispatch, itemHasCandidates: dispatch.candidate !== undefined || dispatch.itemHasCandidates === true };
+    if (this.#candidateEnded(candidate, { outcome: 'failed', artifacts: null, failure }, undefined)) return;
     this.#settings.machine.finishItem(runId, itemId, 'failed', engineActor, { failure: failureSummary(failure) });
+  }
+
+  /**
+   * The end of an attempt of an item with candidates goes to its round (ADR 0053), which decides
+   * the item when it was the round's last: true. False for any other attempt: its item is decided
+   * as any item's is. Only an attempt whose item's row may declare candidates has its spec read.
+   */
+  #candidateEnded(
+    attempt: { readonly runId: string; readonly itemId: string; readonly attempt: number; readonly executionId: string; readonly itemHasCandidates: boolean },
+    end: CandidateEnd,
+    read: ResultRead,
+  ): boolean {
+    if (!attempt.itemHasCandidates) return false;
+    const stored = this.#runs.itemSpec(attempt.runId, attempt.itemId);
+    const spec = stored === undefined ? undefined : (JSON.parse(stored.spec) as ItemSpec);
+    if (spec?.candidates === undefined || spec.select === undefined) return false;
+    this.#rounds.ended(attempt, spec as CandidateItemSpec, end, read);
+    return true;
   }
 
   /** Records an attempt that ended, with what its worker reported, in a transaction of its own. */
@@ -230,6 +261,7 @@ export class AttemptRecorder {
       outcome,
       durationMs: this.#now() - Date.parse(attempt.dispatchedAt),
     });
+    if (this.#candidateEnded(attempt, ended, read)) return;
     if (ended.outcome === 'succeeded') {
       if (attempt.inputDigest !== null) this.#pure.record(attempt, artifacts ?? {}, exitCode, isoTime(this.#now()));
       if (joined !== undefined) this.#settings.machine.fragmentJoined(attempt.runId, attempt.itemId, attempt.attempt, joined);

@@ -93,10 +93,11 @@ export class DispatchPasses {
   // those the round before already recorded (`already`).
   async #recordRound(chosen: readonly DispatchChoice[], already: readonly PreparedDispatch[]): Promise<RecordedRound> {
     const outcomes = await Promise.all(chosen.map((choice) => this.#drafter.draft(choice)));
-    const prepared = await this.#drafter.signAndStore(outcomes.filter((outcome) => typeof outcome === 'object'));
+    // A round of candidates is one choice and several drafts (ADR 0053), recorded together.
+    const prepared = await this.#drafter.signAndStore(outcomes.flatMap((outcome) => (typeof outcome === 'object' ? outcome : [])));
     const reused = outcomes.filter((outcome) => outcome === 'reused').length;
     // Items that ended without starting (a reused result, a refusal) may have made others ready.
-    const ended = outcomes.length - prepared.length;
+    const ended = outcomes.filter((outcome) => typeof outcome !== 'object').length;
     const recorded =
       prepared.length === 0
         ? [...already]
@@ -228,6 +229,7 @@ export class DispatchPasses {
             Object.keys(spec.needs ?? {}).length > 0 ||
             spec.runtime.kind === 'merge' ||
             spec.runtime.kind === 'deliver' ||
+            spec.candidates !== undefined ||
             (spec.secrets ?? []).length > 0 ||
             spec.effect === 'pure'
           )
@@ -236,7 +238,7 @@ export class DispatchPasses {
         });
       }),
     )();
-    const drafts = (await Promise.all(choices.map((choice) => this.#drafter.draft(choice)))).filter((outcome) => typeof outcome === 'object');
+    const drafts = (await Promise.all(choices.map((choice) => this.#drafter.draft(choice)))).flatMap((outcome) => (typeof outcome === 'object' ? outcome : []));
     return new Map((await this.#drafter.signAndStore(drafts)).map((prepared) => [prepared.executionId, prepared]));
   }
 

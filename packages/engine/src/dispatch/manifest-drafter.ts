@@ -15,6 +15,7 @@ import type { DraftedDispatch, PreparedDispatch } from './prepared-dispatch.ts';
 import type { PureResults } from '../store/sqlite/pure-results.ts';
 import { revealItemSecrets } from './reveal-item-secrets.ts';
 import { outputWanted } from './emitter-output.ts';
+import { candidateDrafts, previousCandidates, type CandidateItemSpec } from './candidate-drafts.ts';
 
 const defaultTimeoutMs = 3_600_000;
 /** What an empty workspace is, when a run names no snapshot. */
@@ -47,9 +48,10 @@ export class ManifestDrafter {
   /**
    * Drafts the manifest of the item's next attempt (`signAndStore` signs it with the others of its
    * pass). A pure item whose inputs produced a result before reuses it instead ('reused'); one
-   * that cannot be dispatched at all fails at once ('refused').
+   * that cannot be dispatched at all fails at once ('refused'). An item with candidates gets a
+   * round of them, one draft each (ADR 0053).
    */
-  async draft({ item, locks, stored, spec, inputs }: DispatchChoice): Promise<DraftedDispatch | 'reused' | 'refused'> {
+  async draft({ item, locks, stored, spec, inputs }: DispatchChoice): Promise<DraftedDispatch | DraftedDispatch[] | 'reused' | 'refused'> {
     const { runId, itemId } = item;
     const executor = this.#settings.executors[stored.executor];
     if (!executor) return this.#refuse(item, dispatchRefusal('CAIRN_CONFIG_INVALID', `no executor named ${JSON.stringify(stored.executor)} is configured`));
@@ -101,8 +103,10 @@ export class ManifestDrafter {
       workspace,
     };
     // Only an engine with a gateway builds the attempt it asks about (this is the dispatch's hot path).
-    const gateway = this.#settings.gateway?.issue({ runId, itemId, attempt, executionId, spec, timeoutMs: manifest.limits.timeoutMs });
-    return {
+    // A round of candidates has a credential issued for each of its attempts instead.
+    const gateway =
+      spec.candidates === undefined ? this.#settings.gateway?.issue({ runId, itemId, attempt, executionId, spec, timeoutMs: manifest.limits.timeoutMs }) : undefined;
+    const drafted: DraftedDispatch = {
       manifest,
       runId,
       itemId,
@@ -121,6 +125,15 @@ export class ManifestDrafter {
       ...(gateway === undefined ? {} : { gateway }),
       ...(spec.runsOn === undefined ? {} : { labels: spec.runsOn.labels }),
     };
+    if (spec.candidates === undefined) return drafted;
+    const previous = await previousCandidates(this.#settings.storage, item, attempt, spec.candidates.count);
+    return candidateDrafts(
+      drafted,
+      spec as CandidateItemSpec,
+      (candidateAttempt, candidateExecutionId, candidateSpec) =>
+        this.#settings.gateway?.issue({ runId, itemId, attempt: candidateAttempt, executionId: candidateExecutionId, spec: candidateSpec, timeoutMs: manifest.limits.timeoutMs }),
+      previous,
+    );
   }
 
   /**

@@ -1,4 +1,4 @@
-import type { Digest, DispatchManifest, ExecutorV1, StorageWait, TaskGateway } from '@cairn/core';
+import type { Digest, DispatchManifest, ExecutorV1, ManifestCandidate, StorageWait, TaskGateway } from '@cairn/core';
 import type { LockWait } from '../records/attempt-records.ts';
 import type { HeldLock } from '../store/sqlite/lock-table.ts';
 
@@ -31,6 +31,8 @@ export interface PreparedDispatch {
   readonly gateway?: TaskGateway;
   /** The item's `runsOn.labels`, handed to the executor in the task. */
   readonly labels?: readonly string[];
+  /** Its place in a best-of-N round (ADR 0053): a round is recorded whole, its first candidate starting the item. */
+  readonly candidate?: ManifestCandidate;
 }
 
 /** An attempt whose manifest is drafted, not yet signed. */

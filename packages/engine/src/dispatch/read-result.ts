@@ -1,4 +1,4 @@
-import type { AttemptFailure, Digest, EgressSummary, LimitHit, StorageProviderV1, StorageWait } from '@cairn/core';
+import type { AttemptFailure, CandidateCheckResult, Digest, EgressSummary, LimitHit, PatchStats, StorageProviderV1, StorageWait } from '@cairn/core';
 import { blobKey, isCairnError, parsePayload, recordRetryWaits, resultKey, resultRecordSchema, type RetryWait } from '@cairn/protocol';
 import type { AttemptRecord } from '../store/sqlite/attempt-store.ts';
 
@@ -19,6 +19,9 @@ export type ResultRead =
       readonly storageWaits?: readonly (StorageWait & { readonly by: 'worker' | 'engine' })[];
       /** The `output` artifact's bytes, when asked for (a planner's fragment) and there is one. */
       readonly output?: Uint8Array;
+      /** A candidate's check over its patch, and the patch's size (ADR 0053). */
+      readonly check?: CandidateCheckResult;
+      readonly patchStats?: PatchStats;
     }
   | { readonly rejected: string }
   | undefined;
@@ -68,5 +71,7 @@ async function readStoredResult(
     ...(record.egress ? { egress: record.egress } : {}),
     ...(record.storageWaits ? { storageWaits: record.storageWaits.map((wait) => ({ by: 'worker' as const, ...wait })) } : {}),
     ...(output === null ? {} : { output }),
+    ...(record.check ? { check: record.check } : {}),
+    ...(record.patchStats ? { patchStats: record.patchStats } : {}),
   };
 }

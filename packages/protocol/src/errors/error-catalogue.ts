@@ -160,6 +160,13 @@ export const errorCatalogue = {
     action:
       "Read the producer, the paths and the hunks in the failure (`cairn status <runId>`; every hunk in the item's stderr log). Make the producers change different lines, or have the later one build on the earlier (needs its patch and applies it, listed after it in runtime.from), then run again.",
   },
+  CAIRN_CANDIDATES_NONE_PASSED: {
+    status: 422,
+    summary:
+      "No candidate of a best-of-N round passed its item's check (select.check): each failed, left no patch, or left one the check failed. The round failed; the failure lists every candidate's outcome and the end of its check's output.",
+    action:
+      "Read each candidate's check summary in the failure (`cairn status <runId>`). With retries left the next round starts fresh, given that summary as the input previous-candidates; otherwise fix the task, the check or the workspace and run again.",
+  },
   CAIRN_ATTEMPT_KILLED: {
     status: 422,
     summary: "An item's command or agent was ended by a signal Cairn did not send (out of memory, a resource limit, a crash).",

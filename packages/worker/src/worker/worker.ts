@@ -376,6 +376,8 @@ export class Worker {
           path: this.#settings.path,
           signal,
         });
+        // The check's output goes to the attempt's log (redacted as any), not to the audit log.
+        if (state.check.tail !== '') logs.stdout.write(Buffer.from(`[check] output (its end):\n${state.check.tail}\n`));
         logs.stdout.write(Buffer.from(`[check] ${state.check.passed ? 'passed' : 'failed'} (exit ${state.check.exitCode ?? 'none'}${state.check.score === null ? '' : `, score ${state.check.score}`})\n`));
       }
     } catch (error) {

@@ -36,13 +36,19 @@ export interface AttemptRecord {
    * the item's row: only then does recording its success read the spec to check its fragment.
    */
   readonly itemMayEmit: boolean;
+  /**
+   * Whether its item's spec may declare `candidates` (best of N, ADR 0053), read the same way: only
+   * then does recording its end read the spec to decide the round.
+   */
+  readonly itemHasCandidates: boolean;
 }
 
-type AttemptRow = Omit<AttemptRecord, 'handle' | 'stopSent' | 'failure' | 'itemMayEmit'> & {
+type AttemptRow = Omit<AttemptRecord, 'handle' | 'stopSent' | 'failure' | 'itemMayEmit' | 'itemHasCandidates'> & {
   handle: string | null;
   stopSent: number;
   failure: string | null;
-  itemMayEmit: number;
+  /** 1: the spec may declare `emits`; 2: `candidates` (both read in one probe of the item's row). */
+  itemFlags: number;
 };
 
 // Whether the item may be a planner, from its row (a primary-key probe inside the attempt's own
@@ -54,14 +60,15 @@ type AttemptRow = Omit<AttemptRecord, 'handle' | 'stopSent' | 'failure' | 'itemM
 const columns = `run_id AS runId, item_id AS itemId, attempt, fencing_token AS fencingToken, execution_id AS executionId, executor, state,
   manifest_digest AS manifestDigest, handle, dispatched_at AS dispatchedAt, deadline, stop_reason AS stopReason, stop_sent AS stopSent, input_digest AS inputDigest,
   exit_code AS exitCode, finished_at AS finishedAt, failure,
-  (SELECT instr(items.spec, '"emits":{') > 0 FROM items WHERE items.run_id = attempts.run_id AND items.item_id = attempts.item_id) AS itemMayEmit`;
+  (SELECT (instr(items.spec, '"emits":{') > 0) + 2 * (instr(items.spec, '"candidates":{') > 0) FROM items WHERE items.run_id = attempts.run_id AND items.item_id = attempts.item_id) AS itemFlags`;
 
-const toAttempt = (row: AttemptRow): AttemptRecord => ({
+const toAttempt = ({ itemFlags, ...row }: AttemptRow): AttemptRecord => ({
   ...row,
   handle: row.handle === null ? null : (JSON.parse(row.handle) as ExecutionHandle),
   stopSent: row.stopSent === 1,
   failure: row.failure === null ? null : (JSON.parse(row.failure) as AttemptFailure),
-  itemMayEmit: row.itemMayEmit === 1,
+  itemMayEmit: (itemFlags & 1) === 1,
+  itemHasCandidates: (itemFlags & 2) === 2,
 });
 
 /** Attempts and their executor handles. Live attempts are found by a partial index. */

@@ -1,0 +1,225 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { DispatchManifest, ItemSpec, StorageProviderV1, TaskEnvelope } from '@cairn/core';
+import { storedManifestPayload } from '@cairn/audit';
+import { blobKey, canonicalJsonBytes, resultKey, sha256Digest } from '@cairn/protocol';
+import { describe, expect, test } from 'vitest';
+import { ana, backends, engineHarness } from './engine.test-support.ts';
+
+/**
+ * A stand-in worker that keeps the result record contract (ADR 0053): each candidate's argv says
+ * what it does — `exit=N`, `patch=BYTES` (a patch of that size), `check=pass|fail`, `score=X`,
+ * `sleep=MS` (stoppable: a stopped candidate reports `cancelled`, as a worker does) — and its
+ * result names its patch, its size and its check. What each manifest said is kept by execution id.
+ */
+function candidateWorker(manifests: Map<string, DispatchManifest>) {
+  return (storage: StorageProviderV1) =>
+    async (task: TaskEnvelope, signal: AbortSignal): Promise<number> => {
+      const envelope = JSON.parse(new TextDecoder().decode((await storage.get(`manifests/${task.manifestDigest.slice(7)}.json`))!));
+      const manifest = JSON.parse(Buffer.from(storedManifestPayload(envelope), 'base64').toString('utf8')) as DispatchManifest;
+      manifests.set(task.executionId, manifest);
+      const argv = manifest.runtime.kind === 'command' ? manifest.runtime.argv : [];
+      const says = Object.fromEntries(argv.slice(1).map((part) => part.split('=') as [string, string]));
+      if (says['sleep'] !== undefined) await sleep(Number(says['sleep']), undefined, { signal }).catch(() => undefined);
+      const cancelled = signal.aborted;
+      const exitCode = cancelled ? null : Number(says['exit'] ?? 0);
+      const put = async (bytes: Uint8Array) => {
+        const digest = sha256Digest(bytes);
+        await storage.put(blobKey(digest), bytes);
+        return digest;
+      };
+      const empty = await put(new Uint8Array());
+      const patchBytes = Number(says['patch'] ?? 0);
+      const patch = !cancelled && patchBytes > 0 ? await put(new TextEncoder().encode(`${manifest.executionId}\n`.padEnd(patchBytes, '+'))) : undefined;
+      const checked = manifest.candidate !== undefined && patch !== undefined && exitCode === 0;
+      const now = new Date().toISOString();
+      const record = {
+        version: 'cairn.result/v1',
+        runId: manifest.runId,
+        itemId: manifest.itemId,
+        attempt: manifest.attempt,
+        fencingToken: manifest.fencingToken,
+        executionId: task.executionId,
+        manifestDigest: task.manifestDigest,
+        outcome: cancelled ? 'cancelled' : exitCode === 0 ? 'succeeded' : 'failed',
+        exitCode,
+        startedAt: now,
+        finishedAt: now,
+        artifacts: { stdout: empty, stderr: empty, ...(patch ? { patch } : {}) },
+        ...(patch ? { patchStats: { filesChanged: 1, bytes: patchBytes } } : {}),
+        ...(cancelled
+          ? { failure: { code: 'CAIRN_ATTEMPT_CANCELLED', message: 'cancelled', exitCode: null, signal: null, stderrTail: '' } }
+          : exitCode !== 0
+            ? { failure: { code: 'CAIRN_EXIT_NONZERO', message: `exit ${exitCode}`, exitCode, signal: null, stderrTail: '' } }
+            : {}),
+        ...(checked
+          ? {
+              check: {
+                passed: says['check'] === 'pass',
+                exitCode: says['check'] === 'pass' ? 0 : 1,
+                score: says['score'] === undefined ? null : Number(says['score']),
+                tail: says['check'] === 'pass' ? 'ok\n' : '2 tests failed\n',
+              },
+            }
+          : {}),
+      };
+      await storage.put(resultKey(task.executionId), canonicalJsonBytes(record));
+      return cancelled ? 130 : exitCode!;
+    };
+}
+
+function bestOf(vary: string[][], select: ItemSpec['select'], extra: Partial<ItemSpec> = {}) {
+  return {
+    version: 1,
+    name: 'best-of',
+    items: [
+      {
+        id: 'fix',
+        runtime: { kind: 'command' as const, argv: ['candidate'] },
+        candidates: { count: vary.length, vary: vary.map((argv) => ({ argv: ['candidate', ...argv] })) },
+        select,
+        ...extra,
+      },
+      { id: 'after', needs: { fix: { from: 'fix', select: 'patch' as const } }, runtime: { kind: 'command' as const, argv: ['true'] } },
+    ],
+  };
+}
+
+describe.each(backends)('best of N on %s', (backend) => {
+  const { engineWith } = engineHarness(backend);
+
+  test('four candidates run side by side as one item: of the two that pass, the smaller diff wins and its patch is the item’s', async () => {
+    const manifests = new Map<string, DispatchManifest>();
+    const { engine } = await engineWith({ task: candidateWorker(manifests) });
+    engine.start();
+    const { runId } = engine.submit(
+      bestOf(
+        [
+          ['exit=1', 'patch=50', 'sleep=30'],
+          ['patch=300', 'check=pass', 'sleep=10'],
+          ['patch=80', 'check=fail'],
+          ['patch=120', 'check=pass', 'sleep=20'],
+        ],
+        { check: { argv: ['npm', 'test'], timeout: '2m' }, order: 'smallest-diff' },
+      ),
+      { actor: ana },
+    );
+    expect((await engine.waitForRun(runId)).state).toBe('succeeded');
+    const attempts = engine.attempts(runId, 'fix');
+    expect(attempts.map((attempt) => [attempt.attempt, attempt.state])).toEqual([
+      [1, 'failed'],
+      [2, 'succeeded'],
+      [3, 'succeeded'],
+      [4, 'succeeded'],
+    ]);
+    // Each candidate ran its own variation and was told its place and the check.
+    expect(manifests.get(`${runId}/fix/3`)).toMatchObject({
+      runtime: { argv: ['candidate', 'patch=80', 'check=fail'] },
+      candidate: { index: 3, of: 4, round: 1, check: { argv: ['npm', 'test'], timeoutMs: 120_000 } },
+    });
+    expect(engine.artifacts(runId, 'fix')?.['patch']).toBe(attempts[3]!.artifacts!['patch']);
+    // What depends on the item took the winner's patch.
+    expect(manifests.get(`${runId}/after/1`)?.inputs['fix']?.digest).toBe(attempts[3]!.artifacts!['patch']);
+    const entries = engine.audit.runEntries(runId);
+    const checked = entries.filter((entry) => entry.action === 'candidate.checked');
+    expect(checked.map((entry) => [entry.data['candidate'], entry.data['outcome'], (entry.data['check'] as { passed?: boolean } | null)?.passed ?? null])).toEqual(
+      expect.arrayContaining([
+        [1, 'failed', null],
+        [2, 'succeeded', true],
+        [3, 'succeeded', false],
+        [4, 'succeeded', true],
+      ]),
+    );
+    const selected = entries.find((entry) => entry.action === 'candidate.selected')!;
+    expect(selected.data).toMatchObject({ attempt: 4, candidate: 4, order: 'smallest-diff', passed: [4, 2], round: 1, stopOnFirstPass: false });
+    expect(selected.data['reason']).toContain('smallest diff (120 bytes) of 2 passing candidates');
+    // Every candidate's end is in the log before the item's success.
+    const succeeded = entries.findIndex((entry) => entry.action === 'item.succeeded' && entry.entity.id === `${runId}/fix`);
+    expect(entries.findIndex((entry) => entry === selected)).toBeLessThan(succeeded);
+    expect(Math.max(...checked.map((entry) => entries.indexOf(entry)))).toBeLessThan(succeeded);
+  });
+
+  test('order score takes the highest score among those that passed, never a failing one', async () => {
+    const manifests = new Map<string, DispatchManifest>();
+    const { engine } = await engineWith({ task: candidateWorker(manifests) });
+    engine.start();
+    const { runId } = engine.submit(
+      bestOf(
+        [
+          ['patch=10', 'check=fail', 'score=99'],
+          ['patch=500', 'check=pass', 'score=0.9'],
+          ['patch=20', 'check=pass', 'score=0.4'],
+        ],
+        { check: { argv: ['make', 'check'] }, order: 'score' },
+      ),
+      { actor: ana },
+    );
+    expect((await engine.waitForRun(runId)).state).toBe('succeeded');
+    expect(engine.audit.runEntries(runId).find((entry) => entry.action === 'candidate.selected')?.data).toMatchObject({ candidate: 2, passed: [2, 3] });
+  });
+
+  test('no candidate passes: the round fails listing each, and the retry starts a fresh round given that summary as an input', async () => {
+    const manifests = new Map<string, DispatchManifest>();
+    const { engine, storage } = await engineWith({ task: candidateWorker(manifests) });
+    engine.start();
+    const { runId } = engine.submit(
+      bestOf([['exit=2'], ['patch=40', 'check=fail'], ['exit=0']], { check: { argv: ['npm', 'test'] }, order: 'first' }, {
+        retry: { maxAttempts: 2, backoff: { initial: '1ms' } },
+      }),
+      { actor: ana },
+    );
+    expect((await engine.waitForRun(runId)).state).toBe('failed');
+    const fix = engine.items(runId).find((item) => item.itemId === 'fix')!;
+    expect(fix.state).toBe('failed');
+    expect(fix.failure?.code).toBe('CAIRN_CANDIDATES_NONE_PASSED');
+    expect(fix.failure?.message).toBe(
+      'No candidate of round 2 passed its check: candidate 1 (attempt 4): failed, not checked; candidate 2 (attempt 5): check failed (exit 1); candidate 3 (attempt 6): changed nothing, not checked. Each check\'s output is in its attempt\'s log. No rounds are left (retry.maxAttempts counts rounds).',
+    );
+    expect(engine.attempts(runId, 'fix')).toHaveLength(6);
+    const none = engine.audit.runEntries(runId).filter((entry) => entry.action === 'candidate.none-passed');
+    expect(none.map((entry) => [entry.data['round'], entry.data['roundsLeft']])).toEqual([
+      [1, 1],
+      [2, 0],
+    ]);
+    // Round 1's candidates had no summary; round 2's got round 1's, with each check's output, never a transcript.
+    expect(manifests.get(`${runId}/fix/1`)?.inputs['previous-candidates']).toBeUndefined();
+    const input = manifests.get(`${runId}/fix/4`)?.inputs['previous-candidates'];
+    expect(input).toMatchObject({ from: 'fix', select: 'output' });
+    expect(manifests.get(`${runId}/fix/6`)?.inputs['previous-candidates']?.digest).toBe(input!.digest);
+    const summary = JSON.parse(new TextDecoder().decode((await storage.get(blobKey(input!.digest)))!));
+    expect(summary).toEqual({
+      version: 'cairn.candidates-summary/v1',
+      itemId: 'fix',
+      round: 1,
+      candidates: [
+        { candidate: 1, attempt: 1, outcome: 'failed', failure: { code: 'CAIRN_EXIT_NONZERO', message: 'exit 2' } },
+        { candidate: 2, attempt: 2, outcome: 'succeeded', patchBytes: 40, check: { passed: false, exitCode: 1, score: null, tail: '2 tests failed\n' } },
+        { candidate: 3, attempt: 3, outcome: 'succeeded' },
+      ],
+    });
+    expect(engine.items(runId).find((item) => item.itemId === 'after')?.state).toBe('skipped');
+  });
+
+  test('stopOnFirstPass: the first to pass wins at once, the others end cancelled, and the item succeeds after their ends', async () => {
+    const manifests = new Map<string, DispatchManifest>();
+    const { engine } = await engineWith({ task: candidateWorker(manifests) });
+    engine.start();
+    const { runId } = engine.submit(
+      bestOf(
+        [
+          ['patch=900', 'check=pass', 'sleep=20'],
+          ['patch=10', 'check=pass', 'sleep=20000'],
+          ['patch=10', 'check=pass', 'sleep=20000'],
+        ],
+        { check: { argv: ['npm', 'test'] }, order: 'smallest-diff', stopOnFirstPass: true },
+      ),
+      { actor: ana },
+    );
+    const started = performance.now();
+    expect((await engine.waitForRun(runId)).state).toBe('succeeded');
+    expect(performance.now() - started).toBeLessThan(10_000);
+    expect(engine.attempts(runId, 'fix').map((attempt) => attempt.state)).toEqual(['succeeded', 'cancelled', 'cancelled']);
+    const entries = engine.audit.runEntries(runId);
+    expect(entries.find((entry) => entry.action === 'candidate.selected')?.data).toMatchObject({ candidate: 1, stopOnFirstPass: true, passed: [1] });
+    expect(entries.filter((entry) => entry.action === 'candidate.checked').map((entry) => entry.data['outcome'])).toEqual(['succeeded', 'cancelled', 'cancelled']);
+  });
+});
