@@ -194,6 +194,7 @@ export async function composeServer(loaded: LoadedServerConfig, options: Compose
     ...moduleContext,
     service,
     whileLeading: (task) => running.whileLeading(task),
+    ...(delivery ? { delivery } : {}),
     ...(options.webhooks ? { webhookTiming: options.webhooks } : {}),
   };
   const { webhooks, triggers } = await startModules(parts, modulesAfterEngine, engineModuleContext);

@@ -1,4 +1,5 @@
 import type { CipherV1, Logger, StorageProviderV1 } from '@cairn/core';
+import type { ServerDelivery } from '../capabilities/delivery/compose-delivery.ts';
 import type { EngineService, LeaderTask } from '@cairn/engine';
 import type { LoadedServerConfig } from '../config/load-server-config.ts';
 import type { HttpApp } from '../http/http-app.ts';
@@ -49,6 +50,8 @@ export interface EngineModuleContext extends Omit<ModuleContext, 'service'> {
   readonly service: EngineService;
   /** Runs `task` while this replica runs the engine: always on SQLite; on PostgreSQL while it holds the writer lease. */
   whileLeading(task: LeaderTask): LeaderTask;
+  /** The forges deliver items push to, when the config has any (`forges:`): the review loop comments on their pull requests. */
+  readonly delivery?: ServerDelivery;
   /** Webhook delivery timing (tests shorten the Standard Webhooks schedule). */
   readonly webhookTiming?: { readonly retrySchedule?: readonly number[]; readonly timeoutMs?: number; readonly endpointCheckMs?: number };
 }

@@ -35,7 +35,8 @@ export interface DeliveryReport {
  * run's workspace was fetched at, else the tip of `base` on the forge now), the patch's provenance
  * built, signed and stored, one commit pushed on the base with `Cairn-Run` and `Cairn-Evidence`
  * (the provenance bundle's digest) under a lease on the commit the last delivery to the branch
- * pushed, and on a forge with change requests one opened or updated with the run's summary, spend
+ * pushed (or, for a run whose workspace is the branch it delivers to, on the commit it was fetched
+ * at), and on a forge with change requests one opened or updated with the run's summary, spend
  * and evidence links, the provenance commented on it. A forge that is unavailable is tried three
  * times; every other refusal (a conflict, a patch that does not apply, refused credentials) ends
  * the attempt at once with the forge's CairnError: a person decides. Before anything is pushed, a
@@ -90,6 +91,11 @@ export async function deliverPatch(context: DeliveryContext, manifest: DispatchM
       { path: 'runtime.base' },
     );
   lines.push(`base: ${runtime.base} at ${baseCommit}${fetchedAt === undefined ? '' : ' (the commit the workspace was fetched at)'}`);
+  // A run whose workspace was fetched from this forge at the very branch it delivers to (a review
+  // loop's follow-up, ADR 0052) adds its commit on what it fetched, leased on that commit: a push
+  // made before it started is built on, one made while it ran is never overwritten (CAIRN_FORGE_CONFLICT).
+  const stacked = fetchedAt !== undefined && spec?.workspace?.repository === runtime.forge && spec.workspace.ref === branch;
+  if (stacked) lines.push(`lease: ${branch} at ${fetchedAt}, the commit the workspace was fetched at`);
 
   const provenance = await storePatchProvenance(
     { service, storage: context.storage, signer: context.signer, origin: context.origin },
@@ -107,7 +113,7 @@ export async function deliverPatch(context: DeliveryContext, manifest: DispatchM
       message,
       runId,
       evidenceDigest: provenance.digest,
-      expectedTip: last?.commit ?? null,
+      expectedTip: stacked ? fetchedAt : (last?.commit ?? null),
     }),
   );
   await context.tips.write({ forge: runtime.forge, branch, commit: pushed.commit, runId, itemId: manifest.itemId });

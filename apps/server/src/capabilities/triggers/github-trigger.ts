@@ -3,6 +3,7 @@ import type { EngineService } from '@cairn/engine';
 import { CairnError } from '@cairn/protocol';
 import { isGithubSignature } from './github-signature.ts';
 import { permissionsAllowedToRun, type RepositoryPermissions } from './repository-permissions.ts';
+import type { ReviewLoop } from './review-loop/review-loop.ts';
 import type { RunTemplates } from './run-templates.ts';
 import type { SeenDeliveries } from './seen-deliveries.ts';
 import type { GithubTriggerConfig } from './trigger-config-schema.ts';
@@ -53,6 +54,7 @@ export class GithubTrigger {
   readonly #permissions: RepositoryPermissions;
   readonly #service: EngineService;
   readonly #secret: (name: string) => Promise<string>;
+  readonly #reviewLoop: ReviewLoop | undefined;
   /** Refusals of deliveries that are not GitHub's: anyone can post one, so they are audited at most 10 a minute. */
   readonly #unverified = new UnverifiedDenials((reason) => this.#deny(unverifiedSender, reason));
 
@@ -64,6 +66,8 @@ export class GithubTrigger {
     readonly service: EngineService;
     /** A server secret's value (the webhook's secret). */
     readonly secret: (name: string) => Promise<string>;
+    /** With `reviewLoop` configured: what answers pull request reviews, mentions and checks (ADR 0052). */
+    readonly reviewLoop?: ReviewLoop;
   }) {
     this.#config = options.config;
     this.#templates = options.templates;
@@ -71,6 +75,7 @@ export class GithubTrigger {
     this.#permissions = options.permissions;
     this.#service = options.service;
     this.#secret = options.secret;
+    this.#reviewLoop = options.reviewLoop;
   }
 
   async handle(body: Uint8Array, headers: GithubDeliveryHeaders): Promise<GithubDeliveryResult> {
@@ -107,28 +112,17 @@ export class GithubTrigger {
         path: 'body',
       });
     }
+    if (this.#reviewLoop?.wants(event, payload)) {
+      const repository = (payload as GithubIssueDelivery | null)?.repository?.full_name;
+      if (typeof repository !== 'string') throw missingField(event!, 'repository.full_name', 'the repository (owner/name) the pull request is in');
+      const sender = (payload as GithubIssueDelivery).sender?.login;
+      await this.#assertListed({ kind: 'user', id: `github:${typeof sender === 'string' ? sender : 'unknown'}`, via: 'http' }, repository, payload);
+      return this.#reviewLoop.handle(event, payload, repository);
+    }
     const request = this.#runRequestOf(event, payload);
     if (typeof request === 'string') return { duplicate: false, ignored: request };
     const actor: AuditActor = { kind: 'user', id: `github:${request.login}`, via: 'http' };
-    if (!isListedRepository(this.#config.repositories, request.repository)) {
-      const reason = `${request.repository} is not one of triggers.github.repositories (${this.#config.repositories.join(', ')}); its deliveries start no run`;
-      await this.#deny(actor, reason);
-      throw new CairnError('CAIRN_FORBIDDEN', `Not allowed: ${reason}.`, {
-        path: 'repository.full_name',
-        details: { action: requestedAction, repository: request.repository },
-      });
-    }
-    const installations = this.#config.installations;
-    const installationId = installationIdOf(payload);
-    if (installations !== undefined && (installationId === undefined || !installations.includes(installationId))) {
-      const named = installationId === undefined ? 'names no GitHub App installation' : `comes from installation ${installationId}`;
-      const reason = `the delivery ${named}, which is not one of triggers.github.installations (${installations.join(', ')}); it starts no run`;
-      await this.#deny(actor, reason);
-      throw new CairnError('CAIRN_FORBIDDEN', `Not allowed: ${reason}.`, {
-        path: 'installation.id',
-        details: { action: requestedAction, repository: request.repository },
-      });
-    }
+    await this.#assertListed(actor, request.repository, payload);
     const role = await this.#permissions.readPermission(request.repository, request.login);
     if (!permissionsAllowedToRun.includes(role)) {
       const reason = `${request.login} has ${role === 'none' ? 'no access' : `the ${role} role`} on ${request.repository}; starting a run (template ${request.template}) needs write, maintain or admin`;
@@ -160,6 +154,29 @@ export class GithubTrigger {
         return { duplicate: false, runId: submitted.runId, template: request.template, created: submitted.created };
       },
     );
+  }
+
+  /** Refuses and audits a delivery from a repository, or an App installation, the trigger's lists do not name. */
+  async #assertListed(actor: AuditActor, repository: string, payload: unknown): Promise<void> {
+    if (!isListedRepository(this.#config.repositories, repository)) {
+      const reason = `${repository} is not one of triggers.github.repositories (${this.#config.repositories.join(', ')}); its deliveries start no run`;
+      await this.#deny(actor, reason);
+      throw new CairnError('CAIRN_FORBIDDEN', `Not allowed: ${reason}.`, {
+        path: 'repository.full_name',
+        details: { action: requestedAction, repository },
+      });
+    }
+    const installations = this.#config.installations;
+    const installationId = installationIdOf(payload);
+    if (installations !== undefined && (installationId === undefined || !installations.includes(installationId))) {
+      const named = installationId === undefined ? 'names no GitHub App installation' : `comes from installation ${installationId}`;
+      const reason = `the delivery ${named}, which is not one of triggers.github.installations (${installations.join(', ')}); it starts no run`;
+      await this.#deny(actor, reason);
+      throw new CairnError('CAIRN_FORBIDDEN', `Not allowed: ${reason}.`, {
+        path: 'installation.id',
+        details: { action: requestedAction, repository },
+      });
+    }
   }
 
   /** The run a delivery asks for, or why it asks for none. */

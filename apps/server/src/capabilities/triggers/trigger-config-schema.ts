@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { jsonPointerPattern } from './json-pointer.ts';
+import { reviewLoopConfigSchema } from './review-loop/review-loop-config-schema.ts';
 
 /** A template parameter's name: `title`, or dotted like the event fields a trigger fills (`issue.title`). */
 export const templateParameterName = /^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$/;
@@ -85,6 +86,8 @@ export const githubTriggerConfigSchema = z.strictObject({
     .default('/cairn run'),
   /** The templates a comment may name; all of them unless listed. */
   commandTemplates: z.array(z.string().min(1)).optional(),
+  /** Follow-up runs answering review comments, mentions and failing checks on the pull requests Cairn delivered (ADR 0052). */
+  reviewLoop: reviewLoopConfigSchema.optional(),
 });
 
 /**

@@ -133,6 +133,33 @@ export const serverPostgresMigrations: readonly PostgresMigration[] = [
       ALTER TABLE {schema}.server_tokens ADD COLUMN principal text;
     `,
   },
+  {
+    // The review loop's follow-ups and the pull requests whose loop was stopped or resumed (ADR
+    // 0052): those of the SQLite `triggers.db`, column for column (times in milliseconds).
+    version: 9,
+    name: 'the review loop',
+    sql: `
+      CREATE TABLE {schema}.server_review_follow_ups (
+        feedback_id text PRIMARY KEY,
+        repository text NOT NULL,
+        pull_number integer NOT NULL,
+        requested_at bigint NOT NULL,
+        run_id text,
+        detail text NOT NULL,
+        replied_at bigint
+      );
+      CREATE INDEX server_review_follow_ups_pull ON {schema}.server_review_follow_ups (repository, pull_number, requested_at);
+      CREATE INDEX server_review_follow_ups_requested ON {schema}.server_review_follow_ups (requested_at);
+      CREATE INDEX server_review_follow_ups_run ON {schema}.server_review_follow_ups (run_id);
+      CREATE TABLE {schema}.server_review_pull_requests (
+        repository text NOT NULL,
+        pull_number integer NOT NULL,
+        stopped_by text,
+        counted_from bigint NOT NULL DEFAULT 0,
+        PRIMARY KEY (repository, pull_number)
+      );
+    `,
+  },
 ];
 
 /** The server's steps are recorded apart from the engine's, and applied under a lock of their own. */

@@ -29,6 +29,8 @@ test('replicas opening together make the tables once, in the configured schema, 
   );
   expect(tables.rows.map((row) => row.table_name)).toEqual([
     'server_quota_calls',
+    'server_review_follow_ups',
+    'server_review_pull_requests',
     'server_schema_migrations',
     'server_tokens',
     'server_trigger_deliveries',
@@ -49,7 +51,7 @@ test('tokens of a step-1 database (before expiry, one-time codes and session mar
   await oracle.query(
     'ALTER TABLE cairn.server_tokens DROP COLUMN expires_at, DROP COLUMN one_time, DROP COLUMN session, DROP COLUMN person, DROP COLUMN groups, DROP COLUMN principal',
   );
-  await oracle.query('DROP TABLE cairn.server_quota_calls, cairn.server_trigger_deliveries');
+  await oracle.query('DROP TABLE cairn.server_quota_calls, cairn.server_trigger_deliveries, cairn.server_review_follow_ups, cairn.server_review_pull_requests');
   await oracle.query('DELETE FROM cairn.server_schema_migrations WHERE version > 1');
   const after = await ServerPostgres.open(database.settings);
   cleanups.push(() => after.close());
