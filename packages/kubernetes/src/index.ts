@@ -5,5 +5,5 @@ export type { PodTemplate } from './executor/pod-template.ts';
 export { attemptNetworkSchema } from './executor/attempt-network-policy.ts';
 export type { AttemptNetwork } from './executor/attempt-network-policy.ts';
 export type { TaskCredentials } from './executor/attempt-pod.ts';
-export { executionDigestOf, podNameOf } from './executor/execution-labels.ts';
+export { executionDigestOf, ownerDigestOf, podNameOf } from './executor/execution-labels.ts';
 export const VERSION = '0.1.0';

@@ -20,7 +20,7 @@ import { KmsTestEndpoint } from '@cairn/kms/testing';
 import { podNameOf } from '@cairn/kubernetes';
 import { KubernetesTestEndpoint } from '@cairn/kubernetes/testing';
 import { createTestBucket, radosgwClient, radosgwConnection, radosgwEnvironment } from '@cairn/s3/testing';
-import { afterAll, beforeAll, expect, test } from 'vitest';
+import { afterAll, beforeAll, expect, test, vi } from 'vitest';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { useBuiltServer } from './built-server.test-support.ts';
 
@@ -140,7 +140,8 @@ test(
     const runId = submitted.stdout.trim();
     const podNames = itemIds.map((id) => podNameOf(`${runId}/${id}/1`));
     const phase = (name: string) => (endpoint.object('pods', name) as { status?: { phase?: string } } | undefined)?.status?.phase;
-    const uid = (name: string) => (endpoint.object('pods', name) as { metadata: { uid: string } }).metadata.uid;
+    // As the endpoint last kept it: the executor deletes a pod once it has read its exit.
+    const uid = (name: string) => (endpoint.lastSeen('pods', name) as { metadata: { uid: string } }).metadata.uid;
 
     // Both pods run: then the server dies without a word.
     const startsBefore = endpoint.containerStarts;
@@ -166,10 +167,15 @@ test(
     // Adopted, not started again: the same pods, one container run each, exit 0.
     expect(podNames.map(uid)).toEqual(uids);
     expect(endpoint.containerStarts - startsBefore).toBe(itemIds.length);
-    for (const name of podNames)
-      expect(endpoint.object('pods', name), endpoint.output(name)).toMatchObject({
+    for (const name of podNames) {
+      expect(endpoint.lastSeen('pods', name), endpoint.output(name)).toMatchObject({
         status: { phase: 'Succeeded', containerStatuses: [{ state: { terminated: { exitCode: 0 } } }] },
       });
+      // Deleted once its exit was read, its Secret and NetworkPolicy with it.
+      await vi.waitFor(() => expect([endpoint.wasDeleted('pods', name), endpoint.object('secrets', `${name}-credential`)]).toEqual([true, undefined]), {
+        timeout: 10_000,
+      });
+    }
     for (const id of itemIds) {
       const patch = await cairn(directory, ['patch', runId, id, '--server', second.base], { CAIRN_TOKEN: token });
       expect(patch.stdout, patch.stderr).toContain(`+${id}`);

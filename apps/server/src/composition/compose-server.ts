@@ -17,6 +17,7 @@ import { deliverExecutorName, type EngineObserver, type EngineService, type Engi
 import type { LoadedServerConfig } from '../config/load-server-config.ts';
 import { agentRuntimeSettings } from './agent-runtime-settings.ts';
 import { DiskRoom } from './disk-room.ts';
+import { executorSweep } from './executor-sweep.ts';
 import { composeDelivery } from '../capabilities/delivery/compose-delivery.ts';
 import { buildSeam, seamFactories } from './seam-factories.ts';
 import { StartedParts } from './started-parts.ts';
@@ -180,6 +181,13 @@ export async function composeServer(loaded: LoadedServerConfig, options: Compose
     (host) => host.close(),
   );
   serviceOf = () => running.service;
+  // Whenever this process runs the engine, what ended attempts left behind (a Kubernetes
+  // executor's pods) is swept, live attempts left to the engine; stopped before the engine closes.
+  const sweep = await parts.startInOrder(
+    'executor sweep',
+    () => running.whileLeading(executorSweep(options.executors ? [] : Object.values(executors), () => running.service.modelCalls, options.logger)),
+    (task) => task.stop(),
+  );
   const service = withRepositoryWorkspaces(running.service, workspaces);
   metrics.watch(service);
   if (options.logSink) metrics.watchLogSink(options.logSink);
@@ -211,7 +219,10 @@ export async function composeServer(loaded: LoadedServerConfig, options: Compose
       return running.engine;
     },
     service,
-    start: () => running.start(),
+    start: () => {
+      running.start();
+      sweep.start();
+    },
     checkSigner: () => running.checkSigner(),
     storage,
     signer,

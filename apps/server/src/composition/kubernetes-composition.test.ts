@@ -11,7 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { verifyBundle } from '@cairn/audit';
 import { taskEnvironmentNames } from '@cairn/fargate';
-import { kubernetesExecutorSettingsSchema, podNameOf } from '@cairn/kubernetes';
+import { executionDigestOf, kubernetesExecutorSettingsSchema, ownerDigestOf, podNameOf } from '@cairn/kubernetes';
+import { CoreV1Api } from '@kubernetes/client-node';
 import { blobKey, canonicalJsonBytes, isCairnError } from '@cairn/protocol';
 import { radosgwConnection } from '@cairn/s3/testing';
 import { expect, test, vi } from 'vitest';
@@ -34,8 +35,9 @@ const actor = { kind: 'user', id: 'tester', via: 'engine' } as const;
 
 test("executor kind kubernetes: the server's options are @cairn/kubernetes's settings, but what the server supplies; each refusal names its option and what to set", async () => {
   const { directories, compositions } = world();
-  // kubeconfigFile is read into the package's kubeConfig; storage, cipher, keys, credentials and the logger are the server's.
-  const supplied = ['storage', 'taskStorage', 'cipher', 'taskCipher', 'trustedKeys', 'taskCredentials', 'logger'];
+  // kubeconfigFile is read into the package's kubeConfig; storage, cipher, keys, credentials, the
+  // logger and where the options live (settingsPath: config.executor) are the server's.
+  const supplied = ['settingsPath', 'storage', 'taskStorage', 'cipher', 'taskCipher', 'trustedKeys', 'taskCredentials', 'logger'];
   expect(kubernetesExecutorOptionNames.map((name) => (name === 'kubeconfigFile' ? 'kubeConfig' : name)).sort()).toEqual(
     Object.keys(kubernetesExecutorSettingsSchema.shape)
       .filter((name) => !supplied.includes(name))
@@ -193,7 +195,7 @@ test(
 );
 
 test(
-  'the server closed while its pods run, and composed again: it adopts the running pods by their handles, every item completes exactly once and no attempt is lost',
+  'the server closed while its pods run, and composed again: it adopts the running pods by their handles, every item completes exactly once and no attempt is lost; its start sweeps away its own pod of an attempt it does not know, and each pod goes once its exit is read',
   { timeout: 180_000 },
   async () => {
     const { endpoint, compositions } = world();
@@ -229,16 +231,48 @@ test(
     expect(podNames.map(running)).toEqual([true, true]);
     const uids = podNames.map((name) => (endpoint.object('pods', name) as { metadata: { uid: string } }).metadata.uid);
 
+    // Meanwhile, a pod of this server (its storage's owner label) whose attempt the engine does not
+    // know: left by an attempt that ended while no server read it, or by a database restored from backup.
+    const storageConfig = loaded.config.storage as Extract<typeof loaded.config.storage, { kind: 's3' }>;
+    const leftoverId = 'run-gone-long-ago/leftover/1';
+    const leftover = podNameOf(leftoverId);
+    await endpoint
+      .kubeConfig()
+      .makeApiClient(CoreV1Api)
+      .createNamespacedPod({
+        namespace: endpoint.namespace,
+        body: {
+          metadata: {
+            name: leftover,
+            labels: {
+              'app.kubernetes.io/managed-by': 'cairn',
+              'cairn.dev/execution': executionDigestOf(leftoverId),
+              'cairn.dev/owner': ownerDigestOf(storageConfig),
+            },
+            annotations: { 'cairn.dev/execution-id': leftoverId },
+          },
+          spec: {
+            restartPolicy: 'Never',
+            automountServiceAccountToken: false,
+            containers: [{ name: 'cairn-worker', image: workerImage, command: ['/bin/true'] }],
+          },
+        },
+      });
+    await endpoint.waitForPod(leftover, (pod) => JSON.stringify(pod['status']).includes('"terminated"'), 60_000);
+
     const second = await composeServer(loaded, { logger: log.logger });
     compositions.push(second);
-    second.engine.start();
+    second.start();
     const run = await second.engine.waitForRun(runId);
     expect(run.state, podNames.map((name) => endpoint.output(name)).join('\n')).toBe('succeeded');
-    // Adopted, not started again: the same pods, one container run each.
-    expect(podNames.map((name) => (endpoint.object('pods', name) as { metadata: { uid: string } }).metadata.uid)).toEqual(uids);
-    expect(endpoint.containerStarts - startsBefore).toBe(itemIds.length);
+    // Swept: the engine knows no such attempt.
+    await vi.waitFor(() => expect(endpoint.wasDeleted('pods', leftover)).toBe(true), { timeout: 10_000 });
+    // Adopted, not started again: the same pods, one container run each; each deleted once its exit was read.
+    expect(podNames.map((name) => (endpoint.lastSeen('pods', name) as { metadata: { uid: string } }).metadata.uid)).toEqual(uids);
+    expect(endpoint.containerStarts - startsBefore).toBe(itemIds.length + 1);
     for (const name of podNames) {
-      expect(endpoint.object('pods', name)).toMatchObject({
+      await vi.waitFor(() => expect(endpoint.wasDeleted('pods', name)).toBe(true), { timeout: 10_000 });
+      expect(endpoint.lastSeen('pods', name)).toMatchObject({
         status: { phase: 'Succeeded', containerStatuses: [{ state: { terminated: { exitCode: 0 } } }] },
       });
     }

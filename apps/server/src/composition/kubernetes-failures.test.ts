@@ -94,8 +94,10 @@ function onlyAttempt(on: Server, runId: string, itemId: string) {
   return attempts[0]!;
 }
 
+// As the endpoint last kept it: the executor deletes a pod once it has read its exit.
+const podGone = (runId: string, itemId: string) => world().endpoint.wasDeleted('pods', podNameOf(`${runId}/${itemId}/1`));
 const podOf = (runId: string, itemId: string) =>
-  world().endpoint.object('pods', podNameOf(`${runId}/${itemId}/1`)) as
+  world().endpoint.lastSeen('pods', podNameOf(`${runId}/${itemId}/1`)) as
     { status?: { phase?: string; reason?: string; containerStatuses?: { state?: Record<string, { reason?: string }> }[] } } | undefined;
 
 /** Nothing secret in what the server sent the API server (pods, secrets, policies) nor in its log. */
@@ -161,58 +163,66 @@ test('an evicted pod: the item fails, and its failure says Kubernetes evicted it
   expectNoCredential(server);
 });
 
-test(`a pod Pending past pendingTimeoutSeconds: the item fails Unschedulable, saying why; its container never ran`, { timeout: 60_000 }, async () => {
-  const hold = world().endpoint.holdScheduling({ labelSelector: 'cairn.dev/item=never-scheduled' });
-  const startsBefore = world().endpoint.containerStarts;
-  try {
-    const runId = await submit(server, 'unschedulable', [{ id: 'never-scheduled', argv: ['/bin/true'] }]);
-    const { state, items, status } = await ended(server, runId);
-    expect(state).toBe('failed');
-    const message = new RegExp(
-      `^The task failed: Unschedulable: the pod was not scheduled within ${pendingTimeoutSeconds} s \\(kubernetes\\.pendingTimeoutSeconds\\): 0/1 nodes are available: 1 Insufficient memory`,
-    );
-    const failure = { code: 'CAIRN_RUNTIME_FAILED', message: expect.stringMatching(message), exitCode: null, signal: null };
-    expect(items).toMatchObject([{ itemId: 'never-scheduled', state: 'failed', failure }]);
-    // One sentence after another: the executor's reason does not close itself before the engine does.
-    expect(items[0]!.failure!.message).not.toContain('..');
-    const attempt = onlyAttempt(server, runId, 'never-scheduled');
-    expect(attempt).toMatchObject({ state: 'failed', failure, artifacts: null });
-    // Not before its timeout (the pod's creationTimestamp is in whole seconds, so a second less at most).
-    expect(Date.parse(attempt.finishedAt!) - Date.parse(attempt.dispatchedAt)).toBeGreaterThanOrEqual((pendingTimeoutSeconds - 1) * 1_000);
-    expect(status).toMatch(/^never-scheduled failed: CAIRN_RUNTIME_FAILED The task failed: Unschedulable: /);
-    // Deleted, so that it cannot start once the cluster has room.
-    expect(podOf(runId, 'never-scheduled')).toBeUndefined();
-  } finally {
-    hold.release();
-  }
-  expect(world().endpoint.containerStarts).toBe(startsBefore);
-  expectNoCredential(server);
-});
-
-test('an image the registry does not have: the item fails ImagePullBackOff, naming the image and the option', { timeout: 60_000 }, async () => {
-  const missing = await startServer({ image: 'registry.invalid/cairn/missing:1' });
-  const startsBefore = world().endpoint.containerStarts;
-  try {
-    const runId = await submit(missing, 'no-image', [{ id: 'no-image', argv: ['/bin/true'] }]);
-    const { state, items, status } = await ended(missing, runId);
-    expect(state).toBe('failed');
-    const message =
-      /^The task failed: ImagePullBackOff: the worker image could not be pulled: Back-off pulling image "registry\.invalid\/cairn\/missing:1"\. Check kubernetes\.image/;
-    const failure = { code: 'CAIRN_RUNTIME_FAILED', message: expect.stringMatching(message), exitCode: null, signal: null };
-    expect(items).toMatchObject([{ itemId: 'no-image', state: 'failed', failure }]);
-    // One sentence after another: the executor's reason does not close itself before the engine does.
-    expect(items[0]!.failure!.message).not.toContain('..');
-    expect(onlyAttempt(missing, runId, 'no-image')).toMatchObject({ state: 'failed', failure, artifacts: null });
-    expect(status).toMatch(/^no-image failed: CAIRN_RUNTIME_FAILED The task failed: ImagePullBackOff: /);
-    // Deleted, so that it cannot start once the image is there; it never ran.
-    expect(podOf(runId, 'no-image')).toBeUndefined();
+test(
+  `a pod Pending past pendingTimeoutSeconds: the item fails Unschedulable, saying why and naming config.executor's option; its container never ran`,
+  { timeout: 60_000 },
+  async () => {
+    const hold = world().endpoint.holdScheduling({ labelSelector: 'cairn.dev/item=never-scheduled' });
+    const startsBefore = world().endpoint.containerStarts;
+    try {
+      const runId = await submit(server, 'unschedulable', [{ id: 'never-scheduled', argv: ['/bin/true'] }]);
+      const { state, items, status } = await ended(server, runId);
+      expect(state).toBe('failed');
+      const message = new RegExp(
+        `^The task failed: Unschedulable: the pod was not scheduled within ${pendingTimeoutSeconds} s \\(config\\.executor\\.pendingTimeoutSeconds\\): 0/1 nodes are available: 1 Insufficient memory`,
+      );
+      const failure = { code: 'CAIRN_RUNTIME_FAILED', message: expect.stringMatching(message), exitCode: null, signal: null };
+      expect(items).toMatchObject([{ itemId: 'never-scheduled', state: 'failed', failure }]);
+      // One sentence after another: the executor's reason does not close itself before the engine does.
+      expect(items[0]!.failure!.message).not.toContain('..');
+      const attempt = onlyAttempt(server, runId, 'never-scheduled');
+      expect(attempt).toMatchObject({ state: 'failed', failure, artifacts: null });
+      // Not before its timeout (the pod's creationTimestamp is in whole seconds, so a second less at most).
+      expect(Date.parse(attempt.finishedAt!) - Date.parse(attempt.dispatchedAt)).toBeGreaterThanOrEqual((pendingTimeoutSeconds - 1) * 1_000);
+      expect(status).toMatch(/^never-scheduled failed: CAIRN_RUNTIME_FAILED The task failed: Unschedulable: /);
+      // Deleted, so that it cannot start once the cluster has room.
+      expect(podGone(runId, 'never-scheduled')).toBe(true);
+    } finally {
+      hold.release();
+    }
     expect(world().endpoint.containerStarts).toBe(startsBefore);
-    expectNoCredential(missing);
-  } finally {
-    await missing.app.close();
-    await missing.composition.close();
-  }
-});
+    expectNoCredential(server);
+  },
+);
+
+test(
+  'an image the registry does not have: the item fails ImagePullBackOff, naming the image and the config options (config.executor.image)',
+  { timeout: 60_000 },
+  async () => {
+    const missing = await startServer({ image: 'registry.invalid/cairn/missing:1' });
+    const startsBefore = world().endpoint.containerStarts;
+    try {
+      const runId = await submit(missing, 'no-image', [{ id: 'no-image', argv: ['/bin/true'] }]);
+      const { state, items, status } = await ended(missing, runId);
+      expect(state).toBe('failed');
+      const message =
+        /^The task failed: ImagePullBackOff: the worker image could not be pulled: Back-off pulling image "registry\.invalid\/cairn\/missing:1"\. Check config\.executor\.image and config\.executor\.podTemplate\.imagePullSecrets/;
+      const failure = { code: 'CAIRN_RUNTIME_FAILED', message: expect.stringMatching(message), exitCode: null, signal: null };
+      expect(items).toMatchObject([{ itemId: 'no-image', state: 'failed', failure }]);
+      // One sentence after another: the executor's reason does not close itself before the engine does.
+      expect(items[0]!.failure!.message).not.toContain('..');
+      expect(onlyAttempt(missing, runId, 'no-image')).toMatchObject({ state: 'failed', failure, artifacts: null });
+      expect(status).toMatch(/^no-image failed: CAIRN_RUNTIME_FAILED The task failed: ImagePullBackOff: /);
+      // Deleted, so that it cannot start once the image is there; it never ran.
+      expect(podGone(runId, 'no-image')).toBe(true);
+      expect(world().endpoint.containerStarts).toBe(startsBefore);
+      expectNoCredential(missing);
+    } finally {
+      await missing.app.close();
+      await missing.composition.close();
+    }
+  },
+);
 
 test('the pod watch dropped and answered 410 Gone mid-run: it relists, every exit is learned, nothing runs twice', { timeout: 60_000 }, async () => {
   const { endpoint } = world();

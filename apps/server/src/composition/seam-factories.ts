@@ -153,6 +153,8 @@ export const seamFactories: {
       const podTemplate = parseSettings(podTemplateSchema, config.podTemplate, `${where}.podTemplate`);
       const network = parseSettings(attemptNetworkSchema, config.network, `${where}.network`);
       const settings = {
+        // The package's errors and named ends then speak of this config's options (config.executor.image).
+        settingsPath: where,
         ...(loaded.paths.kubeconfig === undefined ? {} : { kubeConfig: readKubeconfig(loaded.paths.kubeconfig, `${where}.kubeconfigFile`) }),
         namespace: config.namespace,
         image: config.image,
@@ -169,8 +171,8 @@ export const seamFactories: {
       try {
         return createKubernetesExecutor(settings);
       } catch (error) {
-        // The package names its own option (kubernetes.kubeConfig): the config's is the file it was read from, or none.
-        if (!isCairnError(error, 'CAIRN_CONFIG_INVALID') || error.path !== 'kubernetes.kubeConfig') throw error;
+        // The package's option is the loaded KubeConfig (config.executor.kubeConfig): the config's is the file it was read from, or none.
+        if (!isCairnError(error, 'CAIRN_CONFIG_INVALID') || error.path !== `${where}.kubeConfig`) throw error;
         throw new CairnError(
           'CAIRN_CONFIG_INVALID',
           `${where}.kubeconfigFile: ${loaded.paths.kubeconfig ?? "unset, and the client's default (KUBECONFIG, ~/.kube/config, the in-cluster service account)"} does not load (${error.message}) Write the path of a kubeconfig naming the cluster and the server's credentials (kubectl config view --raw --minify > kubeconfig.yaml).`,

@@ -33,6 +33,8 @@ export interface AttemptPodOptions {
   readonly name: string;
   readonly executionId: string;
   readonly executionDigest: string;
+  /** `ownerDigestOf` the storage its results go to. */
+  readonly ownerDigest: string;
   readonly run: { readonly runId: string; readonly itemId: string; readonly attempt: number };
   readonly timeoutMs: number;
   readonly image: string;
@@ -66,6 +68,7 @@ export function attemptPod(options: AttemptPodOptions): V1Pod {
       labels: {
         [executionLabels.managedBy]: managedByValue,
         [executionLabels.execution]: options.executionDigest,
+        [executionLabels.owner]: options.ownerDigest,
         [executionLabels.run]: labelValueOf(options.run.runId),
         [executionLabels.item]: labelValueOf(options.run.itemId),
         [executionLabels.attempt]: String(options.run.attempt),

@@ -9,6 +9,8 @@ export const executionLabels = {
   run: 'cairn.dev/run',
   item: 'cairn.dev/item',
   attempt: 'cairn.dev/attempt',
+  /** The digest of the storage location the pod's results go to (`ownerDigestOf`): whose pods a sweep may delete. */
+  owner: 'cairn.dev/owner',
   /** An annotation (any text fits): the execution id itself, which the executor checks a pod against. */
   executionId: 'cairn.dev/execution-id',
 } as const;
@@ -24,6 +26,16 @@ export const attemptPodSelector = `${executionLabels.managedBy}=${managedByValue
  */
 export function executionDigestOf(executionId: string): string {
   return createHash('sha256').update(executionId, 'utf8').digest('hex').slice(0, 40);
+}
+
+/**
+ * Whose attempt pods these are: the digest of the storage location their results go to. One
+ * server (all its replicas) writes one location, and two servers cannot share one (their result
+ * records would collide), so it tells a server's own pods from another's in a shared namespace
+ * without a setting of its own.
+ */
+export function ownerDigestOf(storage: { readonly bucket: string; readonly prefix?: string | undefined; readonly endpoint?: string | undefined }): string {
+  return executionDigestOf(JSON.stringify([storage.endpoint ?? null, storage.bucket, storage.prefix ?? '']));
 }
 
 /**

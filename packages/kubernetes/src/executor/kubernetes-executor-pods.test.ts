@@ -40,7 +40,7 @@ async function until<T>(read: () => T | undefined, what: string, timeoutMs = 20_
   }
 }
 
-test("a task's pod runs the real worker and succeeds, its result stored; its Secret and NetworkPolicy are owned by it; nothing secret in the pod", async () => {
+test("a task's pod runs the real worker and succeeds, its result stored; its Secret and NetworkPolicy are owned by it and go with it once the exit is read; nothing secret in the pod", async () => {
   const secret = 'npm_kube-secret-marker-7f3a';
   const id = executionId('build');
   const executor = world().executor();
@@ -54,8 +54,18 @@ test("a task's pod runs the real worker and succeeds, its result stored; its Sec
   const record = JSON.parse(new TextDecoder().decode((await world().storage.get(resultKey(id)))!)) as { executionId: string; outcome: string };
   expect(record).toMatchObject({ executionId: id, outcome: 'succeeded' });
 
-  // The pod as the endpoint keeps it.
-  const pod = endpoint.object('pods', handle['pod'] as string)!;
+  // Its exit read, the pod is deleted, and its Secret and NetworkPolicy with it (the garbage collector's, by ownerReference).
+  const name = handle['pod'] as string;
+  for (const [resource, object] of [
+    ['pods', name],
+    ['secrets', `${name}-credential`],
+    ['networkpolicies', `${name}-egress`],
+  ] as const)
+    await until(() => (endpoint.wasDeleted(resource, object) ? true : undefined), `${resource}/${object} to be deleted`);
+  const deletions = endpoint.requests.filter((request) => request.method === 'DELETE' && request.path.includes(name));
+  expect(deletions.map((request) => [request.path.split('/').at(-2), request.status])).toEqual([['pods', 200]]);
+  // The pod as the endpoint last kept it.
+  const pod = endpoint.lastSeen('pods', name)!;
   new Pod(pod as never).validate();
   const digest = executionDigestOf(id);
   expect(pod).toMatchObject({
@@ -64,6 +74,7 @@ test("a task's pod runs the real worker and succeeds, its result stored; its Sec
       labels: {
         'app.kubernetes.io/managed-by': 'cairn',
         'cairn.dev/execution': digest,
+        'cairn.dev/owner': expect.stringMatching(/^[0-9a-f]{40}$/),
         'cairn.dev/run': expect.stringMatching(/^run-k8s-\d+-\d+$/),
         'cairn.dev/item': 'build',
         'cairn.dev/attempt': '1',
@@ -120,7 +131,7 @@ test("a task's pod runs the real worker and succeeds, its result stored; its Sec
     'aws-access-key-id': world().storageCredentials.accessKeyId,
     'aws-secret-access-key': world().storageCredentials.secretAccessKey,
   });
-  const policy = endpoint.object('networkpolicies', `${handle['pod'] as string}-egress`)!;
+  const policy = endpoint.lastSeen('networkpolicies', `${handle['pod'] as string}-egress`)!;
   new NetworkPolicy(policy as never).validate();
   expect(policy).toMatchObject({
     metadata: { ownerReferences: owner },
@@ -163,7 +174,7 @@ test('OOMKilled ends the attempt CAIRN_ATTEMPT_MEMORY_EXCEEDED, naming the limit
   const handle = await executor.start(world().task(id, hungry));
   const status = await waitFor(executor, handle, ended);
   expect(world().endpoint.memoryLimitsEnforced).toBe(true);
-  expect(world().endpoint.object('pods', handle['pod'] as string)).toMatchObject({
+  expect(world().endpoint.lastSeen('pods', handle['pod'] as string)).toMatchObject({
     status: { containerStatuses: [{ state: { terminated: expect.objectContaining({ reason: 'OOMKilled' }) } }] },
   });
   expect(status).toMatchObject({ state: 'exited', outcome: 'failed', reason: expect.stringMatching(/^CAIRN_ATTEMPT_MEMORY_EXCEEDED: .*\(160Mi\).*OOMKilled/) });

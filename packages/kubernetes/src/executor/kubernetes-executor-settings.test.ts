@@ -62,3 +62,10 @@ test('a kubeconfig text that is not one is refused, naming kubernetes.kubeConfig
   const error = refusal({ kubeConfig: 'clusters: [' });
   expect(error).toMatchObject({ code: 'CAIRN_CONFIG_INVALID', path: 'kubernetes.kubeConfig' });
 });
+
+test("under a host's settingsPath, every refusal names the option where the host's configuration keeps it", () => {
+  const error = refusal({ settingsPath: 'config.executor', namespace: 'Cairn_NS', pendingTimeoutSeconds: 0 });
+  expect(error).toMatchObject({ code: 'CAIRN_CONFIG_INVALID', path: 'config.executor.namespace' });
+  expect(error.issues.map((issue) => issue.path).sort()).toEqual(['config.executor.namespace', 'config.executor.pendingTimeoutSeconds']);
+  expect(refusal({ settingsPath: 'config.executor', kubeConfig: 'clusters: [' })).toMatchObject({ path: 'config.executor.kubeConfig' });
+});

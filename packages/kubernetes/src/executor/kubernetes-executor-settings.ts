@@ -22,9 +22,18 @@ export const credentialsSchema = z.strictObject({
   sessionToken: z.string().min(1).optional(),
 });
 
-/** Settings of `createKubernetesExecutor`, checked at construction; errors name `kubernetes.<option>`. */
+/** Where the settings live in the host's configuration when it does not say: errors then name `kubernetes.<option>`. */
+export const defaultSettingsPath = 'kubernetes';
+
+/** Settings of `createKubernetesExecutor`, checked at construction; errors name `<settingsPath>.<option>`. */
 export const kubernetesExecutorSettingsSchema = z
   .strictObject({
+    /**
+     * Where these settings live in the host's configuration (`config.executor` in a Cairn server's),
+     * so that every error and named end speaks of the option as the operator writes it
+     * (`config.executor.image`). `kubernetes` by default.
+     */
+    settingsPath: z.string().min(1).default(defaultSettingsPath),
     /**
      * The cluster: a `KubeConfig` from `@kubernetes/client-node`, or a kubeconfig's text (YAML or
      * JSON). Unset: the client's default (KUBECONFIG, ~/.kube/config, or the pod's in-cluster account).
@@ -85,6 +94,12 @@ export const kubernetesExecutorSettingsSchema = z
     message: 'cipher and taskCipher are set together: the executor seals with the one, the worker opens with the other',
     path: ['taskCipher'],
   });
+
+/** The settings' path as given, before they are checked: the checks' own errors name it too. */
+export function settingsPathOf(settings: { readonly settingsPath?: unknown }): string {
+  const given = settings.settingsPath;
+  return typeof given === 'string' && given.length > 0 ? given : defaultSettingsPath;
+}
 
 export type KubernetesExecutorSettings = Omit<
   z.input<typeof kubernetesExecutorSettingsSchema>,

@@ -6,9 +6,18 @@ import type { z } from 'zod';
 import { readAttemptEnd, writeAttemptEnd } from './attempt-end-record.ts';
 import { attemptNetworkPolicy } from './attempt-network-policy.ts';
 import { attemptCredentialSecret, attemptPod, credentialKeysOf, podOwnerReference, type TaskCredentials } from './attempt-pod.ts';
-import { attemptPodSelector, credentialSecretNameOf, executionDigestOf, executionLabels, networkPolicyNameOf, podNameOf } from './execution-labels.ts';
+import {
+  attemptPodSelector,
+  credentialSecretNameOf,
+  executionDigestOf,
+  executionLabels,
+  managedByValue,
+  networkPolicyNameOf,
+  ownerDigestOf,
+  podNameOf,
+} from './execution-labels.ts';
 import { answeredWith, kubernetesFailure } from './kubernetes-failure.ts';
-import { credentialsSchema, kubernetesExecutorSettingsSchema, type KubernetesExecutorSettings } from './kubernetes-executor-settings.ts';
+import { credentialsSchema, kubernetesExecutorSettingsSchema, settingsPathOf, type KubernetesExecutorSettings } from './kubernetes-executor-settings.ts';
 import { podProgress, type ObservedPod } from './pod-progress.ts';
 import { PodWatch } from './pod-watch.ts';
 import { readManifestFacts, type ManifestFacts } from './stored-manifest.ts';
@@ -58,14 +67,17 @@ export class KubernetesExecutor implements ExecutorV1 {
   readonly #ended = new Map<string, ExecutionStatus>();
   /** Starts under way in this process, so that concurrent starts of one execution share one. */
   readonly #starting = new Map<string, Promise<ExecutionHandle>>();
+  /** The owner label of this executor's pods: what `sweep` selects. */
+  readonly #ownerDigest: string;
 
   constructor(settings: KubernetesExecutorSettings) {
-    this.#settings = parseSettings(kubernetesExecutorSettingsSchema, settings, 'kubernetes');
+    this.#settings = parseSettings(kubernetesExecutorSettingsSchema, settings, settingsPathOf(settings));
     this.#storage = settings.storage;
     this.#cipher = settings.cipher;
-    const config = kubeConfigOf(settings.kubeConfig);
+    const config = kubeConfigOf(settings.kubeConfig, this.#settings.settingsPath);
     this.#core = config.makeApiClient(CoreV1Api);
     this.#networking = config.makeApiClient(NetworkingV1Api);
+    this.#ownerDigest = ownerDigestOf(this.#settings.taskStorage);
     this.#watch = new PodWatch({ config, namespace: this.#settings.namespace, selector: attemptPodSelector, logger: settings.logger });
   }
 
@@ -96,31 +108,31 @@ export class KubernetesExecutor implements ExecutorV1 {
         reason: `pod ${name} (uid ${uid}) of execution ${executionId} is not in namespace ${this.#settings.namespace}, and the execution left no result record`,
       };
     }
-    const progress = podProgress(pod, this.#settings.containerName, Date.now(), this.#settings.pendingTimeoutSeconds * 1_000);
+    const progress = this.#progress(pod, Date.now(), this.#settings.pendingTimeoutSeconds * 1_000);
     switch (progress.kind) {
       case 'pending':
         return { state: 'pending' };
       case 'running':
         return { state: 'running' };
       case 'ended': {
-        // A pod being deleted takes its Secret with it (the garbage collector's); one that stays does not.
-        if (pod.metadata?.deletionTimestamp === undefined) await this.#deleteCredential(name);
+        const deleting = pod.metadata?.deletionTimestamp !== undefined;
+        // Being deleted: by a cancel or for being stuck (what the executor wrote then), or after its
+        // exit was answered (that answer, written before the delete).
+        const written = deleting ? await readAttemptEnd(this.#storage, executionId, this.#settings.settingsPath) : undefined;
+        if (written?.answered) return this.#settle(executionId, written.status);
         const record = await this.#readRecord(executionId);
         // The worker's record is the account; when Kubernetes ended the container (OOMKilled, an
         // eviction, the deadline) after the worker wrote it, the reason says so beside it.
-        if (record) {
-          const named = progress.named && record.outcome !== 'succeeded';
-          return this.#settle(executionId, { ...recordStatus(record), ...(named ? { reason: progress.status.reason! } : {}) });
-        }
-        // Deleted by a cancel (or by the executor for being stuck): what the executor wrote then.
-        const written = pod.metadata?.deletionTimestamp !== undefined ? await readAttemptEnd(this.#storage, executionId) : undefined;
-        return this.#settle(executionId, written ?? progress.status);
+        const named = record !== undefined && progress.named && record.outcome !== 'succeeded';
+        const status = record ? { ...recordStatus(record), ...(named ? { reason: progress.status.reason! } : {}) } : (written?.status ?? progress.status);
+        if (!deleting) await this.#removeEnded(executionId, name, uid, status);
+        return this.#settle(executionId, status);
       }
       case 'stuck': {
         // The end is stored before the pod goes, so that a restarted executor answers it too; the
         // pod is deleted so that it cannot start later, after its attempt was recorded failed.
         this.#settings.logger?.warn({ executionId, pod: name, reason: progress.status.reason }, 'an attempt pod will not start; deleting it');
-        await writeAttemptEnd(this.#storage, executionId, progress.status);
+        await writeAttemptEnd(this.#storage, executionId, progress.status, this.#settings.settingsPath, { uid });
         await this.#deletePod(name, uid);
         return this.#settle(executionId, progress.status);
       }
@@ -133,12 +145,57 @@ export class KubernetesExecutor implements ExecutorV1 {
     const pod = await this.#observe(name, uid, executionId);
     // Only this execution's own pod is deleted, and only while it has not ended: cancel is idempotent.
     if (pod === undefined || pod.metadata?.deletionTimestamp !== undefined) return;
-    if (podProgress(pod, this.#settings.containerName, Date.now(), Number.POSITIVE_INFINITY).kind === 'ended') return;
-    await writeAttemptEnd(this.#storage, executionId, cancelledStatus);
+    if (this.#progress(pod, Date.now(), Number.POSITIVE_INFINITY).kind === 'ended') return;
+    await writeAttemptEnd(this.#storage, executionId, cancelledStatus, this.#settings.settingsPath, { uid });
     // The worker gets SIGTERM and records the attempt cancelled within the grace period. The Secret
     // and the NetworkPolicy are owned by the pod: the garbage collector deletes them after it (the
     // test endpoint runs one too), so they are not deleted here, and the Role needs no more.
     await this.#deletePod(name, uid);
+  }
+
+  /**
+   * Deletes this executor's attempt pods (those labelled with its owner: its storage location)
+   * whose attempts `live` says are over or unknown: the pods of attempts that ended while no
+   * executor read them, or that a restarted engine recorded lost. A pod whose attempt is live is
+   * left for `inspect`, which reads its exit first: an exit is always read, after a restart too.
+   * Call it on the engine's leader, once the engine runs (a dispatched attempt is live before its
+   * pod exists). Answers the names of the pods deleted; CAIRN_EXECUTOR_UNAVAILABLE when the pods
+   * cannot be listed. A pod that cannot be deleted is logged and left for the next sweep.
+   */
+  async sweep(live: (executionId: string) => boolean | Promise<boolean>): Promise<string[]> {
+    const labelSelector = `${executionLabels.managedBy}=${managedByValue},${executionLabels.owner}=${this.#ownerDigest}`;
+    let pods: ObservedPod[];
+    try {
+      pods = (await this.#core.listNamespacedPod({ namespace: this.#settings.namespace, labelSelector })).items as ObservedPod[];
+    } catch (error) {
+      throw kubernetesFailure(
+        error,
+        'listing',
+        `the attempt pods of namespace ${this.#settings.namespace}`,
+        'CAIRN_EXECUTOR_UNAVAILABLE',
+        this.#settings.settingsPath,
+        this.#settings.settingsPath,
+      );
+    }
+    const deleted: string[] = [];
+    for (const pod of pods) {
+      const executionId = pod.metadata?.annotations?.[executionLabels.executionId];
+      const name = pod.metadata?.name;
+      const uid = pod.metadata?.uid;
+      if (executionId === undefined || name === undefined || uid === undefined || pod.metadata?.deletionTimestamp !== undefined) continue;
+      if (await live(executionId)) continue;
+      try {
+        await this.#deletePod(name, uid);
+        deleted.push(name);
+      } catch (error) {
+        this.#settings.logger?.warn(
+          { executionId, pod: name, error: String(error) },
+          'could not delete the pod of an attempt that is over; the next sweep tries again',
+        );
+      }
+    }
+    if (deleted.length > 0) this.#settings.logger?.info({ pods: deleted.length }, 'deleted the pods of attempts that are over');
+    return deleted;
   }
 
   /** Stops the pod watch. The executor answers nothing after it. */
@@ -150,7 +207,7 @@ export class KubernetesExecutor implements ExecutorV1 {
     const { executionId } = task;
     const name = podNameOf(executionId);
     const digest = executionDigestOf(executionId);
-    const facts = await readManifestFacts(this.#storage, executionId, task.manifestDigest);
+    const facts = await readManifestFacts(this.#storage, executionId, task.manifestDigest, this.#settings.settingsPath);
     if (typeof facts.network === 'object') {
       throw new CairnError(
         'CAIRN_EXECUTOR_START_FAILED',
@@ -159,12 +216,16 @@ export class KubernetesExecutor implements ExecutorV1 {
       );
     }
     let pod = await this.#readPod(name, executionId, 'task.executionId');
-    if (
-      pod !== undefined &&
-      (pod.metadata?.deletionTimestamp !== undefined || podProgress(pod, this.#settings.containerName, 0, Number.POSITIVE_INFINITY).kind === 'ended')
-    ) {
+    if (pod !== undefined && (pod.metadata?.deletionTimestamp !== undefined || this.#progress(pod, 0, Number.POSITIVE_INFINITY).kind === 'ended')) {
       // A start repeated after the attempt ended: the same pod, and no credential made for it again.
       return { executor: provider, executionId, namespace: this.#settings.namespace, pod: name, uid: pod.metadata!.uid! };
+    }
+    if (pod === undefined) {
+      // Its pod ended and was deleted (or was deleted for being stuck, or cancelled): a start
+      // repeated after that answers a handle to that pod, whose end inspect reads from storage, and
+      // never runs the attempt again.
+      const end = await readAttemptEnd(this.#storage, executionId, this.#settings.settingsPath);
+      if (end?.uid !== undefined) return { executor: provider, executionId, namespace: this.#settings.namespace, pod: name, uid: end.uid };
     }
     const credentials = await this.#credentialsFor(executionId);
     if (pod === undefined) {
@@ -182,6 +243,7 @@ export class KubernetesExecutor implements ExecutorV1 {
         name,
         executionId,
         executionDigest: digest,
+        ownerDigest: this.#ownerDigest,
         run: facts,
         timeoutMs: facts.timeoutMs,
         image: this.#settings.image,
@@ -195,14 +257,21 @@ export class KubernetesExecutor implements ExecutorV1 {
         pod = (await this.#core.createNamespacedPod({ namespace: this.#settings.namespace, body })) as ObservedPod;
       } catch (error) {
         if (!answeredWith(error, 409))
-          throw kubernetesFailure(error, 'creating pod', `${name} for execution ${executionId}`, 'CAIRN_EXECUTOR_START_FAILED', 'kubernetes');
+          throw kubernetesFailure(
+            error,
+            'creating pod',
+            `${name} for execution ${executionId}`,
+            'CAIRN_EXECUTOR_START_FAILED',
+            this.#settings.settingsPath,
+            this.#settings.settingsPath,
+          );
         // Another start of the same execution (another replica, a retried call) made it first.
         pod = await this.#readPod(name, executionId, 'task.executionId');
         if (pod === undefined) {
           throw new CairnError(
             'CAIRN_EXECUTOR_UNAVAILABLE',
             `[cairn] [kubernetes] pod ${name} of execution ${executionId} existed when it was created and was gone when it was read; the start is tried again.`,
-            { path: 'kubernetes' },
+            { path: this.#settings.settingsPath },
           );
         }
       }
@@ -237,7 +306,8 @@ export class KubernetesExecutor implements ExecutorV1 {
           'creating network policy',
           `${policy.metadata!.name} of pod ${name}`,
           'CAIRN_EXECUTOR_START_FAILED',
-          'kubernetes.network',
+          this.#option('network'),
+          this.#settings.settingsPath,
         );
       }
     }
@@ -256,7 +326,8 @@ export class KubernetesExecutor implements ExecutorV1 {
           'creating secret',
           `${secret.metadata!.name} of pod ${name}`,
           'CAIRN_EXECUTOR_START_FAILED',
-          'kubernetes.taskCredentials',
+          this.#option('taskCredentials'),
+          this.#settings.settingsPath,
         );
       }
     }
@@ -270,8 +341,8 @@ export class KubernetesExecutor implements ExecutorV1 {
     } catch (error) {
       throw new CairnError(
         'CAIRN_EXECUTOR_UNAVAILABLE',
-        `[cairn] [kubernetes] the credentials of execution ${executionId} could not be made by kubernetes.taskCredentials: ${error instanceof Error ? error.message : String(error)}`,
-        { path: 'kubernetes.taskCredentials', cause: error },
+        `[cairn] [kubernetes] the credentials of execution ${executionId} could not be made by ${this.#option('taskCredentials')}: ${error instanceof Error ? error.message : String(error)}`,
+        { path: this.#option('taskCredentials'), cause: error },
       );
     }
   }
@@ -285,8 +356,8 @@ export class KubernetesExecutor implements ExecutorV1 {
       const what = Object.keys(secrets).length > 0 ? 'has secrets' : 'is an agent attempt, whose model gateway credential is sealed for its pod,';
       throw new CairnError(
         'CAIRN_EXECUTOR_START_FAILED',
-        `[cairn] [kubernetes] execution ${task.executionId} ${what} and the executor has no cipher to seal with: set kubernetes.cipher and kubernetes.taskCipher (a KMS key the pod's credential may decrypt with).`,
-        { path: 'kubernetes.cipher' },
+        `[cairn] [kubernetes] execution ${task.executionId} ${what} and the executor has no cipher to seal with: set ${this.#option('cipher')} and ${this.#option('taskCipher')} (a KMS key the pod's credential may decrypt with).`,
+        { path: this.#option('cipher') },
       );
     }
     try {
@@ -301,7 +372,7 @@ export class KubernetesExecutor implements ExecutorV1 {
         throw new CairnError(
           'CAIRN_EXECUTOR_UNAVAILABLE',
           `[cairn] [kubernetes] the secrets of execution ${task.executionId} could not be sealed (${error.code}: ${error.message}); the start is tried again.`,
-          { path: 'kubernetes.cipher', cause: error },
+          { path: this.#option('cipher'), cause: error },
         );
       }
       throw error;
@@ -317,7 +388,14 @@ export class KubernetesExecutor implements ExecutorV1 {
     try {
       await this.#watch.ensureStarted();
     } catch (error) {
-      throw kubernetesFailure(error, 'listing', `the attempt pods of namespace ${this.#settings.namespace}`, 'CAIRN_EXECUTOR_UNAVAILABLE', 'kubernetes');
+      throw kubernetesFailure(
+        error,
+        'listing',
+        `the attempt pods of namespace ${this.#settings.namespace}`,
+        'CAIRN_EXECUTOR_UNAVAILABLE',
+        this.#settings.settingsPath,
+        this.#settings.settingsPath,
+      );
     }
     const seen = this.#watch.get(name);
     let pod: ObservedPod | undefined;
@@ -335,7 +413,7 @@ export class KubernetesExecutor implements ExecutorV1 {
       pod = (await this.#core.readNamespacedPod({ name, namespace: this.#settings.namespace })) as ObservedPod;
     } catch (error) {
       if (answeredWith(error, 404)) return undefined;
-      throw kubernetesFailure(error, 'reading pod', name, 'CAIRN_EXECUTOR_UNAVAILABLE', path);
+      throw kubernetesFailure(error, 'reading pod', name, 'CAIRN_EXECUTOR_UNAVAILABLE', path, this.#settings.settingsPath);
     }
     this.#watch.remember(pod);
     const owner = pod.metadata?.annotations?.[executionLabels.executionId];
@@ -350,10 +428,22 @@ export class KubernetesExecutor implements ExecutorV1 {
   }
 
   /**
-   * Deletes the credential Secret of a pod that ended: nothing reads it any more, and it would
-   * otherwise live as long as the pod object (kept, so that its exit stays readable). Best effort:
-   * the garbage collector deletes it with the pod in any case.
+   * An ended pod goes once its exit is answered: the answer is stored first (a restarted executor
+   * reads it there, the pod gone), then the pod is deleted, its Secret and NetworkPolicy with it
+   * (owned by it: the garbage collector's). A pod that cannot be deleted now is left for `sweep`,
+   * its credential Secret deleted at least: nothing reads it any more.
    */
+  async #removeEnded(executionId: string, name: string, uid: string, status: ExecutionStatus): Promise<void> {
+    await writeAttemptEnd(this.#storage, executionId, status, this.#settings.settingsPath, { uid, answered: true });
+    try {
+      await this.#deletePod(name, uid);
+    } catch (error) {
+      this.#settings.logger?.warn({ executionId, pod: name, error: String(error) }, 'could not delete an ended attempt pod; the sweep will');
+      await this.#deleteCredential(name);
+    }
+  }
+
+  /** Deletes the credential Secret of a pod that ended (best effort: the garbage collector deletes it with the pod in any case). */
   async #deleteCredential(podName: string): Promise<void> {
     const name = credentialSecretNameOf(podName);
     try {
@@ -375,15 +465,20 @@ export class KubernetesExecutor implements ExecutorV1 {
     } catch (error) {
       // 404: gone already; 409: the name is another pod's now.
       if (answeredWith(error, 404) || answeredWith(error, 409)) return;
-      throw kubernetesFailure(error, 'deleting pod', name, 'CAIRN_EXECUTOR_UNAVAILABLE', 'handle.pod');
+      throw kubernetesFailure(error, 'deleting pod', name, 'CAIRN_EXECUTOR_UNAVAILABLE', 'handle.pod', this.#settings.settingsPath);
     }
   }
 
-  /** How an execution whose pod is gone ended: its worker's result record, else what the executor wrote when it deleted the pod. */
+  /**
+   * How an execution whose pod is gone ended: the answer given before its pod was deleted; else its
+   * worker's result record; else what the executor wrote when it deleted the pod (a cancel, stuck).
+   */
   async #endWithoutPod(executionId: string): Promise<ExecutionStatus | undefined> {
+    const written = await readAttemptEnd(this.#storage, executionId, this.#settings.settingsPath);
+    if (written?.answered) return written.status;
     const record = await this.#readRecord(executionId);
     if (record) return recordStatus(record);
-    return readAttemptEnd(this.#storage, executionId);
+    return written?.status;
   }
 
   /** Remembers an exit, and deletes the sealed secrets the worker did not get to delete (it never ran, say). */
@@ -404,7 +499,7 @@ export class KubernetesExecutor implements ExecutorV1 {
       throw new CairnError(
         'CAIRN_EXECUTOR_UNAVAILABLE',
         `[cairn] [kubernetes] the result record of execution ${executionId} could not be read: ${isCairnError(error) ? `${error.code}: ${error.message}` : String(error)}`,
-        { path: 'kubernetes.storage', cause: error },
+        { path: this.#option('storage'), cause: error },
       );
     }
     if (bytes === null) return undefined;
@@ -414,6 +509,15 @@ export class KubernetesExecutor implements ExecutorV1 {
     } catch {
       return undefined;
     }
+  }
+
+  /** An option's path as the host's configuration spells it (`kubernetes.image`, `config.executor.image`). */
+  #option(name: string): string {
+    return `${this.#settings.settingsPath}.${name}`;
+  }
+
+  #progress(pod: ObservedPod, nowMs: number, pendingTimeoutMs: number) {
+    return podProgress(pod, this.#settings.containerName, nowMs, pendingTimeoutMs, this.#settings.settingsPath);
   }
 
   #handleOf(handle: ExecutionHandle): KubernetesHandle {
@@ -427,7 +531,7 @@ export class KubernetesExecutor implements ExecutorV1 {
           : !text('namespace')
             ? 'it has no namespace'
             : fields['namespace'] !== this.#settings.namespace
-              ? `it names namespace ${JSON.stringify(fields['namespace'])}, and this executor works in ${JSON.stringify(this.#settings.namespace)} (kubernetes.namespace)`
+              ? `it names namespace ${JSON.stringify(fields['namespace'])}, and this executor works in ${JSON.stringify(this.#settings.namespace)} (${this.#option('namespace')})`
               : !text('pod')
                 ? 'it has no pod'
                 : !text('uid')
@@ -457,7 +561,7 @@ function recordStatus(record: Pick<ResultRecord, 'outcome' | 'exitCode' | 'execu
   };
 }
 
-function kubeConfigOf(given: KubeConfig | string | undefined): KubeConfig {
+function kubeConfigOf(given: KubeConfig | string | undefined, settingsPath: string): KubeConfig {
   if (given instanceof KubeConfig || (typeof given === 'object' && given !== null)) return given;
   const config = new KubeConfig();
   try {
@@ -466,8 +570,8 @@ function kubeConfigOf(given: KubeConfig | string | undefined): KubeConfig {
   } catch (error) {
     throw new CairnError(
       'CAIRN_CONFIG_INVALID',
-      `[cairn] [kubernetes] invalid settings: "kubernetes.kubeConfig" ${given === undefined ? 'is unset and no default kubeconfig could be loaded' : 'is not a kubeconfig'}: ${error instanceof Error ? error.message : String(error)}.`,
-      { path: 'kubernetes.kubeConfig', cause: error },
+      `[cairn] [kubernetes] invalid settings: "${settingsPath}.kubeConfig" ${given === undefined ? 'is unset and no default kubeconfig could be loaded' : 'is not a kubeconfig'}: ${error instanceof Error ? error.message : String(error)}.`,
+      { path: `${settingsPath}.kubeConfig`, cause: error },
     );
   }
   return config;

@@ -20,21 +20,22 @@ export const answeredWith = (error: unknown, code: number): boolean => kubernete
 /**
  * A Kubernetes API failure as a CairnError saying which call failed on what, what the API server
  * answered and what to do. No answer, 429 and 5xx are CAIRN_EXECUTOR_UNAVAILABLE (the engine tries
- * again); a refusal is `refusal`. The client's error stays as `cause`.
+ * again); a refusal is `refusal`. The fix names the executor's options under `settingsPath` (where
+ * the host keeps them). The client's error stays as `cause`.
  */
-export function kubernetesFailure(error: unknown, operation: string, subject: string, refusal: CairnErrorCode, path: string): CairnError {
+export function kubernetesFailure(error: unknown, operation: string, subject: string, refusal: CairnErrorCode, path: string, settingsPath: string): CairnError {
   const { code, reason, message } = kubernetesErrorParts(error);
   const answered = code !== undefined ? `the API server answered ${code}${reason ? ` ${reason}` : ''}` : `the request failed (${message ?? String(error)})`;
   const detail = code !== undefined && message ? `: ${message}` : '';
   const fix =
     code === undefined
-      ? 'check that the API server in kubernetes.kubeConfig is reachable from the server, and its certificate'
+      ? `check that the API server in ${settingsPath}.kubeConfig is reachable from the server, and its certificate`
       : code === 401
-        ? "the credential in kubernetes.kubeConfig is refused: renew the token or the service account's"
+        ? `the credential in ${settingsPath}.kubeConfig is refused: renew the token or the service account's`
         : code === 403
-          ? "the server's identity may not do this in kubernetes.namespace: bind it to a Role allowing pods (create, get, list, watch, delete), secrets and networkpolicies (create, get, delete, list) there"
+          ? `the server's identity may not do this in ${settingsPath}.namespace: bind it to a Role allowing pods (create, get, list, watch, delete), secrets and networkpolicies (create, get, delete, list) there`
           : code === 422 || code === 400
-            ? 'the API server refused the object (the message names the field): check kubernetes.podTemplate and kubernetes.network'
+            ? `the API server refused the object (the message names the field): check ${settingsPath}.podTemplate and ${settingsPath}.network`
             : code === 429 || code >= 500
               ? 'the API server is overloaded or failing: the engine tries again'
               : 'check the executor settings and the namespace';

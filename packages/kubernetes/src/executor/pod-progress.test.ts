@@ -138,20 +138,20 @@ const rows: [string, ObservedPod, number, PodProgress | ((progress: PodProgress)
 ];
 
 test.each(rows)('%s', (_what, observed, seconds, expected) => {
-  const progress = podProgress(observed, 'cairn-worker', at(seconds), 60_000);
+  const progress = podProgress(observed, 'cairn-worker', at(seconds), 60_000, 'kubernetes');
   if (typeof expected === 'function') expected(progress);
   else expect(progress).toEqual(expected);
 });
 
 test('a pod read through the client (dates as Date) counts its age the same way', () => {
   const read = pod({ phase: 'Pending' }, { metadata: { name: 'cairn-abc', creationTimestamp: new Date(created) } });
-  expect(podProgress(read, 'cairn-worker', at(61), 60_000).kind).toBe('stuck');
-  expect(podProgress(read, 'cairn-worker', at(30), 60_000).kind).toBe('pending');
+  expect(podProgress(read, 'cairn-worker', at(61), 60_000, 'kubernetes').kind).toBe('stuck');
+  expect(podProgress(read, 'cairn-worker', at(30), 60_000, 'kubernetes').kind).toBe('pending');
 });
 
 test('a named reason has no closing period of its own: the engine closes the sentence it puts it in', () => {
   const named = rows.flatMap(([what, observed, seconds]) => {
-    const progress = podProgress(observed, 'cairn-worker', at(seconds), 60_000);
+    const progress = podProgress(observed, 'cairn-worker', at(seconds), 60_000, 'kubernetes');
     return progress.kind === 'stuck' || (progress.kind === 'ended' && progress.named) ? [[what, progress.status.reason] as const] : [];
   });
   expect(named.length).toBeGreaterThanOrEqual(6);

@@ -55,9 +55,10 @@ const pullFailures = new Set(['ImagePullBackOff', 'InvalidImageName', 'ErrImageN
  * said: OOMKilled (CAIRN_ATTEMPT_MEMORY_EXCEEDED), Evicted, DeadlineExceeded (timed out), an image
  * pull failure, Pending past the pending timeout (Unschedulable, or whatever holds it). A named end
  * carries no exit code: the reason is the account (an exit code of 137 would be read as the
- * runtime's own).
+ * runtime's own). The reasons name the executor's options under `settingsPath` (`${settingsPath}.image`,
+ * or `config.executor.image` in a Cairn server).
  */
-export function podProgress(pod: ObservedPod, containerName: string, nowMs: number, pendingTimeoutMs: number): PodProgress {
+export function podProgress(pod: ObservedPod, containerName: string, nowMs: number, pendingTimeoutMs: number, settingsPath: string): PodProgress {
   const status = pod.status ?? {};
   const container = status.containerStatuses?.find((candidate) => candidate.name === containerName) ?? status.containerStatuses?.[0];
   const terminated = container?.state?.terminated;
@@ -81,7 +82,7 @@ export function podProgress(pod: ObservedPod, containerName: string, nowMs: numb
       const limit = pod.spec?.containers?.find((candidate) => candidate.name === containerName)?.resources?.limits?.['memory'];
       return ended(
         'failed',
-        `CAIRN_ATTEMPT_MEMORY_EXCEEDED: the worker container reached its memory limit${limit === undefined ? '' : ` (${String(limit)})`} and the kernel killed it (Kubernetes: OOMKilled, exit code ${terminated.exitCode}). Raise kubernetes.podTemplate.resources.limits.memory, or make the work use less memory.`,
+        `CAIRN_ATTEMPT_MEMORY_EXCEEDED: the worker container reached its memory limit${limit === undefined ? '' : ` (${String(limit)})`} and the kernel killed it (Kubernetes: OOMKilled, exit code ${terminated.exitCode}). Raise ${settingsPath}.podTemplate.resources.limits.memory, or make the work use less memory.`,
       );
     }
     const exitCode = terminated.exitCode;
@@ -105,7 +106,7 @@ export function podProgress(pod: ObservedPod, containerName: string, nowMs: numb
   const waiting = container?.state?.waiting;
   if (waiting?.reason !== undefined && pullFailures.has(waiting.reason)) {
     return stuck(
-      `${waiting.reason}: the worker image could not be pulled${said(waiting.message)}. Check kubernetes.image and kubernetes.podTemplate.imagePullSecrets, and that the nodes reach the registry.`,
+      `${waiting.reason}: the worker image could not be pulled${said(waiting.message)}. Check ${settingsPath}.image and ${settingsPath}.podTemplate.imagePullSecrets, and that the nodes reach the registry.`,
     );
   }
   if (phase === 'Running' && container?.state?.running !== undefined) return { kind: 'running' };
@@ -116,11 +117,11 @@ export function podProgress(pod: ObservedPod, containerName: string, nowMs: numb
     const seconds = Math.round(pendingTimeoutMs / 1_000);
     if (scheduled?.status === 'False') {
       return stuck(
-        `${scheduled.reason ?? 'Unschedulable'}: the pod was not scheduled within ${seconds} s (kubernetes.pendingTimeoutSeconds)${said(scheduled.message)}. Make room in the cluster, or change kubernetes.podTemplate (resources, nodeSelector, tolerations).`,
+        `${scheduled.reason ?? 'Unschedulable'}: the pod was not scheduled within ${seconds} s (${settingsPath}.pendingTimeoutSeconds)${said(scheduled.message)}. Make room in the cluster, or change ${settingsPath}.podTemplate (resources, nodeSelector, tolerations).`,
       );
     }
     return stuck(
-      `${waiting?.reason ?? 'Pending'}: the pod did not start within ${seconds} s (kubernetes.pendingTimeoutSeconds)${said(waiting?.message ?? status.message)}.`,
+      `${waiting?.reason ?? 'Pending'}: the pod did not start within ${seconds} s (${settingsPath}.pendingTimeoutSeconds)${said(waiting?.message ?? status.message)}.`,
     );
   }
   return { kind: 'pending' };

@@ -25,7 +25,7 @@ const factsSchema = z.object({
  * the pod's labels, its deadline and whether its network is one this executor can give. A manifest
  * that is missing, or names another execution, refuses the start.
  */
-export async function readManifestFacts(storage: StorageProviderV1, executionId: string, manifestDigest: string): Promise<ManifestFacts> {
+export async function readManifestFacts(storage: StorageProviderV1, executionId: string, manifestDigest: string, settingsPath: string): Promise<ManifestFacts> {
   let bytes: Uint8Array | null;
   try {
     bytes = await storage.get(manifestKey(manifestDigest));
@@ -33,7 +33,7 @@ export async function readManifestFacts(storage: StorageProviderV1, executionId:
     throw new CairnError(
       'CAIRN_EXECUTOR_UNAVAILABLE',
       `[cairn] [kubernetes] the manifest ${manifestDigest} of execution ${executionId} could not be read: ${isCairnError(error) ? `${error.code}: ${error.message}` : String(error)}`,
-      { path: 'kubernetes.storage', cause: error },
+      { path: `${settingsPath}.storage`, cause: error },
     );
   }
   const refuse = (why: string) =>

@@ -217,6 +217,8 @@ export class KubernetesTestEndpoint {
   /** The runtimes of deleted pods by name (the last of a name), for their output. */
   readonly #removed = new Map<string, PodRuntime>();
   readonly #history: WatchEvent[] = [];
+  /** The last state of each deleted object, by name: what `lastSeen` answers once it is gone. */
+  readonly #deleted: Record<KubernetesTestResource, Map<string, KubernetesObject>> = { pods: new Map(), secrets: new Map(), networkpolicies: new Map() };
   readonly #watches = new Set<OpenWatch>();
   readonly #holds: { match: PodMatch; message: string }[] = [];
   readonly #timers = new Set<NodeJS.Timeout>();
@@ -296,6 +298,20 @@ export class KubernetesTestEndpoint {
   object(resource: KubernetesTestResource, name: string): Record<string, unknown> | undefined {
     const object = this.#objects[resource].get(name);
     return object ? clone(object) : undefined;
+  }
+
+  /**
+   * An object as it is now, or as it was when it was deleted (the last deleted of that name), or
+   * undefined if there never was one: for reading what the executor made after it cleaned up.
+   */
+  lastSeen(resource: KubernetesTestResource, name: string): Record<string, unknown> | undefined {
+    const object = this.#objects[resource].get(name) ?? this.#deleted[resource].get(name);
+    return object ? clone(object) : undefined;
+  }
+
+  /** Whether an object of that name was deleted (and none made again since). */
+  wasDeleted(resource: KubernetesTestResource, name: string): boolean {
+    return !this.#objects[resource].has(name) && this.#deleted[resource].has(name);
   }
 
   /** What a pod's container wrote to stdout and stderr (its current or last run; kept after the pod is deleted). */
@@ -603,8 +619,10 @@ export class KubernetesTestEndpoint {
     this.#revision += 1;
     object.metadata.resourceVersion = String(this.#revision);
     checkAnswer(resource, object);
-    if (type === 'DELETED') this.#objects[resource].delete(object.metadata.name);
-    else this.#objects[resource].set(object.metadata.name, object);
+    if (type === 'DELETED') {
+      this.#objects[resource].delete(object.metadata.name);
+      this.#deleted[resource].set(object.metadata.name, clone(object));
+    } else this.#objects[resource].set(object.metadata.name, object);
     const event: WatchEvent = { revision: this.#revision, type, resource, object: clone(object), previous: previous ? clone(previous) : undefined };
     this.#history.push(event);
     const limit = this.#options.watchHistoryLimit ?? 1_000;
