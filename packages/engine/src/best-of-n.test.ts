@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { DispatchManifest, ItemSpec, StorageProviderV1, TaskEnvelope } from '@cairn/core';
-import { storedManifestPayload } from '@cairn/audit';
+import { keyIdOf, storedManifestPayload, verifyBundle } from '@cairn/audit';
 import { blobKey, canonicalJsonBytes, resultKey, sha256Digest } from '@cairn/protocol';
 import { describe, expect, test } from 'vitest';
 import { ana, backends, engineHarness } from './engine.test-support.ts';
@@ -89,7 +89,7 @@ describe.each(backends)('best of N on %s', (backend) => {
 
   test('four candidates run side by side as one item: of the two that pass, the smaller diff wins and its patch is the item’s', async () => {
     const manifests = new Map<string, DispatchManifest>();
-    const { engine } = await engineWith({ task: candidateWorker(manifests) });
+    const { engine, signer } = await engineWith({ task: candidateWorker(manifests) });
     engine.start();
     const { runId } = engine.submit(
       bestOf(
@@ -136,6 +136,23 @@ describe.each(backends)('best of N on %s', (backend) => {
     const succeeded = entries.findIndex((entry) => entry.action === 'item.succeeded' && entry.entity.id === `${runId}/fix`);
     expect(entries.findIndex((entry) => entry === selected)).toBeLessThan(succeeded);
     expect(Math.max(...checked.map((entry) => entries.indexOf(entry)))).toBeLessThan(succeeded);
+    // The evidence says why, and verifies; a choice edited to the other passing candidate does not.
+    const bundle = await engine.exportBundle(runId);
+    const pinnedKeyIds = [keyIdOf(await signer.publicKey())];
+    const report = await verifyBundle(bundle, { pinnedKeyIds });
+    expect(report.checks.find((check) => check.name === 'candidates')).toEqual({
+      name: 'candidates',
+      status: 'pass',
+      detail: "1 round of candidates decided as their items' order says",
+    });
+    expect(report.verdict).toBe('verified');
+    const edited = structuredClone(bundle) as typeof bundle;
+    const choice = edited.entries.find((entry) => entry.action === 'candidate.selected')!;
+    (choice.data as Record<string, unknown>)['attempt'] = 2;
+    (choice.data as Record<string, unknown>)['patch'] = attempts[1]!.artifacts!['patch'];
+    const refused = await verifyBundle(edited, { pinnedKeyIds });
+    expect(refused.verdict).toBe('failed');
+    expect(refused.checks.find((check) => check.name === 'candidates')?.detail).toMatch(/chooses attempt 2, but order smallest-diff puts attempt 4 first$/);
   });
 
   test('order score takes the highest score among those that passed, never a failing one', async () => {

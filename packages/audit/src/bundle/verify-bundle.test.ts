@@ -22,6 +22,7 @@ describe('verifyBundle on an untouched bundle', () => {
       artifacts: 'pass',
       anchor: 'not-checked',
       timestamp: 'not-checked',
+      candidates: 'pass',
     });
     expect(report).toMatchObject({ valid: true, claim: 'tamper-detecting' });
   });

@@ -20,6 +20,7 @@ import {
 import { readCheckpoint } from './build-evidence-bundle.ts';
 import { resolveBundleLimits, type BundleLimits } from './bundle-limits.ts';
 import { readBundle } from './read-bundle.ts';
+import { checkCandidates } from './check-candidates.ts';
 
 export interface VerifyBundleOptions extends AnchorCheckOptions {
   /** Public keys the caller trusts (from its own configuration, not from the bundle). */
@@ -48,6 +49,7 @@ export const verificationCheckNames: readonly VerificationCheckName[] = [
   'artifacts',
   'anchor',
   'timestamp',
+  'candidates',
 ];
 
 /**
@@ -97,6 +99,7 @@ export async function verifyBundle(input: Uint8Array | string | unknown, options
     ['artifacts', { status: artifacts.status, detail: artifacts.detail }],
     ['anchor', anchor],
     ['timestamp', checkTimestamp(context, options.trustedTsaCertificates)],
+    ['candidates', checkCandidates(context)],
   ]);
   const offlineChecks: VerificationCheckName[] = ['entries', 'completeness', 'inclusion', 'checkpoint-signature', 'manifests', 'artifacts'];
   const offlinePassed = offlineChecks.every((name) => results.get(name)!.status === 'pass');

@@ -49,7 +49,17 @@ export interface AnchorReceipt {
 }
 
 /** Names of the checks a verifier reports, in the order it runs them. */
-export type VerificationCheckName = 'entries' | 'completeness' | 'inclusion' | 'checkpoint-signature' | 'manifests' | 'artifacts' | 'anchor' | 'timestamp';
+export type VerificationCheckName =
+  | 'entries'
+  | 'completeness'
+  | 'inclusion'
+  | 'checkpoint-signature'
+  | 'manifests'
+  | 'artifacts'
+  | 'anchor'
+  | 'timestamp'
+  /** Every best-of-N round the run decided follows from its `candidate.checked` entries and the spec's order (ADR 0053). */
+  | 'candidates';
 
 export type VerificationCheckStatus = 'pass' | 'fail' | 'not-checked';
 
