@@ -148,6 +148,7 @@ const checkLabels: Readonly<Record<VerificationCheck['name'], string>> = {
   artifacts: 'Artifacts',
   anchor: 'Anchor receipts',
   timestamp: 'Trusted timestamp',
+  candidates: 'Best-of-N choices',
 };
 
 /**
