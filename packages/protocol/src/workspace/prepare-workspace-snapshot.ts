@@ -76,7 +76,7 @@ export async function prepareWorkspaceSnapshot(
       known = index.snapshots.find((snapshot) => snapshot.key === key);
       // Members read again and found as indexed (touched, or aged past the racy window) are
       // indexed anew, so the next snapshot need not read them (see compareWithIndex).
-      if (known !== undefined && contentReads > 0)
+      if (known !== undefined && compared.columns !== undefined)
         await writeWorkspaceIndex(file, {
           directory: realDirectory,
           startedAtMs: compared.startedAtMs,
@@ -98,9 +98,16 @@ interface Comparison {
   /** The members' part of the workspace's content key, as it is now. */
   readonly membersKey: string;
   readonly contentReads: number;
-  /** The index of the workspace as it is now, and when it was started. */
-  readonly columns: WorkspaceIndexColumns;
+  /** The index of the workspace as it is now; undefined when it is the index as it was (every member trusted, in its order). */
+  readonly columns: WorkspaceIndexColumns | undefined;
   readonly startedAtMs: number;
+}
+
+/** A listed member the index cannot vouch for: its metadata, then its content once read. */
+interface UnknownMember {
+  readonly path: string;
+  readonly stats: Stats;
+  content?: string;
 }
 
 /**
@@ -119,8 +126,10 @@ async function compareWithIndex(directory: string, paths: readonly string[], ind
     positions ??= new Map(index.paths.map((indexed, position) => [indexed, position]));
     return positions.get(path);
   };
-  // Metadata first, of every member; content then, of those the index cannot vouch for.
-  const members: ({ readonly path: string; readonly position: number } | { readonly path: string; readonly stats: Stats; content?: string })[] = [];
+  // Metadata first, of every member: its position in the index when trusted (a small integer,
+  // nothing allocated in the common case), else what to read; content then, of those.
+  const members: (number | UnknownMember)[] = [];
+  const unknown: UnknownMember[] = [];
   let asIndexed = paths.length === index.paths.length;
   for (let listed = 0; listed < paths.length; listed++) {
     const path = paths[listed]!;
@@ -135,13 +144,15 @@ async function compareWithIndex(directory: string, paths: readonly string[], ind
     const position = positionOf(path, listed);
     if (position !== undefined && isIndexedClean(index, position, stats)) {
       if (position !== listed) asIndexed = false;
-      members.push({ path, position });
+      members.push(position);
     } else {
       asIndexed = false;
-      members.push({ path, stats });
+      const member: UnknownMember = { path, stats };
+      members.push(member);
+      unknown.push(member);
     }
   }
-  const unknown = members.filter((member) => 'stats' in member);
+  if (asIndexed) return { membersKey: index.membersKey, contentReads: 0, columns: undefined, startedAtMs };
   for (let start = 0; start < unknown.length; start += parallelReads) {
     await Promise.all(
       unknown.slice(start, start + parallelReads).map(async (member) => {
@@ -151,20 +162,18 @@ async function compareWithIndex(directory: string, paths: readonly string[], ind
     );
   }
   const columns = new WorkspaceIndexColumns();
-  // Every member as the index holds it, in its order: the members' key is the index's own.
-  const key = asIndexed ? undefined : new WorkspaceContentKey();
+  const key = new WorkspaceContentKey();
   for (const member of members) {
-    if ('position' in member) columns.copy(index, member.position);
+    if (typeof member === 'number') columns.copy(index, member);
     else columns.add(member.path, member.stats, member.content!);
-    if (key === undefined) continue;
     const content = columns.contents.at(-1)!;
     const mode = columns.modes.at(-1)!;
     key.add(
-      member.path,
+      columns.paths.at(-1)!,
       (mode & 0o170000) === 0o120000 ? { kind: 'symlink', target: content } : { kind: 'file', executable: (mode & 0o100) !== 0, sha256: content },
     );
   }
-  return { membersKey: key === undefined ? index.membersKey : key.members(), contentReads: unknown.length, columns, startedAtMs };
+  return { membersKey: key.members(), contentReads: unknown.length, columns, startedAtMs };
 }
 
 /**
