@@ -357,7 +357,10 @@ export async function startGitHubApiServer(options: GitHubApiServerOptions): Pro
             submitted_at: review.submitted,
             commit_id: headSha,
             author_association: 'COLLABORATOR',
-            _links: { html: { href: `${url}/${repository}/pull/${pull.number}#pullrequestreview-${review.id}` }, pull_request: { href: `${url}/repos/${repository}/pulls/${pull.number}` } },
+            _links: {
+              html: { href: `${url}/${repository}/pull/${pull.number}#pullrequestreview-${review.id}` },
+              pull_request: { href: `${url}/repos/${repository}/pulls/${pull.number}` },
+            },
           },
         ];
       return [
@@ -403,13 +406,21 @@ export async function startGitHubApiServer(options: GitHubApiServerOptions): Pro
       const body = await readBody(request);
       if (typeof body['content'] !== 'string' || !reactionContents.includes(body['content']))
         throw validation([{ resource: 'Reaction', code: 'invalid', field: 'content' }]);
-      const already = reactions.findIndex((reaction) => reaction.kind === kind && reaction.commentId === commentId && reaction.content === body['content'] && reaction.login === grant.login);
+      const already = reactions.findIndex(
+        (reaction) => reaction.kind === kind && reaction.commentId === commentId && reaction.content === body['content'] && reaction.login === grant.login,
+      );
       if (already < 0) reactions.push({ kind, commentId, content: body['content'], login: grant.login });
       const index = already < 0 ? reactions.length - 1 : already;
       // GitHub answers 200 with the reaction the user already added, 201 with a new one.
       return [
         already < 0 ? 201 : 200,
-        { id: 5000 + index, node_id: `REA_${5000 + index}`, user: { login: grant.login, id: 2, type: 'Bot' }, content: body['content'], created_at: new Date().toISOString() },
+        {
+          id: 5000 + index,
+          node_id: `REA_${5000 + index}`,
+          user: { login: grant.login, id: 2, type: 'Bot' },
+          content: body['content'],
+          created_at: new Date().toISOString(),
+        },
       ];
     }
     if (rest[0] === 'collaborators' && rest[2] === 'permission' && rest.length === 3 && method === 'GET') {

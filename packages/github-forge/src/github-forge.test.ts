@@ -260,7 +260,16 @@ describe('reviews and reactions (what the review loop reads and adds)', () => {
       body: 'Two things.',
       url: expect.stringContaining(`#pullrequestreview-${id}`),
       login: 'octo-reviewer',
-      comments: [{ id: String(commentIds[0]), body: 'rename this', path: 'notes.txt', line: 1, diffHunk: '@@ -0,0 +1 @@\n+notes', url: expect.stringContaining('#discussion_r') }],
+      comments: [
+        {
+          id: String(commentIds[0]),
+          body: 'rename this',
+          path: 'notes.txt',
+          line: 1,
+          diffHunk: '@@ -0,0 +1 @@\n+notes',
+          url: expect.stringContaining('#discussion_r'),
+        },
+      ],
     });
     expect(await forge.readReview(pull.id, '999999')).toBeNull();
     expect(await forge.readReview('4242', String(id))).toBeNull();
@@ -272,7 +281,12 @@ describe('reviews and reactions (what the review loop reads and adds)', () => {
     await forge.pushBranch(delivery(base));
     const pull = await forge.openChangeRequest({ branch: 'cairn/delivered', target: 'main', title: 'Deliver', body: 'body' });
     const comment = api.addIssueComment(repository, Number(pull.id), 'octo-writer', '@cairn fix the lint');
-    const { commentIds } = api.addReview(repository, Number(pull.id), { login: 'octo-writer', state: 'COMMENTED', body: '', comments: [{ path: 'notes.txt', line: 1, body: 'here', diffHunk: '@@' }] });
+    const { commentIds } = api.addReview(repository, Number(pull.id), {
+      login: 'octo-writer',
+      state: 'COMMENTED',
+      body: '',
+      comments: [{ path: 'notes.txt', line: 1, body: 'here', diffHunk: '@@' }],
+    });
     await forge.addReaction({ kind: 'issue-comment', id: String(comment) }, 'eyes');
     await forge.addReaction({ kind: 'issue-comment', id: String(comment) }, 'eyes');
     await forge.addReaction({ kind: 'review-comment', id: String(commentIds[0]) }, 'eyes');

@@ -106,20 +106,33 @@ function composeReviewLoop(
   if (!options.templates.has(config.template))
     throw new CairnError(
       'CAIRN_CONFIG_INVALID',
-      `${where}.template: ${JSON.stringify(config.template)} is not a template of templates: (${options.templates.list().map((template) => template.name).join(', ') || 'none'}).`,
+      `${where}.template: ${JSON.stringify(config.template)} is not a template of templates: (${
+        options.templates
+          .list()
+          .map((template) => template.name)
+          .join(', ') || 'none'
+      }).`,
       { path: `${where}.template`, action: 'Name a template of templates:, or add one there for the follow-up runs.' },
     );
   if (options.forges === undefined || options.storage === undefined || options.reviewLoopStore === undefined)
-    throw new CairnError('CAIRN_CONFIG_INVALID', `${where}: the review loop needs the server's forges and their delivery records, which this composition was not given.`, {
-      path: where,
-    });
+    throw new CairnError(
+      'CAIRN_CONFIG_INVALID',
+      `${where}: the review loop needs the server's forges and their delivery records, which this composition was not given.`,
+      {
+        path: where,
+      },
+    );
   const forges = options.forges;
   const forge = async (): Promise<ReviewForge> => {
     const built = (await forges.forge(config.forge)) as Partial<ReviewForge>;
     if (typeof built.addReaction !== 'function' || typeof built.readReview !== 'function')
-      throw new CairnError('CAIRN_CONFIG_INVALID', `${where}.forge: the forge ${config.forge} cannot read reviews or add reactions: it must be of kind github.`, {
-        path: `${where}.forge`,
-      });
+      throw new CairnError(
+        'CAIRN_CONFIG_INVALID',
+        `${where}.forge: the forge ${config.forge} cannot read reviews or add reactions: it must be of kind github.`,
+        {
+          path: `${where}.forge`,
+        },
+      );
     return built as ReviewForge;
   };
   const store = options.reviewLoopStore();

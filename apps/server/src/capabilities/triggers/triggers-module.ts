@@ -16,12 +16,28 @@ export const triggersModule: ServerModule<EngineModuleContext, 'triggers', Serve
   async start({ loaded, database, service, storage, delivery, whileLeading, logger }) {
     const [seenDeliveries, reviewLoopStore]: [() => SeenDeliveries, () => ReviewLoopStore] = database
       ? await Promise.all([
-          import('./store/seen-deliveries-postgres.ts').then(({ PostgresSeenDeliveries }) => () => new PostgresSeenDeliveries(database)),
-          import('./review-loop/store/review-loop-store-postgres.ts').then(({ PostgresReviewLoopStore }) => () => new PostgresReviewLoopStore(database)),
+          import('./store/seen-deliveries-postgres.ts').then(
+            ({ PostgresSeenDeliveries }) =>
+              () =>
+                new PostgresSeenDeliveries(database),
+          ),
+          import('./review-loop/store/review-loop-store-postgres.ts').then(
+            ({ PostgresReviewLoopStore }) =>
+              () =>
+                new PostgresReviewLoopStore(database),
+          ),
         ])
       : await Promise.all([
-          import('./store/seen-deliveries-sqlite.ts').then(({ SqliteSeenDeliveries }) => () => new SqliteSeenDeliveries(loaded.paths.triggers)),
-          import('./review-loop/store/review-loop-store-sqlite.ts').then(({ SqliteReviewLoopStore }) => () => new SqliteReviewLoopStore(loaded.paths.triggers)),
+          import('./store/seen-deliveries-sqlite.ts').then(
+            ({ SqliteSeenDeliveries }) =>
+              () =>
+                new SqliteSeenDeliveries(loaded.paths.triggers),
+          ),
+          import('./review-loop/store/review-loop-store-sqlite.ts').then(
+            ({ SqliteReviewLoopStore }) =>
+              () =>
+                new SqliteReviewLoopStore(loaded.paths.triggers),
+          ),
         ]);
     const triggers = composeTriggers(loaded, service, {
       seenDeliveries,

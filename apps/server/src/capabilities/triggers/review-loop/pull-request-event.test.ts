@@ -12,32 +12,90 @@ const check = { id: 9, name: 'test', headSha: pull.head, conclusion: 'failure', 
 
 describe('pullRequestEventOf', () => {
   test.each([
-    ['a review that requests changes', 'pull_request_review', reviewSubmitted(pull, { id: 70, login: 'octo', state: 'changes_requested', body: 'x' }), { kind: 'review', reviewId: '70', login: 'octo' }],
-    ['a review that comments', 'pull_request_review', reviewSubmitted(pull, { id: 71, login: 'octo', state: 'commented', body: '' }), { kind: 'review', reviewId: '71' }],
-    ['a line comment, read as its review', 'pull_request_review_comment', reviewCommentCreated(pull, comment), { kind: 'review', reviewId: '70', login: 'octo' }],
-    ['a mention', 'issue_comment', pullCommentCreated(1, { id: 5, login: 'octo', body: 'Hey @cairn, fix the lint' }), { kind: 'mention', commentId: '5', body: 'Hey @cairn, fix the lint' }],
+    [
+      'a review that requests changes',
+      'pull_request_review',
+      reviewSubmitted(pull, { id: 70, login: 'octo', state: 'changes_requested', body: 'x' }),
+      { kind: 'review', reviewId: '70', login: 'octo' },
+    ],
+    [
+      'a review that comments',
+      'pull_request_review',
+      reviewSubmitted(pull, { id: 71, login: 'octo', state: 'commented', body: '' }),
+      { kind: 'review', reviewId: '71' },
+    ],
+    [
+      'a line comment, read as its review',
+      'pull_request_review_comment',
+      reviewCommentCreated(pull, comment),
+      { kind: 'review', reviewId: '70', login: 'octo' },
+    ],
+    [
+      'a mention',
+      'issue_comment',
+      pullCommentCreated(1, { id: 5, login: 'octo', body: 'Hey @cairn, fix the lint' }),
+      { kind: 'mention', commentId: '5', body: 'Hey @cairn, fix the lint' },
+    ],
     ['@cairn stop', 'issue_comment', pullCommentCreated(1, { id: 6, login: 'octo', body: '@cairn  STOP ' }), { kind: 'mention', command: 'stop' }],
     ['@cairn resume', 'issue_comment', pullCommentCreated(1, { id: 6, login: 'octo', body: '@Cairn resume' }), { kind: 'mention', command: 'resume' }],
-    ['a failed check', 'check_run', checkRunCompleted(pull, check), { kind: 'check', checkId: 'check-run:9', headSha: pull.head, name: 'test', conclusion: 'failure', report: 'test failed\n\nfailed\n\nlog' }],
+    [
+      'a failed check',
+      'check_run',
+      checkRunCompleted(pull, check),
+      { kind: 'check', checkId: 'check-run:9', headSha: pull.head, name: 'test', conclusion: 'failure', report: 'test failed\n\nfailed\n\nlog' },
+    ],
     ['a check out of time', 'check_run', checkRunCompleted(pull, { ...check, conclusion: 'timed_out' }), { kind: 'check', conclusion: 'timed_out' }],
   ])('%s', (_name, event, payload, expected) => {
     expect(pullRequestEventOf(event, payload, options)).toMatchObject(expected);
   });
 
   test.each([
-    ['an approval', 'pull_request_review', reviewSubmitted(pull, { id: 70, login: 'octo', state: 'approved', body: 'LGTM' }), 'an approving review asks for no change'],
-    ['an edited comment', 'issue_comment', { ...pullCommentCreated(1, { id: 5, login: 'octo', body: '@cairn x' }), action: 'edited' }, 'issue_comment edited asks for nothing (only created does)'],
-    ['a comment without the handle', 'issue_comment', pullCommentCreated(1, { id: 5, login: 'octo', body: 'mail cairn@example.com or @cairnbot' }), 'the comment does not mention @cairn'],
-    ['a comment on an issue', 'issue_comment', { ...pullCommentCreated(1, { id: 5, login: 'octo', body: '@cairn x' }), issue: { number: 1 } }, 'the comment is on an issue, not a pull request'],
+    [
+      'an approval',
+      'pull_request_review',
+      reviewSubmitted(pull, { id: 70, login: 'octo', state: 'approved', body: 'LGTM' }),
+      'an approving review asks for no change',
+    ],
+    [
+      'an edited comment',
+      'issue_comment',
+      { ...pullCommentCreated(1, { id: 5, login: 'octo', body: '@cairn x' }), action: 'edited' },
+      'issue_comment edited asks for nothing (only created does)',
+    ],
+    [
+      'a comment without the handle',
+      'issue_comment',
+      pullCommentCreated(1, { id: 5, login: 'octo', body: 'mail cairn@example.com or @cairnbot' }),
+      'the comment does not mention @cairn',
+    ],
+    [
+      'a comment on an issue',
+      'issue_comment',
+      { ...pullCommentCreated(1, { id: 5, login: 'octo', body: '@cairn x' }), issue: { number: 1 } },
+      'the comment is on an issue, not a pull request',
+    ],
     ['a passing check', 'check_run', checkRunCompleted(pull, { ...check, conclusion: 'success' }), 'the check concluded success, not failure or timed_out'],
-    ['a check on no pull request', 'check_run', (() => { const payload = checkRunCompleted(pull, check); return { ...payload, check_run: { ...payload.check_run, pull_requests: [] } }; })(), 'the check ran on no pull request of this repository'],
+    [
+      'a check on no pull request',
+      'check_run',
+      (() => {
+        const payload = checkRunCompleted(pull, check);
+        return { ...payload, check_run: { ...payload.check_run, pull_requests: [] } };
+      })(),
+      'the check ran on no pull request of this repository',
+    ],
     ['another event', 'push', {}, 'the push event asks nothing of the review loop'],
   ])('passes over %s, saying why', (_name, event, payload, reason) => {
     expect(pullRequestEventOf(event, payload, options)).toEqual({ kind: 'ignored', reason });
   });
 
   test('the stop label added or removed; another label is passed over', () => {
-    const labelled = (name: string, action: string) => ({ action, label: { name }, pull_request: { number: 1, head: { ref: 'b', sha: 'c' } }, sender: { login: 'octo' } });
+    const labelled = (name: string, action: string) => ({
+      action,
+      label: { name },
+      pull_request: { number: 1, head: { ref: 'b', sha: 'c' } },
+      sender: { login: 'octo' },
+    });
     expect(pullRequestEventOf('pull_request', labelled('cairn:stop', 'labeled'), options)).toMatchObject({ kind: 'stop-label', added: true, login: 'octo' });
     expect(pullRequestEventOf('pull_request', labelled('cairn:stop', 'unlabeled'), options)).toMatchObject({ kind: 'stop-label', added: false });
     expect(pullRequestEventOf('pull_request', labelled('bug', 'labeled'), options)).toMatchObject({ kind: 'ignored' });

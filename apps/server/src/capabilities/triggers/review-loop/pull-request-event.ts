@@ -51,7 +51,11 @@ const failing = new Set(['failure', 'timed_out']);
  * every rule is a table test. Only the shape is read here; whether the pull request is Cairn's,
  * the sender may ask, and the bounds allow are the loop's.
  */
-export function pullRequestEventOf(event: string | undefined, payload: unknown, options: { readonly handle: string; readonly stopLabel: string }): PullRequestEvent {
+export function pullRequestEventOf(
+  event: string | undefined,
+  payload: unknown,
+  options: { readonly handle: string; readonly stopLabel: string },
+): PullRequestEvent {
   const delivery = (payload ?? {}) as GithubPullRequestDelivery;
   const ignored = (reason: string): PullRequestEvent => ({ kind: 'ignored', reason });
   switch (event) {
@@ -62,7 +66,8 @@ export function pullRequestEventOf(event: string | undefined, payload: unknown, 
       const pull = pullOf(delivery.pull_request);
       const login = delivery.review?.user?.login;
       const reviewId = idOf(delivery.review?.id);
-      if (pull === undefined || reviewId === undefined || typeof login !== 'string') return ignored('the review delivery names no pull request, review or reviewer');
+      if (pull === undefined || reviewId === undefined || typeof login !== 'string')
+        return ignored('the review delivery names no pull request, review or reviewer');
       return { kind: 'review', reviewId, pull, login };
     }
     case 'pull_request_review_comment': {
@@ -70,7 +75,8 @@ export function pullRequestEventOf(event: string | undefined, payload: unknown, 
       const pull = pullOf(delivery.pull_request);
       const login = delivery.comment?.user?.login;
       const reviewId = idOf(delivery.comment?.pull_request_review_id);
-      if (pull === undefined || reviewId === undefined || typeof login !== 'string') return ignored('the review comment delivery names no pull request, review or author');
+      if (pull === undefined || reviewId === undefined || typeof login !== 'string')
+        return ignored('the review comment delivery names no pull request, review or author');
       return { kind: 'review', reviewId, pull, login };
     }
     case 'issue_comment': {
@@ -81,11 +87,16 @@ export function pullRequestEventOf(event: string | undefined, payload: unknown, 
       const commentId = idOf(delivery.comment?.id);
       const number = delivery.issue.number;
       if (typeof body !== 'string' || !mentions(body, options.handle)) return ignored(`the comment does not mention ${options.handle}`);
-      if (typeof login !== 'string' || commentId === undefined || typeof number !== 'number') return ignored('the comment delivery names no author, comment or pull request');
+      if (typeof login !== 'string' || commentId === undefined || typeof number !== 'number')
+        return ignored('the comment delivery names no author, comment or pull request');
       const rest = body.replace(mentionPattern(options.handle), ' ').trim().toLowerCase();
       const command = rest === 'stop' ? 'stop' : rest === 'resume' ? 'resume' : undefined;
       const labels = labelsOf(delivery.issue.labels);
-      const pull: PullRequestAt = { number, ...(typeof delivery.issue.html_url === 'string' ? { url: delivery.issue.html_url } : {}), ...(labels ? { labels } : {}) };
+      const pull: PullRequestAt = {
+        number,
+        ...(typeof delivery.issue.html_url === 'string' ? { url: delivery.issue.html_url } : {}),
+        ...(labels ? { labels } : {}),
+      };
       return {
         kind: 'mention',
         commentId,
@@ -108,7 +119,9 @@ export function pullRequestEventOf(event: string | undefined, payload: unknown, 
       if (pull === undefined) return ignored(`the ${event === 'check_run' ? 'check' : 'workflow'} ran on no pull request of this repository`);
       if (id === undefined || typeof run?.head_sha !== 'string') return ignored(`the ${event} delivery names no id or head commit`);
       const output = run.output;
-      const report = [output?.title, output?.summary, output?.text].filter((part): part is string => typeof part === 'string' && part.trim() !== '').join('\n\n');
+      const report = [output?.title, output?.summary, output?.text]
+        .filter((part): part is string => typeof part === 'string' && part.trim() !== '')
+        .join('\n\n');
       return {
         kind: 'check',
         checkId: event === 'check_run' ? `check-run:${id}` : `workflow-run:${id}:${typeof run.run_attempt === 'number' ? run.run_attempt : 1}`,
@@ -121,8 +134,10 @@ export function pullRequestEventOf(event: string | undefined, payload: unknown, 
       };
     }
     case 'pull_request': {
-      if (delivery.action !== 'labeled' && delivery.action !== 'unlabeled') return ignored(`pull_request ${String(delivery.action)} asks for nothing of the review loop`);
-      if (delivery.label?.name !== options.stopLabel) return ignored(`the label ${JSON.stringify(delivery.label?.name)} is not the stop label ${options.stopLabel}`);
+      if (delivery.action !== 'labeled' && delivery.action !== 'unlabeled')
+        return ignored(`pull_request ${String(delivery.action)} asks for nothing of the review loop`);
+      if (delivery.label?.name !== options.stopLabel)
+        return ignored(`the label ${JSON.stringify(delivery.label?.name)} is not the stop label ${options.stopLabel}`);
       const pull = pullOf(delivery.pull_request);
       const login = delivery.sender?.login;
       if (pull === undefined || typeof login !== 'string') return ignored('the pull_request delivery names no pull request or sender');

@@ -73,7 +73,15 @@ export function reviewSubmitted(pull: PullAt, review: { readonly id: number; rea
 /** `pull_request_review_comment` `created`: `login`'s line comment `id`, part of review `reviewId`. */
 export function reviewCommentCreated(
   pull: PullAt,
-  comment: { readonly id: number; readonly reviewId: number; readonly login: string; readonly path: string; readonly line: number; readonly body: string; readonly diffHunk: string },
+  comment: {
+    readonly id: number;
+    readonly reviewId: number;
+    readonly login: string;
+    readonly path: string;
+    readonly line: number;
+    readonly body: string;
+    readonly diffHunk: string;
+  },
 ) {
   return {
     action: 'created',

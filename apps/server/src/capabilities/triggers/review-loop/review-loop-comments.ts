@@ -1,7 +1,10 @@
 import type { FollowUpAdmission } from './review-loop-store.ts';
 
 /** What the loop says on a pull request: each bound names itself and how to lift it (ADR 0052). */
-export function boundComment(admission: Exclude<FollowUpAdmission, { admitted: true }>, options: { readonly handle: string; readonly stopLabel: string }): string {
+export function boundComment(
+  admission: Exclude<FollowUpAdmission, { admitted: true }>,
+  options: { readonly handle: string; readonly stopLabel: string },
+): string {
   switch (admission.bound) {
     case 'stopped':
       return [

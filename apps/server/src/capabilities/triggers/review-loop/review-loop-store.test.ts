@@ -53,7 +53,13 @@ const backends: Record<string, () => Promise<Backend>> = {
 };
 
 const t0 = Date.UTC(2026, 10, 28, 9, 0);
-const followUp = (feedbackId: string, pullNumber: number, requestedAt: number) => ({ feedbackId, repository: 'acme/app', pullNumber, requestedAt, detail: '{}' });
+const followUp = (feedbackId: string, pullNumber: number, requestedAt: number) => ({
+  feedbackId,
+  repository: 'acme/app',
+  pullNumber,
+  requestedAt,
+  detail: '{}',
+});
 
 describe.each(Object.keys(backends))('the review loop store on %s', (name) => {
   test('a pull request is capped at its count, the server at its hour; a bound names itself, counts and when the hour frees', { timeout: 60_000 }, async () => {
@@ -102,7 +108,9 @@ describe.each(Object.keys(backends))('the review loop store on %s', (name) => {
     await other.started('review:1', 'r-1');
     expect((await one.unreplied()).map((record) => [record.feedbackId, record.runId])).toEqual([['review:1', 'r-1']]);
     const claims = await Promise.all([one.claimReply('r-1', t0 + 10), other.claimReply('r-1', t0 + 10)]);
-    expect(claims.filter((claim) => claim !== undefined)).toEqual([{ feedbackId: 'review:1', repository: 'acme/app', pullNumber: 1, requestedAt: t0, runId: 'r-1', detail: '{}' }]);
+    expect(claims.filter((claim) => claim !== undefined)).toEqual([
+      { feedbackId: 'review:1', repository: 'acme/app', pullNumber: 1, requestedAt: t0, runId: 'r-1', detail: '{}' },
+    ]);
     expect(await one.claimReply('r-unknown', t0)).toBeUndefined();
     expect(await other.unreplied()).toEqual([]);
   });

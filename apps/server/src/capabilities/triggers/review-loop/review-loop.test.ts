@@ -28,7 +28,9 @@ import { acmeApp, checkRunCompleted, pullCommentCreated, reviewCommentCreated, r
 
 const repositoryRoot = fileURLToPath(new URL('../../../../../../', import.meta.url));
 const section = (page: string, title: string) =>
-  new RegExp(`^\`\`\`\\w+ title="${title.replace(/[()]/g, '\\$&')}"\\n([\\s\\S]*?)^\`\`\``, 'm').exec(readFileSync(join(repositoryRoot, 'docs/guides', page), 'utf8'))?.[1];
+  new RegExp(`^\`\`\`\\w+ title="${title.replace(/[()]/g, '\\$&')}"\\n([\\s\\S]*?)^\`\`\``, 'm').exec(
+    readFileSync(join(repositoryRoot, 'docs/guides', page), 'utf8'),
+  )?.[1];
 
 const repository = 'acme/app';
 const branch = 'cairn/issue-1';
@@ -87,7 +89,10 @@ beforeAll(async () => {
       .replaceAll('https://api.github.com', github.url)
       .replaceAll('https://github.com', gitServer.url('').replace(/\/\.git$/, ''))
       .replaceAll('https://api.openai.com/v1', models.baseUrls.openai);
-  const first = parseYaml(loopback(section('from-an-issue-to-a-pull-request.md', 'cairn.config.yaml (the sections added)')!)) as Record<string, Record<string, object>>;
+  const first = parseYaml(loopback(section('from-an-issue-to-a-pull-request.md', 'cairn.config.yaml (the sections added)')!)) as Record<
+    string,
+    Record<string, object>
+  >;
   const loop = parseYaml(section('the-review-loop.md', 'cairn.config.yaml (the review loop)')!) as Record<string, Record<string, object>>;
   writeFileSync(
     init.configFile,
@@ -138,7 +143,10 @@ let deliveries = 0;
 /** Posts GitHub's delivery of `event` (a fresh delivery id unless given), signed with the webhook's secret. */
 async function deliver(event: string, payload: unknown, deliveryId?: string): Promise<{ status: number; body: Record<string, unknown> }> {
   deliveries += 1;
-  const response = await fetch(`${base}/v1/triggers/github`, githubDelivery(event, payload, { secret: webhookSecret, deliveryId: deliveryId ?? `review-loop-${deliveries}` }));
+  const response = await fetch(
+    `${base}/v1/triggers/github`,
+    githubDelivery(event, payload, { secret: webhookSecret, deliveryId: deliveryId ?? `review-loop-${deliveries}` }),
+  );
   return { status: response.status, body: (await response.json()) as Record<string, unknown> };
 }
 
@@ -174,43 +182,55 @@ async function replyTo(runId: string): Promise<string> {
   throw new Error(`no reply to run ${runId}: ${JSON.stringify(github.comments(repository, 1))}`);
 }
 
-test('a review comment starts a follow-up: one commit on the same branch, 👀 on the comment, a reply, the evidence naming the review', { timeout: 60_000 }, async () => {
-  const pull = await pullNow();
-  const delivered = pull.head;
-  const review = { login: 'Codertocat', state: 'CHANGES_REQUESTED', body: 'Almost there.' };
-  const comment = { path: 'README.md', line: 3, body: 'Point readers to CONTRIBUTING.md here.', diffHunk: '@@ -1,3 +1,3 @@\n # app\n \n-Every committ is signed.\n+Every commit is signed.' };
-  const { id, commentIds } = github.addReview(repository, 1, { ...review, comments: [comment] });
+test(
+  'a review comment starts a follow-up: one commit on the same branch, 👀 on the comment, a reply, the evidence naming the review',
+  { timeout: 60_000 },
+  async () => {
+    const pull = await pullNow();
+    const delivered = pull.head;
+    const review = { login: 'Codertocat', state: 'CHANGES_REQUESTED', body: 'Almost there.' };
+    const comment = {
+      path: 'README.md',
+      line: 3,
+      body: 'Point readers to CONTRIBUTING.md here.',
+      diffHunk: '@@ -1,3 +1,3 @@\n # app\n \n-Every committ is signed.\n+Every commit is signed.',
+    };
+    const { id, commentIds } = github.addReview(repository, 1, { ...review, comments: [comment] });
 
-  // The line comment arrives first; the review's own event after it is the same feedback, handled once.
-  const answer = await deliver('pull_request_review_comment', reviewCommentCreated(pull, { ...comment, id: commentIds[0]!, reviewId: id, login: 'Codertocat' }));
-  expect(answer.status, JSON.stringify(answer.body)).toBe(201);
-  expect(answer.body).toMatchObject({ duplicate: false, template: 'answer-review' });
-  const again = await deliver('pull_request_review', reviewSubmitted(pull, { id, login: 'Codertocat', state: 'changes_requested', body: review.body }));
-  expect(again.body).toEqual({ duplicate: true });
-  const runId = answer.body['runId'] as string;
-  expect(github.reactions()).toContainEqual({ kind: 'review-comment', commentId: commentIds[0], content: 'eyes', login: 'cairn-bot[bot]' });
+    // The line comment arrives first; the review's own event after it is the same feedback, handled once.
+    const answer = await deliver(
+      'pull_request_review_comment',
+      reviewCommentCreated(pull, { ...comment, id: commentIds[0]!, reviewId: id, login: 'Codertocat' }),
+    );
+    expect(answer.status, JSON.stringify(answer.body)).toBe(201);
+    expect(answer.body).toMatchObject({ duplicate: false, template: 'answer-review' });
+    const again = await deliver('pull_request_review', reviewSubmitted(pull, { id, login: 'Codertocat', state: 'changes_requested', body: review.body }));
+    expect(again.body).toEqual({ duplicate: true });
+    const runId = answer.body['runId'] as string;
+    expect(github.reactions()).toContainEqual({ kind: 'review-comment', commentId: commentIds[0], content: 'eyes', login: 'cairn-bot[bot]' });
 
-  expect((await composition.engine.waitForRun(runId)).state).toBe('succeeded');
-  // The agent was asked with the review whole: its body, the comment, where it is and the lines it is on.
-  const prompt = JSON.stringify(models.turns('chat').at(-2)!.body);
-  expect(prompt).toContain('Almost there.');
-  expect(prompt).toContain('On README.md line 3:');
-  expect(prompt).toContain('Point readers to CONTRIBUTING.md here.');
-  expect(prompt).toContain('-Every committ is signed.');
+    expect((await composition.engine.waitForRun(runId)).state).toBe('succeeded');
+    // The agent was asked with the review whole: its body, the comment, where it is and the lines it is on.
+    const prompt = JSON.stringify(models.turns('chat').at(-2)!.body);
+    expect(prompt).toContain('Almost there.');
+    expect(prompt).toContain('On README.md line 3:');
+    expect(prompt).toContain('Point readers to CONTRIBUTING.md here.');
+    expect(prompt).toContain('-Every committ is signed.');
 
-  // One commit more on the branch, on the delivered one, its trailers naming the follow-up.
-  const tip = await tipOf(branch);
-  expect((await git(bare(), ['rev-list', '--parents', '-n', '1', tip])).trim()).toBe(`${tip} ${delivered}`);
-  expect(await git(bare(), ['show', `${tip}:README.md`])).toContain('See CONTRIBUTING.md.');
-  expect(await git(bare(), ['log', '-1', '--format=%B', tip])).toContain(`Cairn-Run: ${runId}\n`);
+    // One commit more on the branch, on the delivered one, its trailers naming the follow-up.
+    const tip = await tipOf(branch);
+    expect((await git(bare(), ['rev-list', '--parents', '-n', '1', tip])).trim()).toBe(`${tip} ${delivered}`);
+    expect(await git(bare(), ['show', `${tip}:README.md`])).toContain('See CONTRIBUTING.md.');
+    expect(await git(bare(), ['log', '-1', '--format=%B', tip])).toContain(`Cairn-Run: ${runId}\n`);
 
-  const reply = await replyTo(runId);
-  expect(reply).toContain(`**Pushed** ${tip} to \`${branch}\``);
-  expect(reply).toContain(`/v1/runs/${runId}/bundle`);
-  expect(reply).toMatch(/Spend: 2 model calls, 1900 input and 65 output tokens/);
-  // The evidence names the review that caused the run: its spec, in the bundle, carries it.
-  expect(JSON.stringify(await bundleOf(runId))).toContain(`#pullrequestreview-${id}`);
-});
+    const reply = await replyTo(runId);
+    expect(reply).toContain(`**Pushed** ${tip} to \`${branch}\``);
+    expect(reply).toContain(`/v1/runs/${runId}/bundle`);
+    expect(reply).toMatch(/Spend: 2 model calls, 1900 input and 65 output tokens/);
+    // The evidence names the review that caused the run: its spec, in the bundle, carries it.
+    expect(JSON.stringify(await bundleOf(runId))).toContain(`#pullrequestreview-${id}`);
+  },
+);
 
 test('a mention by someone with write access starts one follow-up; the same comment delivered again starts nothing', { timeout: 60_000 }, async () => {
   const before = (await entries('run.submitted')).length;
@@ -264,59 +284,69 @@ test("a failed check on Cairn's commit starts a follow-up with the end of its re
   expect(await replyTo(runId)).toContain('**Pushed**');
 });
 
-test('the cap per pull request is a comment and no run; @cairn resume counts afresh; @cairn stop ends the loop until resumed', { timeout: 60_000 }, async () => {
-  const ask = async (login: string, body: string) => {
-    const commentId = github.addIssueComment(repository, 1, login, body);
-    return deliver('issue_comment', pullCommentCreated(1, { id: commentId, login, body }));
-  };
-  const before = (await entries('run.submitted')).length;
-  // Three follow-ups so far (the review, a mention, the check): the guide's cap is 3.
-  const capped = await ask('Codertocat', '@cairn one more thing');
-  expect(capped.body).toMatchObject({ duplicate: false, ignored: expect.stringContaining('This pull request has had 3 follow-up runs') });
-  expect(github.comments(repository, 1).at(-1)).toContain('comments `@cairn resume` (the count starts again)');
+test(
+  'the cap per pull request is a comment and no run; @cairn resume counts afresh; @cairn stop ends the loop until resumed',
+  { timeout: 60_000 },
+  async () => {
+    const ask = async (login: string, body: string) => {
+      const commentId = github.addIssueComment(repository, 1, login, body);
+      return deliver('issue_comment', pullCommentCreated(1, { id: commentId, login, body }));
+    };
+    const before = (await entries('run.submitted')).length;
+    // Three follow-ups so far (the review, a mention, the check): the guide's cap is 3.
+    const capped = await ask('Codertocat', '@cairn one more thing');
+    expect(capped.body).toMatchObject({ duplicate: false, ignored: expect.stringContaining('This pull request has had 3 follow-up runs') });
+    expect(github.comments(repository, 1).at(-1)).toContain('comments `@cairn resume` (the count starts again)');
 
-  expect((await ask('hubot-writer', '@cairn stop')).body).toMatchObject({ ignored: 'stopped the review loop of #1' });
-  expect(github.comments(repository, 1).at(-1)).toContain('Stopped the review loop of this pull request (@cairn stop by hubot-writer)');
-  const stopped = await ask('Codertocat', '@cairn one more thing');
-  expect(stopped.body).toMatchObject({ ignored: expect.stringContaining('The review loop of this pull request is stopped (@cairn stop by hubot-writer)') });
-  expect(github.comments(repository, 1).at(-1)).toContain('someone with write access comments `@cairn resume`');
-  // A reader cannot lift it.
-  expect((await ask('octo-reader', '@cairn resume')).status).toBe(403);
-  expect((await entries('run.submitted')).length).toBe(before);
+    expect((await ask('hubot-writer', '@cairn stop')).body).toMatchObject({ ignored: 'stopped the review loop of #1' });
+    expect(github.comments(repository, 1).at(-1)).toContain('Stopped the review loop of this pull request (@cairn stop by hubot-writer)');
+    const stopped = await ask('Codertocat', '@cairn one more thing');
+    expect(stopped.body).toMatchObject({ ignored: expect.stringContaining('The review loop of this pull request is stopped (@cairn stop by hubot-writer)') });
+    expect(github.comments(repository, 1).at(-1)).toContain('someone with write access comments `@cairn resume`');
+    // A reader cannot lift it.
+    expect((await ask('octo-reader', '@cairn resume')).status).toBe(403);
+    expect((await entries('run.submitted')).length).toBe(before);
 
-  expect((await ask('Codertocat', '@cairn resume')).body).toMatchObject({ ignored: 'resumed the review loop of #1' });
-  const resumed = await ask('Codertocat', '@cairn one more thing, now');
-  expect(resumed.status, JSON.stringify(resumed.body)).toBe(201);
-  expect((await entries('run.submitted')).length).toBe(before + 1);
-  await composition.engine.waitForRun(resumed.body['runId'] as string);
-});
+    expect((await ask('Codertocat', '@cairn resume')).body).toMatchObject({ ignored: 'resumed the review loop of #1' });
+    const resumed = await ask('Codertocat', '@cairn one more thing, now');
+    expect(resumed.status, JSON.stringify(resumed.body)).toBe(201);
+    expect((await entries('run.submitted')).length).toBe(before + 1);
+    await composition.engine.waitForRun(resumed.body['runId'] as string);
+  },
+);
 
-test('a push by someone else while a follow-up runs: its push is refused, nothing is overwritten, and the pull request is told', { timeout: 60_000 }, async () => {
-  const calls = models.turns('chat').length;
-  const commentId = github.addIssueComment(repository, 1, 'Codertocat', '@cairn note what the test expects');
-  const answer = await deliver('issue_comment', pullCommentCreated(1, { id: commentId, login: 'Codertocat', body: '@cairn note what the test expects' }));
-  expect(answer.status, JSON.stringify(answer.body)).toBe(201);
-  const runId = answer.body['runId'] as string;
-  // The follow-up's agent is held mid-call; a person pushes a commit to the branch meanwhile.
-  for (let waited = 0; models.turns('chat').length === calls; waited += 1) {
-    if (waited > 400) throw new Error('the follow-up never called its model');
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  const started = await tipOf(branch);
-  const seed = await gitServer.commit(repository, { 'README.md': `${fixedReadme}\nA person's own change.\n` });
-  const tree = (await git(bare(), ['rev-parse', `${seed}^{tree}`])).trim();
-  const human = (await git(bare(), ['-c', 'user.name=A Person', '-c', 'user.email=person@example.com', 'commit-tree', tree, '-p', started, '-m', "A person's own change"])).trim();
-  await git(bare(), ['update-ref', `refs/heads/${branch}`, human, started]);
-  humanPushed();
+test(
+  'a push by someone else while a follow-up runs: its push is refused, nothing is overwritten, and the pull request is told',
+  { timeout: 60_000 },
+  async () => {
+    const calls = models.turns('chat').length;
+    const commentId = github.addIssueComment(repository, 1, 'Codertocat', '@cairn note what the test expects');
+    const answer = await deliver('issue_comment', pullCommentCreated(1, { id: commentId, login: 'Codertocat', body: '@cairn note what the test expects' }));
+    expect(answer.status, JSON.stringify(answer.body)).toBe(201);
+    const runId = answer.body['runId'] as string;
+    // The follow-up's agent is held mid-call; a person pushes a commit to the branch meanwhile.
+    for (let waited = 0; models.turns('chat').length === calls; waited += 1) {
+      if (waited > 400) throw new Error('the follow-up never called its model');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    const started = await tipOf(branch);
+    const seed = await gitServer.commit(repository, { 'README.md': `${fixedReadme}\nA person's own change.\n` });
+    const tree = (await git(bare(), ['rev-parse', `${seed}^{tree}`])).trim();
+    const human = (
+      await git(bare(), ['-c', 'user.name=A Person', '-c', 'user.email=person@example.com', 'commit-tree', tree, '-p', started, '-m', "A person's own change"])
+    ).trim();
+    await git(bare(), ['update-ref', `refs/heads/${branch}`, human, started]);
+    humanPushed();
 
-  expect((await composition.engine.waitForRun(runId)).state).toBe('failed');
-  const items = await composition.service.items(runId);
-  expect(items.find((item) => item.itemId === 'push')!.failure).toMatchObject({ code: 'CAIRN_FORGE_CONFLICT' });
-  expect(await tipOf(branch)).toBe(human);
-  const reply = await replyTo(runId);
-  expect(reply).toContain(`**Nothing was pushed:** \`${branch}\` moved while the follow-up ran (someone pushed to it since ${started})`);
-  expect(reply).toContain('nothing was overwritten (`CAIRN_FORGE_CONFLICT`)');
-});
+    expect((await composition.engine.waitForRun(runId)).state).toBe('failed');
+    const items = await composition.service.items(runId);
+    expect(items.find((item) => item.itemId === 'push')!.failure).toMatchObject({ code: 'CAIRN_FORGE_CONFLICT' });
+    expect(await tipOf(branch)).toBe(human);
+    const reply = await replyTo(runId);
+    expect(reply).toContain(`**Nothing was pushed:** \`${branch}\` moved while the follow-up ran (someone pushed to it since ${started})`);
+    expect(reply).toContain('nothing was overwritten (`CAIRN_FORGE_CONFLICT`)');
+  },
+);
 
 test("a push by someone else before a follow-up starts is built on: the follow-up's commit goes on top of it", { timeout: 60_000 }, async () => {
   // The branch holds the person's commit of the test before (not one Cairn delivered).
@@ -334,7 +364,10 @@ test("a push by someone else before a follow-up starts is built on: the follow-u
 });
 
 test('a pull request Cairn did not deliver, and an approving review, start nothing', async () => {
-  const stranger = await deliver('pull_request_review', reviewSubmitted({ number: 7, branch: 'feature/by-hand', head: 'a'.repeat(40) }, { id: 99, login: 'Codertocat', state: 'changes_requested', body: 'x' }));
+  const stranger = await deliver(
+    'pull_request_review',
+    reviewSubmitted({ number: 7, branch: 'feature/by-hand', head: 'a'.repeat(40) }, { id: 99, login: 'Codertocat', state: 'changes_requested', body: 'x' }),
+  );
   expect(stranger.body).toMatchObject({ ignored: 'pull request #7 (branch feature/by-hand) was not delivered by Cairn: the review loop answers only those' });
   const approved = await deliver('pull_request_review', reviewSubmitted(await pullNow(), { id: 100, login: 'Codertocat', state: 'approved', body: 'LGTM' }));
   expect(approved.body).toMatchObject({ ignored: 'an approving review asks for no change' });

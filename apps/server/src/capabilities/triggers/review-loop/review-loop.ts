@@ -104,7 +104,10 @@ export class ReviewLoop {
     if (pull === undefined) return { duplicate: false, ignored: `${repository} has no open pull request #${read.pull.number}` };
     const tip = await this.#tips.read(this.#config.forge, pull.branch);
     if (tip === null)
-      return { duplicate: false, ignored: `pull request #${pull.number} (branch ${pull.branch}) was not delivered by Cairn: the review loop answers only those` };
+      return {
+        duplicate: false,
+        ignored: `pull request #${pull.number} (branch ${pull.branch}) was not delivered by Cairn: the review loop answers only those`,
+      };
 
     if (read.kind === 'check') {
       if (read.headSha !== tip.commit)
@@ -120,7 +123,10 @@ export class ReviewLoop {
       const by = `the label ${this.#config.stopLabel}, by ${read.login}`;
       if (read.added) await this.#store.stop(this.#repository, pull.number, by);
       else await this.#store.resume(this.#repository, pull.number, this.#now());
-      await forge.commentOnChangeRequest(String(pull.number), stopComment(read.added, read.added ? by : `the label ${this.#config.stopLabel} removed by ${read.login}`, this.#config));
+      await forge.commentOnChangeRequest(
+        String(pull.number),
+        stopComment(read.added, read.added ? by : `the label ${this.#config.stopLabel} removed by ${read.login}`, this.#config),
+      );
       return { duplicate: false, ignored: `${read.added ? 'stopped' : 'resumed'} the review loop of #${pull.number}` };
     }
     if (read.kind === 'mention' && read.command !== undefined) {

@@ -95,10 +95,10 @@ export class PostgresReviewLoopStore extends ReviewLoopStore {
   }
 
   async claimReply(runId: string, at: number): Promise<FollowUpRecord | undefined> {
-    const { rows } = await this.#database.query<Row>(
-      `UPDATE ${this.#followUps} SET replied_at = $2 WHERE run_id = $1 AND replied_at IS NULL RETURNING *`,
-      [runId, at],
-    );
+    const { rows } = await this.#database.query<Row>(`UPDATE ${this.#followUps} SET replied_at = $2 WHERE run_id = $1 AND replied_at IS NULL RETURNING *`, [
+      runId,
+      at,
+    ]);
     return rows[0] === undefined ? undefined : recordOf(rows[0]);
   }
 

@@ -98,9 +98,8 @@ export class SqliteReviewLoopStore extends ReviewLoopStore {
   }
 
   claimReply(runId: string, at: number): Promise<FollowUpRecord | undefined> {
-    const row = this.#database
-      .prepare('UPDATE review_follow_ups SET replied_at = ? WHERE run_id = ? AND replied_at IS NULL RETURNING *')
-      .get(at, runId) as Row | undefined;
+    const row = this.#database.prepare('UPDATE review_follow_ups SET replied_at = ? WHERE run_id = ? AND replied_at IS NULL RETURNING *').get(at, runId) as
+      Row | undefined;
     return Promise.resolve(row === undefined ? undefined : recordOf(row));
   }
 
