@@ -1,10 +1,11 @@
 import type { RunSpecV1 } from '@cairn/core';
 import type { ItemView } from '@cairn/client';
 import { InvalidArgumentError } from 'commander';
-import { CairnError, decodeRunSpec, loadRunSpec } from '@cairn/protocol';
+import { CairnError } from '@cairn/protocol/errors';
 import { budgetText } from '@cairn/protocol/format';
 import { clientOf, json, program, readInputFile, say } from './cli-program.ts';
 import { failureLines, progressOutput, RunProgress } from './run-progress.ts';
+import { earlierFailureLines, rerunMerges } from './earlier-failure-lines.ts';
 import { spendText } from './spend-text.ts';
 import { statusItemLines } from './status-lines.ts';
 import { approvalProgress } from './approval-progress.ts';
@@ -33,6 +34,8 @@ export function addRunCommands(): void {
           });
         }
         const cairn = await clientOf(options.server);
+        // The run-spec checks (schemas, YAML) load when a spec is read, not with every `cairn`.
+        const { decodeRunSpec, loadRunSpec } = await import('@cairn/protocol');
         let spec: RunSpecV1 | string = decodeRunSpec(readInputFile(file, 'the run spec'), file);
         if (options.workspace) {
           // Checked here before the snapshot is uploaded; the server checks it again, with what it knows.
@@ -84,7 +87,9 @@ export function addRunCommands(): void {
       say(`run ${run.runId} (${run.name}): ${run.state}${run.priority === undefined ? '' : `, priority ${run.priority}`}`);
       if (run.spend) say(`spend: ${spendText(run.spend.total)}`);
       for (const line of statusItemLines(items, run.spend?.items, run.priority)) say(line);
-      const failures = failureLines(items);
+      // A merge that re-ran a producer succeeded after its conflict: only its attempts still say why.
+      const earlier = await Promise.all(rerunMerges(items).map(async (merge) => earlierFailureLines(merge, await cairn.attempts(runId, merge.itemId))));
+      const failures = [...earlier.flat(), ...failureLines(items)];
       if (failures.length > 0) say(['', ...failures].join('\n'));
     });
 

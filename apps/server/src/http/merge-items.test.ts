@@ -4,6 +4,7 @@
 import { verifyBundle } from '@cairn/audit';
 import { createCairnClient, type CairnClient } from '@cairn/client';
 import { expect, test } from 'vitest';
+import { runCli } from '../cli/run-cli.test-support.ts';
 import { guideExample } from './guide-example.test-support.ts';
 import { runningServers } from './running-server.test-support.ts';
 
@@ -93,6 +94,12 @@ test(
       ['failed', 'CAIRN_MERGE_CONFLICT'],
       ['succeeded', undefined],
     ]);
+    // `cairn status` shows the merge's first attempt failed with the conflict at beta, as the guide says.
+    const status = await runCli(['status', runId, '--server', base], { env: { CAIRN_TOKEN: operatorToken } });
+    expect(status.stdout, status.stderr).toMatch(
+      /^combine attempt 1 failed: CAIRN_MERGE_CONFLICT The patch of item "beta" \(runtime\.from\[1\]\) conflicts with what was merged before it \("alpha"\) at path: NOTES\.md\..* \(re-ran beta as combine\/beta\)$/m,
+    );
+    expect(status.stdout).not.toContain('<<<<<<<');
     const combined = await client.patch(runId, 'combine');
     expect(combined).toContain(' beta: todo\n+\n+alpha: released\n+\n+beta: released\n');
     // The re-run applied alpha's patch first: its own patch is beta's line after alpha's.
