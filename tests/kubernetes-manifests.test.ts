@@ -280,8 +280,42 @@ exec ${JSON.stringify(kubectl)} "$@"
     expect(writable).toContain('/tmp');
     const keys = podSpec.initContainers.find((container: Json) => container['name'] === 'keys');
     const script = keys.command.join(' ') as string;
-    for (const path of [loaded.paths.signingKey, loaded.paths.cipherKey, loaded.paths.tokens])
+    // The cipher is a KMS key (the Kubernetes executor's pods open their secrets with it): no key file.
+    expect(loaded.config.cipher.kind).toBe('kms');
+    expect(script).not.toContain('cipher');
+    for (const path of [loaded.paths.signingKey, loaded.paths.tokens])
       expect(script).toMatch(new RegExp(`install -m 0600 \\S+ ${path.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(\\s|$)`));
+  });
+
+  test('the executor is on: attempt pods in the Role’s namespace as a ServiceAccount bound to nothing, fit for its Pod Security level; the server’s token mounted', () => {
+    const deployment = rendered.find((object) => object.kind === 'Deployment') as Json;
+    const podSpec = deployment['spec'].template.spec;
+    const server = podSpec.containers.find((container: Json) => container['name'] === 'server');
+    const configPath = server.args[server.args.indexOf('--config') + 1] as string;
+    const configMap = rendered.find((object) => object.kind === 'ConfigMap') as Json;
+    const file = join(scratch, `${overlay}-executor.config.yaml`);
+    writeFileSync(file, configMap['data'][configPath.split('/').at(-1)!] as string);
+    const { executor } = loadServerConfig({ file, env: containerEnvironment(server, podSpec, []) }).config;
+    if (executor.kind !== 'kubernetes') throw new Error(`the config's executor is ${executor.kind}, not kubernetes`);
+    // The client's in-cluster configuration reads the mounted token: no kubeconfig file.
+    expect(podSpec.automountServiceAccountToken).toBe(true);
+    expect(executor.kubeconfigFile).toBeUndefined();
+    const role = rendered.find((object) => object.kind === 'Role')!;
+    expect(executor.namespace).toBe(role.metadata.namespace);
+    // The attempts' account exists, mounts no token, and no binding names it.
+    const account = rendered.find((object) => object.kind === 'ServiceAccount' && object.metadata.name === executor.podTemplate?.serviceAccountName) as Json;
+    expect(account, String(executor.podTemplate?.serviceAccountName)).toBeDefined();
+    expect(account['automountServiceAccountToken']).toBe(false);
+    expect(
+      rendered.filter((object) => /Binding$/.test(object.kind)).flatMap((binding) => (binding as Json)['subjects'].map((subject: Json) => subject['name'])),
+    ).not.toContain(account['metadata'].name);
+    // What the restricted level asks of a pod that the executor does not set itself (it drops every
+    // capability and refuses escalation on its own): a non-root user and the RuntimeDefault profile.
+    const namespace = rendered.find((object) => object.kind === 'Namespace')!;
+    expect(namespace.metadata.labels?.['pod-security.kubernetes.io/enforce']).toBe('restricted');
+    expect(executor.podTemplate?.securityContext).toMatchObject({ runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } });
+    expect(executor.podTemplate?.resources?.limits).toMatchObject({ cpu: expect.anything(), memory: expect.anything() });
+    expect(executor.network.egress.length).toBeGreaterThan(0);
   });
 
   test('every Secret the Deployment reads, with every key, is one the page makes', () => {
@@ -299,7 +333,8 @@ exec ${JSON.stringify(kubectl)} "$@"
       for (const [, key] of keys.command.join(' ').matchAll(new RegExp(`${mountPath}/([\\w.-]+)`, 'g')))
         wanted.push({ name: volume.secret.secretName, key: key! });
     }
-    expect(wanted.length).toBeGreaterThanOrEqual(6);
+    // signing.pem and tokens.json, the password, the two S3 keys.
+    expect(wanted.length).toBeGreaterThanOrEqual(5);
     for (const { name, key } of wanted) expect(secrets.get(name), `Secret ${name} key ${key}`).toContain(key);
   });
 });
