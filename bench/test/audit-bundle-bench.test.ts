@@ -15,7 +15,8 @@ test("the bench's synthetic run passes every check it can offline, and a tampere
   const report = await verifyBundle(bundle, { trustedKeys: [record] });
   expect(report.verdict).toBe('verified');
   const passed = report.checks.filter((check) => check.status === 'pass').map((check) => check.name);
-  expect(passed).toEqual(['entries', 'completeness', 'inclusion', 'checkpoint-signature', 'manifests', 'artifacts']);
+  expect(passed).toEqual(expect.arrayContaining(['entries', 'completeness', 'inclusion', 'checkpoint-signature', 'manifests', 'artifacts']));
+  expect(report.checks.filter((check) => check.status === 'fail')).toEqual([]);
   expect(bundle.entries).toHaveLength(500);
   // Without its last item's end, the run is incomplete.
   const entries = bundle.entries.filter((_, position) => position !== bundle.entries.length - 2).map((entry, runSeq) => ({ ...entry, runSeq }));

@@ -2,7 +2,7 @@ export { CairnError, isCairnError } from './errors/cairn-error.ts';
 export type { CairnErrorOptions, ValidationIssue } from './errors/cairn-error.ts';
 export { errorCatalogue, errorCodes } from './errors/error-catalogue.ts';
 export type { CairnErrorCode, ErrorDescription } from './errors/error-catalogue.ts';
-export { canonicalJson, canonicalJsonBytes } from './json/canonical-json.ts';
+export { canonicalJson, canonicalJsonBytes, stringifiesCanonically } from './json/canonical-json.ts';
 export { formatJsonPath, formatPathSegment } from './json/json-path.ts';
 export { parseJsonPath, selectJsonPath, type JsonPathStep } from './json/select-json-path.ts';
 export { assertDigest, digestOfJson, isDigest, parseDigest, sha256Digest } from './json/digest.ts';

@@ -1,22 +1,34 @@
-/** What the inclusion worker is asked: the root of [start, start+size) for these leaves. */
-export interface InclusionWorkerRequest {
-  readonly start: number;
-  readonly size: number;
-  /** Leaf indexes of the proven leaves in the range, sorted. */
+/**
+ * What the inclusion worker is sent, in order: `begin` (the tree and the proof), `leaves` as many
+ * times as it takes to send every proven leaf's text, then `end`, to which it answers with an
+ * `InclusionWorkerResponse`.
+ */
+export type InclusionWorkerMessage = InclusionWorkerBegin | InclusionWorkerLeaves | { readonly kind: 'end' };
+
+export interface InclusionWorkerBegin {
+  readonly kind: 'begin';
+  readonly treeSize: number;
+  /** Leaf indexes of the proven leaves, sorted and distinct. */
   readonly indexes: Float64Array;
-  /**
-   * The leaves' input bytes, each 0x00 followed by its canonical JSON (so a leaf hash is one hash
-   * of a view), back to back in shared memory; leaf i is bytes[offsets[i], offsets[i+1]).
-   */
-  readonly bytes: Uint8Array;
-  readonly offsets: Float64Array;
-  /** The proof hashes the range takes, 32 bytes each, in walk order. */
+  /** The multiproof's hashes, 32 bytes each, in walk order. */
   readonly proof: Uint8Array;
+}
+
+/**
+ * The canonical JSON texts of the next proven leaves, back to back in one string (one copy to
+ * send, where a million strings would each be cloned); leaf i is `lengths[i]` UTF-16 code units.
+ */
+export interface InclusionWorkerLeaves {
+  readonly kind: 'leaves';
+  readonly texts: string;
+  readonly lengths: Uint32Array;
 }
 
 export interface InclusionWorkerResponse {
   readonly root: Uint8Array;
   readonly proofHashesTaken: number;
   readonly leavesTaken: number;
+  /** Leaves received, which must be every proven leaf. */
+  readonly leavesHashed: number;
   readonly exhausted: boolean;
 }

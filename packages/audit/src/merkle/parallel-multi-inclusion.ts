@@ -1,116 +1,101 @@
 import { Worker } from 'node:worker_threads';
+import { CairnError } from '@cairn/protocol';
 import { equalHashes } from './equal-hashes.ts';
-import type { InclusionWorkerRequest, InclusionWorkerResponse } from './inclusion-worker-messages.ts';
-import { hashLength, leafHashOfText, nodeHash } from './merkle-hash.ts';
-import { splitPoint } from './merkle-math.ts';
-import { proofHashesTaken, subtreeRoot, type WalkCursor } from './subtree-root.ts';
+import type { InclusionWorkerMessage, InclusionWorkerResponse } from './inclusion-worker-messages.ts';
+import { hashLength, leafHashOfText } from './merkle-hash.ts';
+import { subtreeRoot, type WalkCursor } from './subtree-root.ts';
 
 /** Below this many leaves a second thread costs more than it saves. */
 const parallelThreshold = 50_000;
+/** Leaves per message to the worker: about 2 MB of text, so it starts hashing early and often. */
+const leavesPerMessage = 8_192;
 
 /**
- * `verifyMultiInclusion` for leaves given as canonical JSON texts (audit entries), using a second
- * thread for large sets: the walk splits at the highest node whose two children both hold proven
- * leaves, a worker hashes the left half and computes its root while this thread does the right,
- * and the path above is folded in with the proof's outer hashes. The result is exactly that of
- * the one-thread walk; only the work is shared.
+ * `verifyMultiInclusion` for leaves given as canonical JSON texts (audit entries). For large sets
+ * the work is split by kind rather than by half of the tree: writing a leaf's text needs this
+ * thread (the texts come from its objects) and is most of the cost, while hashing needs only the
+ * text. So this thread writes the texts and sends them in batches; a worker hashes each batch as
+ * it arrives, and once it has them all walks the multiproof. The returned promise settles when
+ * the worker has walked it; until then this thread is free (`verifyBundle` runs its other checks
+ * meanwhile). The result is exactly that of the one-thread walk.
  *
- * `leafIndexes` must be sorted and distinct and below `treeSize` (the caller checks).
+ * `leafIndexes` must be sorted and distinct and below `treeSize` (the caller checks). Throws what
+ * `textOf` throws.
  */
-export async function verifyMultiInclusionOfTexts(
+export function verifyMultiInclusionOfTexts(
   treeSize: number,
   leafIndexes: readonly number[],
   textOf: (position: number) => string,
   proof: readonly Uint8Array[],
   rootHash: Uint8Array,
 ): Promise<boolean> {
-  if (leafIndexes.length === 0) return false;
+  if (leafIndexes.length === 0) return Promise.resolve(false);
   if (leafIndexes.length < parallelThreshold) {
     const cursor: WalkCursor = { leaf: 0, proof: 0, exhausted: false };
     const root = subtreeRoot(0, treeSize, leafIndexes, (position) => leafHashOfText(textOf(position)), proof, cursor);
-    return !cursor.exhausted && cursor.proof === proof.length && equalHashes(root, rootHash);
+    return Promise.resolve(!cursor.exhausted && cursor.proof === proof.length && equalHashes(root, rootHash));
   }
-  // Descend from the root while all leaves sit on one side; the other side is a proof hash.
-  const path: ('left-is-proof' | 'right-is-proof')[] = [];
-  let start = 0;
-  let size = treeSize;
-  const first = leafIndexes[0]!;
-  const last = leafIndexes.at(-1)!;
-  while (size > 1) {
-    const k = splitPoint(size);
-    if (last < start + k) {
-      path.push('right-is-proof');
-      size = k;
-    } else if (first >= start + k) {
-      path.push('left-is-proof');
-      start += k;
-      size -= k;
-    } else {
-      break;
+  // The worker takes the proof as 32-byte hashes back to back: a hash of another length is no
+  // RFC 6962 hash, and no proof holding one verifies.
+  if (proof.some((hash) => hash.byteLength !== hashLength)) return Promise.resolve(false);
+  const worker = startWorker();
+  try {
+    const packed = new Uint8Array(proof.length * hashLength);
+    proof.forEach((hash, index) => packed.set(hash, index * hashLength));
+    const indexes = Float64Array.from(leafIndexes);
+    worker.send({ kind: 'begin', treeSize, indexes, proof: packed }, [indexes.buffer, packed.buffer]);
+    for (let first = 0; first < leafIndexes.length; first += leavesPerMessage) {
+      const count = Math.min(leavesPerMessage, leafIndexes.length - first);
+      // Appended rather than joined from an array: V8 flattens the rope once, as it is sent.
+      let texts = '';
+      const lengths = new Uint32Array(count);
+      for (let position = 0; position < count; position++) {
+        const text = textOf(first + position);
+        texts += text;
+        lengths[position] = text.length;
+      }
+      worker.send({ kind: 'leaves', texts, lengths }, [lengths.buffer]);
     }
+    worker.send({ kind: 'end' });
+  } catch (error) {
+    // Stopped on purpose: its answer will never come, and nobody waits for it.
+    worker.response.catch(() => undefined);
+    void worker.stop();
+    throw error;
   }
-  if (size === 1) return false; // one leaf: below the threshold, never here
-  // The walk emits left-side proof hashes (top down) first, then the split node's subtrees,
-  // then right-side proof hashes (bottom up).
-  const leftOuter = path.filter((side) => side === 'left-is-proof').length;
-  const rightOuter = path.length - leftOuter;
-  const k = splitPoint(size);
-  const left = proofHashesTaken(start, k, leafIndexes, 0);
-  if (leftOuter + left.proofHashes > proof.length) return false;
-  const leftHashes = proof.slice(leftOuter, leftOuter + left.proofHashes);
-  if (leftHashes.some((hash) => hash.byteLength !== hashLength)) return false;
-  const leftProof = new Uint8Array(left.proofHashes * hashLength);
-  leftHashes.forEach((hash, index) => leftProof.set(hash, index * hashLength));
-  const leftRoot = runWorker({
-    start,
-    size: k,
-    indexes: Float64Array.from(leafIndexes.slice(0, left.leaves)),
-    ...leafBytes(textOf, left.leaves),
-    proof: leftProof,
-  });
-  const cursor: WalkCursor = { leaf: left.leaves, proof: leftOuter + left.proofHashes, exhausted: false };
-  const rightProof = proof.slice(0, proof.length - rightOuter);
-  const rightRoot = subtreeRoot(start + k, size - k, leafIndexes, (position) => leafHashOfText(textOf(position)), rightProof, cursor);
-  const worker = await leftRoot;
-  if (
-    worker.exhausted ||
-    worker.proofHashesTaken !== left.proofHashes ||
-    worker.leavesTaken !== left.leaves ||
-    cursor.exhausted ||
-    cursor.proof !== rightProof.length
-  )
-    return false;
-  let root = nodeHash(worker.root, rightRoot);
-  let nextLeftOuter = leftOuter - 1;
-  let nextRightOuter = proof.length - rightOuter;
-  for (let level = path.length - 1; level >= 0; level--) {
-    root = path[level] === 'left-is-proof' ? nodeHash(proof[nextLeftOuter--]!, root) : nodeHash(root, proof[nextRightOuter++]!);
-  }
-  return equalHashes(root, rootHash);
+  return worker.response.then(
+    (response) =>
+      !response.exhausted &&
+      response.leavesHashed === leafIndexes.length &&
+      response.leavesTaken === leafIndexes.length &&
+      response.proofHashesTaken === proof.length &&
+      equalHashes(response.root, rootHash),
+  );
 }
 
-/**
- * The first `count` leaves' hash inputs (0x00 ‖ UTF-8 text) in shared memory, so the worker reads
- * them without a copy and hashes each as one view.
- */
-function leafBytes(textOf: (position: number) => string, count: number): { bytes: Uint8Array; offsets: Float64Array } {
-  const texts = Array.from({ length: count }, (_, position) => textOf(position));
-  const offsets = new Float64Array(count + 1);
-  for (let position = 0; position < count; position++) offsets[position + 1] = offsets[position]! + 1 + Buffer.byteLength(texts[position]!);
-  const bytes = new Uint8Array(new SharedArrayBuffer(offsets[count]!));
-  texts.forEach((text, position) => encoder.encodeInto(text, bytes.subarray(offsets[position]! + 1, offsets[position + 1]!)));
-  return { bytes, offsets };
+interface InclusionWorker {
+  send(message: InclusionWorkerMessage, transfer?: ArrayBuffer[]): void;
+  /** The worker's answer to `end`; the worker is stopped once it settles. */
+  readonly response: Promise<InclusionWorkerResponse>;
+  stop(): Promise<number>;
 }
 
-const encoder = new TextEncoder();
-
-function runWorker(request: InclusionWorkerRequest): Promise<InclusionWorkerResponse> {
+function startWorker(): InclusionWorker {
   // The source build runs the .ts file (Node strips types); the package build ships the .js.
   const file = import.meta.url.endsWith('.ts') ? './inclusion-worker.ts' : './inclusion-worker.js';
   const worker = new Worker(new URL(file, import.meta.url));
-  return new Promise<InclusionWorkerResponse>((resolve, reject) => {
-    worker.once('message', (response: InclusionWorkerResponse) => resolve({ ...response, root: new Uint8Array(response.root) }));
-    worker.once('error', reject);
-    worker.postMessage(request, [request.indexes.buffer as ArrayBuffer, request.proof.buffer as ArrayBuffer, request.offsets.buffer as ArrayBuffer]);
+  const response = new Promise<InclusionWorkerResponse>((resolve, reject) => {
+    worker.once('message', (answer: InclusionWorkerResponse) => resolve({ ...answer, root: new Uint8Array(answer.root) }));
+    worker.once('error', (error) => reject(workerFailed(`failed: ${error.message}`, error)));
+    worker.once('exit', (code) => reject(workerFailed(`exited with code ${code} before it answered`)));
   }).finally(() => void worker.terminate());
+  return { send: (message, transfer) => worker.postMessage(message, transfer), response, stop: () => worker.terminate() };
+}
+
+function workerFailed(what: string, cause?: Error): CairnError {
+  return new CairnError(
+    'CAIRN_INTERNAL',
+    `[cairn] [audit] the thread hashing the bundle's entries for the inclusion check ${what}; verify again, and if it persists, report it with the Node.js version.`,
+    cause === undefined ? {} : { cause },
+  );
 }

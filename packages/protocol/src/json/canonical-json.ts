@@ -35,6 +35,17 @@ export function canonicalJson(value: unknown): string {
   }
 }
 
+/**
+ * Whether `JSON.stringify(value)` is already `canonicalJson(value)`: every object's members in
+ * code-unit order, every value plain JSON. A caller holding many values that are almost always
+ * so (a verifier's entries, parsed from canonical text) checks the part it cannot vouch for with
+ * this and writes the whole with one JSON.stringify, instead of walking it twice.
+ */
+export function stringifiesCanonically(value: unknown): boolean {
+  visited = 0;
+  return stringifyShape(value, 0) === 'ready';
+}
+
 /** canonicalJson as UTF-8 bytes. */
 export function canonicalJsonBytes(value: unknown): Uint8Array {
   // Buffer.from writes a short text (under 4 KiB) into a slice of Node's shared 8 KiB pool,

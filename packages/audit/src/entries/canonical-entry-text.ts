@@ -1,0 +1,51 @@
+import type { AuditEntry } from '@cairn/core';
+import { canonicalJson, stringifiesCanonically } from '@cairn/protocol';
+
+// An entry's members in code-unit order, with and without the run it belongs to.
+const membersWithRun = ['action', 'actor', 'data', 'entity', 'outcome', 'runId', 'runSeq', 'seq', 'time'];
+const membersWithoutRun = ['action', 'actor', 'data', 'entity', 'outcome', 'seq', 'time'];
+const actorMembers = ['id', 'kind', 'via'];
+const entityMembers = ['id', 'kind'];
+
+/**
+ * The canonical JSON of an audit entry that `auditEntryProblem` accepts, for a verifier reading a
+ * million of them. Entries parsed from a bundle's canonical text already hold their members in
+ * canonical order, so one JSON.stringify writes the text; proving that costs a look at the fixed
+ * members (their values are from fixed ASCII sets, whole numbers and an ISO time, which
+ * `auditEntryProblem` checked) and a walk over `data` only, where `canonicalJson` walks every
+ * member and tests every name. Anything else — members in another order, a lone surrogate in an
+ * id, an object that is not plain — goes to `canonicalJson`, which sorts or refuses it as always.
+ */
+export function canonicalEntryText(entry: AuditEntry): string {
+  return stringifiesAsIs(entry) ? JSON.stringify(entry) : canonicalJson(entry);
+}
+
+function stringifiesAsIs(entry: AuditEntry): boolean {
+  const { actor, entity, runId } = entry;
+  return (
+    isPlain(entry) &&
+    hasMembersInOrder(entry, runId === undefined ? membersWithoutRun : membersWithRun) &&
+    isPlain(actor) &&
+    hasMembersInOrder(actor, actorMembers) &&
+    isPlain(entity) &&
+    hasMembersInOrder(entity, entityMembers) &&
+    actor.id.isWellFormed() &&
+    entity.id.isWellFormed() &&
+    (runId === undefined || runId.isWellFormed()) &&
+    stringifiesCanonically(entry.data)
+  );
+}
+
+// A class instance (or an inherited toJSON) would be written differently by JSON.stringify;
+// canonicalJson refuses it.
+function isPlain(value: object): boolean {
+  const prototype = Object.getPrototypeOf(value);
+  return prototype === Object.prototype || prototype === null;
+}
+
+function hasMembersInOrder(value: object, names: readonly string[]): boolean {
+  const present = Object.keys(value);
+  if (present.length !== names.length) return false;
+  for (let index = 0; index < names.length; index++) if (present[index] !== names[index]) return false;
+  return true;
+}
