@@ -89,6 +89,35 @@ describe('pullRequestEventOf', () => {
     expect(pullRequestEventOf(event, payload, options)).toEqual({ kind: 'ignored', reason });
   });
 
+  test('a failed workflow run, each of its attempts a feedback of its own', () => {
+    const workflowRun = (attempt: number, conclusion: string) => ({
+      action: 'completed',
+      workflow_run: {
+        id: 30433642,
+        name: 'CI',
+        head_branch: pull.branch,
+        head_sha: pull.head,
+        run_attempt: attempt,
+        status: 'completed',
+        conclusion,
+        html_url: 'https://github.com/acme/app/actions/runs/30433642',
+        pull_requests: [{ number: 1, head: { ref: pull.branch, sha: pull.head }, base: { ref: 'main' } }],
+      },
+      sender: { login: 'cairn-app[bot]' },
+    });
+    expect(pullRequestEventOf('workflow_run', workflowRun(2, 'failure'), options)).toMatchObject({
+      kind: 'check',
+      checkId: 'workflow-run:30433642:2',
+      name: 'CI',
+      conclusion: 'failure',
+      report: '',
+    });
+    expect(pullRequestEventOf('workflow_run', workflowRun(1, 'cancelled'), options)).toEqual({
+      kind: 'ignored',
+      reason: 'the workflow concluded cancelled, not failure or timed_out',
+    });
+  });
+
   test('the stop label added or removed; another label is passed over', () => {
     const labelled = (name: string, action: string) => ({
       action,

@@ -363,6 +363,27 @@ test("a push by someone else before a follow-up starts is built on: the follow-u
   expect(await replyTo(runId)).toContain(`**Pushed** ${tip} to \`${branch}\` (on ${started})`);
 });
 
+test('the stop label, added by someone with write access, stops the loop until it is removed', { timeout: 60_000 }, async () => {
+  const labelled = (action: string, login: string) => ({
+    action,
+    number: 1,
+    label: { id: 1362934390, name: 'cairn:stop', color: 'd73a4a', default: false },
+    pull_request: { number: 1, html_url: 'https://github.com/acme/app/pull/1', head: { ref: branch, sha: 'a'.repeat(40) }, base: { ref: 'main' } },
+    repository: acmeApp,
+    sender: { login, id: 1, type: 'User' },
+    installation: { id: 2311213 },
+  });
+  const before = (await entries('run.submitted')).length;
+  expect((await deliver('pull_request', labelled('labeled', 'octo-reader'))).status).toBe(403);
+  expect((await deliver('pull_request', labelled('labeled', 'hubot-writer'))).body).toMatchObject({ ignored: 'stopped the review loop of #1' });
+  const commentId = github.addIssueComment(repository, 1, 'Codertocat', '@cairn again');
+  const stopped = await deliver('issue_comment', pullCommentCreated(1, { id: commentId, login: 'Codertocat', body: '@cairn again' }));
+  expect(stopped.body).toMatchObject({ ignored: expect.stringContaining('is stopped (the label cairn:stop, by hubot-writer)') });
+  expect(github.comments(repository, 1).at(-1)).toContain('comments `@cairn resume` and removes the label `cairn:stop`');
+  expect((await deliver('pull_request', labelled('unlabeled', 'hubot-writer'))).body).toMatchObject({ ignored: 'resumed the review loop of #1' });
+  expect((await entries('run.submitted')).length).toBe(before);
+});
+
 test('a pull request Cairn did not deliver, and an approving review, start nothing', async () => {
   const stranger = await deliver(
     'pull_request_review',
