@@ -1,44 +1,19 @@
-// Checks an object against a CustomResourceDefinition's published `openAPIV3Schema`, as the API
-// server does for a custom resource: the CRD files are the agent-sandbox project's own (see
-// agent-sandbox/README.md), read at test time, so what a test accepts is what that project
-// publishes. The structural subset CRDs use is checked: type, properties, required, enum, formats
-// (date-time, int32, int64), pattern, lengths, bounds, items and maps. Unlike the API server, which
-// prunes (or with fieldValidation=Strict refuses) unknown fields, an unknown field is an error here:
-// a misspelt field would otherwise pass silently. CEL rules (`x-kubernetes-validations`) are not
-// evaluated: this subset has none in the claim and warm-pool schemas, and a schema that has one is
-// refused loudly rather than half-checked.
+// The agent-sandbox project's CRD files (agent-sandbox/README.md), read at test time, so that what
+// a test accepts is what that project publishes; checked with `checkSchema` (structural-schema.ts).
 import { readFileSync } from 'node:fs';
 import { loadAllYaml } from '@kubernetes/client-node';
+import type { CustomResourceDefinitionDocument, StructuralSchema } from './structural-schema.ts';
 
-/** The part of an OpenAPI v3 schema a CRD's structural schema uses. */
-export interface StructuralSchema {
-  readonly type?: 'object' | 'array' | 'string' | 'integer' | 'number' | 'boolean';
-  readonly properties?: Readonly<Record<string, StructuralSchema>>;
-  readonly additionalProperties?: StructuralSchema | boolean;
-  readonly required?: readonly string[];
-  readonly items?: StructuralSchema;
-  readonly enum?: readonly unknown[];
-  readonly format?: string;
-  readonly pattern?: string;
-  readonly minLength?: number;
-  readonly maxLength?: number;
-  readonly minimum?: number;
-  readonly maximum?: number;
-  readonly maxItems?: number;
-  readonly nullable?: boolean;
-  readonly 'x-kubernetes-preserve-unknown-fields'?: boolean;
-  readonly 'x-kubernetes-int-or-string'?: boolean;
-  readonly 'x-kubernetes-validations'?: unknown;
-}
-
-/** One thing wrong with an object, at its JSON path (`spec.warmPoolRef.name`). */
-export interface SchemaProblem {
-  readonly path: string;
-  readonly message: string;
-}
+export { checkSchema } from './structural-schema.ts';
 
 /** A CRD file beside this one (`agent-sandbox/<file>`): its group, kind, plural and each version's schema. */
-export function readCrd(file: string): { group: string; kind: string; plural: string; schemas: ReadonlyMap<string, StructuralSchema> } {
+export function readCrd(file: string): {
+  document: CustomResourceDefinitionDocument;
+  group: string;
+  kind: string;
+  plural: string;
+  schemas: ReadonlyMap<string, StructuralSchema>;
+} {
   const text = readFileSync(new URL(`./agent-sandbox/${file}`, import.meta.url), 'utf8');
   // client-node's loader turns a document of a kind it models into its class (a CRD's `enum`
   // becomes `_enum`): read under a kind it does not know, the document stays as written.
@@ -47,66 +22,10 @@ export function readCrd(file: string): { group: string; kind: string; plural: st
   }[];
   if (crd === undefined) throw new Error(`no CustomResourceDefinition in agent-sandbox/${file}`);
   return {
+    document: crd,
     group: crd.spec.group,
     kind: crd.spec.names.kind,
     plural: crd.spec.names.plural,
     schemas: new Map(crd.spec.versions.map((version) => [version.name, version.schema.openAPIV3Schema])),
   };
-}
-
-const int32 = { min: -(2 ** 31), max: 2 ** 31 - 1 };
-
-/** Every problem of `value` against `schema`, in document order; empty when it conforms. */
-export function checkSchema(schema: StructuralSchema, value: unknown, path = ''): SchemaProblem[] {
-  const at = (name: string | number) => (typeof name === 'number' ? `${path}[${name}]` : path === '' ? name : `${path}.${name}`);
-  const problem = (message: string): SchemaProblem[] => [{ path: path === '' ? '<root>' : path, message }];
-  if (schema['x-kubernetes-validations'] !== undefined)
-    throw new Error(`${path}: CEL rules are not checked by this test support; extend it before relying on it`);
-  if (value === null) return schema.nullable ? [] : problem('must not be null');
-  if (schema['x-kubernetes-int-or-string']) return typeof value === 'string' || Number.isInteger(value) ? [] : problem('must be an integer or a string');
-  if (schema.enum !== undefined && !schema.enum.includes(value))
-    return problem(`must be one of ${schema.enum.map((entry) => JSON.stringify(entry)).join(', ')}`);
-  switch (schema.type) {
-    case 'object': {
-      if (typeof value !== 'object' || Array.isArray(value)) return problem('must be an object');
-      const fields = value as Record<string, unknown>;
-      const problems = (schema.required ?? []).filter((name) => fields[name] === undefined).map((name) => ({ path: at(name), message: 'is required' }));
-      for (const [name, field] of Object.entries(fields)) {
-        if (field === undefined) continue;
-        const declared = schema.properties?.[name];
-        if (declared !== undefined) problems.push(...checkSchema(declared, field, at(name)));
-        else if (typeof schema.additionalProperties === 'object') problems.push(...checkSchema(schema.additionalProperties, field, at(name)));
-        else if (schema.additionalProperties !== true && !schema['x-kubernetes-preserve-unknown-fields'] && schema.properties !== undefined)
-          problems.push({ path: at(name), message: 'is not a field of this object (unknown field)' });
-      }
-      return problems;
-    }
-    case 'array': {
-      if (!Array.isArray(value)) return problem('must be an array');
-      if (schema.maxItems !== undefined && value.length > schema.maxItems) return problem(`must have at most ${schema.maxItems} items`);
-      return schema.items === undefined ? [] : value.flatMap((item, index) => checkSchema(schema.items!, item, at(index)));
-    }
-    case 'string': {
-      if (typeof value !== 'string') return problem('must be a string');
-      if (schema.minLength !== undefined && value.length < schema.minLength) return problem(`must be at least ${schema.minLength} characters`);
-      if (schema.maxLength !== undefined && value.length > schema.maxLength) return problem(`must be at most ${schema.maxLength} characters`);
-      if (schema.pattern !== undefined && !new RegExp(schema.pattern, 'u').test(value)) return problem(`must match ${schema.pattern}`);
-      if (schema.format === 'date-time' && !/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/.test(value))
-        return problem('must be an RFC 3339 date-time');
-      return [];
-    }
-    case 'integer':
-    case 'number': {
-      if (typeof value !== 'number' || (schema.type === 'integer' && !Number.isInteger(value)))
-        return problem(`must be ${schema.type === 'integer' ? 'an integer' : 'a number'}`);
-      if (schema.format === 'int32' && (value < int32.min || value > int32.max)) return problem('must fit in 32 bits');
-      if (schema.minimum !== undefined && value < schema.minimum) return problem(`must be at least ${schema.minimum}`);
-      if (schema.maximum !== undefined && value > schema.maximum) return problem(`must be at most ${schema.maximum}`);
-      return [];
-    }
-    case 'boolean':
-      return typeof value === 'boolean' ? [] : problem('must be a boolean');
-    default:
-      return [];
-  }
 }

@@ -5,3 +5,4 @@
 export { KubernetesTestEndpoint } from './kubernetes-test-endpoint.ts';
 export type { KubernetesRecordedRequest, KubernetesTestEndpointOptions, KubernetesTestResource, PodMatch } from './kubernetes-test-endpoint.ts';
 export type { KubernetesTestImage } from './container-process.ts';
+export type { CustomResourceDefinitionDocument, StructuralSchema } from './structural-schema.ts';

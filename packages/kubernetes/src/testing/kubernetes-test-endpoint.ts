@@ -3,7 +3,9 @@
 // bearer token, as the API reference documents it, to the real `@kubernetes/client-node`, for
 // what an executor does in ONE namespace: core/v1 pods (create, get, list, delete, watch, log),
 // core/v1 secrets and networking.k8s.io/v1 networkpolicies (create, get, list, replace, patch,
-// delete). Answers are the API server's: objects with `uid`, `resourceVersion` (one counter for
+// delete), and agent-sandbox's SandboxClaim and SandboxWarmPool (extensions.agents.x-k8s.io/v1beta1)
+// where their CRDs are installed (`customResourceDefinitions`), checked against the CRDs' own
+// `openAPIV3Schema` (stored, not acted on: no agent-sandbox controller runs). Answers are the API server's: objects with `uid`, `resourceVersion` (one counter for
 // every write, as etcd's revision), `creationTimestamp` and the defaults it fills in; `Status`
 // bodies for 401, 403 (another namespace, as a namespaced Role gives), 404, 409 AlreadyExists and
 // Conflict, 410 Expired and 422 Invalid with field causes; label and field selectors; watches as
@@ -51,10 +53,11 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
-import { alreadyExists, badRequest, conflict, expired, invalid, KubernetesStatusError, notFound } from './api-status.ts';
+import { alreadyExists, badRequest, conflict, expired, invalid, KubernetesStatusError, notFound, type StatusCause } from './api-status.ts';
 import { ContainerProcess, runtimeDefaultCapabilities, type ContainerExit, type ContainerLaunch, type KubernetesTestImage } from './container-process.ts';
 import { parseLabelSelector } from './label-selector.ts';
-import { validateObject, type StoredKind } from './object-validation.ts';
+import { metadataCauses, validateObject, type StoredKind } from './object-validation.ts';
+import { checkSchema, type CustomResourceDefinitionDocument, type StructuralSchema } from './structural-schema.ts';
 import { parseQuantity } from './quantity.ts';
 
 /** Options of `KubernetesTestEndpoint.start`. */
@@ -77,6 +80,13 @@ export interface KubernetesTestEndpointOptions {
   readonly watchHistoryLimit?: number;
   /** How often a watch that allows bookmarks gets one; 60 s by default, as the API server's. */
   readonly bookmarkIntervalMs?: number;
+  /**
+   * CustomResourceDefinitions installed in the cluster: agent-sandbox's `sandboxclaims` and
+   * `sandboxwarmpools` (extensions.agents.x-k8s.io) are served at v1beta1 when given, and every
+   * object sent is checked against the CRD's `openAPIV3Schema`; without them their routes are 404,
+   * as on a cluster without agent-sandbox. The controllers are not run: a claim is stored, not adopted.
+   */
+  readonly customResourceDefinitions?: readonly CustomResourceDefinitionDocument[];
   /** How long the garbage collector takes to collect dependents of a deleted owner; 10 ms by default. */
   readonly garbageCollectionDelayMs?: number;
   /** The node's name (`spec.nodeName`); `cairn-test-node` by default. */
@@ -105,7 +115,10 @@ export interface PodMatch {
 }
 
 /** The resources served. */
-export type KubernetesTestResource = 'pods' | 'secrets' | 'networkpolicies';
+export type KubernetesTestResource = 'pods' | 'secrets' | 'networkpolicies' | CustomTestResource;
+
+/** The agent-sandbox resources the endpoint serves when their CustomResourceDefinitions are installed (`customResourceDefinitions`). */
+type CustomTestResource = 'sandboxclaims' | 'sandboxwarmpools';
 
 type KubernetesObject = Record<string, unknown> & { metadata: ObjectMeta };
 
@@ -153,7 +166,20 @@ const descriptors = {
   pods: { kind: 'Pod', apiVersion: 'v1', group: undefined, listKind: 'PodList' },
   secrets: { kind: 'Secret', apiVersion: 'v1', group: undefined, listKind: 'SecretList' },
   networkpolicies: { kind: 'NetworkPolicy', apiVersion: 'networking.k8s.io/v1', group: 'networking.k8s.io', listKind: 'NetworkPolicyList' },
-} as const satisfies Record<KubernetesTestResource, { kind: StoredKind; apiVersion: string; group: string | undefined; listKind: string }>;
+  // Served at v1beta1 (the version agent-sandbox stores) only when their CRDs are installed.
+  sandboxclaims: { kind: 'SandboxClaim', apiVersion: 'extensions.agents.x-k8s.io/v1beta1', group: 'extensions.agents.x-k8s.io', listKind: 'SandboxClaimList' },
+  sandboxwarmpools: {
+    kind: 'SandboxWarmPool',
+    apiVersion: 'extensions.agents.x-k8s.io/v1beta1',
+    group: 'extensions.agents.x-k8s.io',
+    listKind: 'SandboxWarmPoolList',
+  },
+} as const satisfies Record<
+  KubernetesTestResource,
+  { kind: StoredKind | 'SandboxClaim' | 'SandboxWarmPool'; apiVersion: string; group: string | undefined; listKind: string }
+>;
+
+const isCustom = (resource: KubernetesTestResource): resource is CustomTestResource => resource === 'sandboxclaims' || resource === 'sandboxwarmpools';
 
 type ContainerState =
   | { readonly waiting: { readonly reason: string; readonly message?: string } }
@@ -212,13 +238,27 @@ export class KubernetesTestEndpoint {
   readonly #namespace: string;
   readonly #token: string;
   readonly #server: Server;
-  readonly #objects: Record<KubernetesTestResource, Map<string, KubernetesObject>> = { pods: new Map(), secrets: new Map(), networkpolicies: new Map() };
+  readonly #objects: Record<KubernetesTestResource, Map<string, KubernetesObject>> = {
+    pods: new Map(),
+    secrets: new Map(),
+    networkpolicies: new Map(),
+    sandboxclaims: new Map(),
+    sandboxwarmpools: new Map(),
+  };
+  /** The schemas of the installed CRDs this endpoint serves (their v1beta1 `openAPIV3Schema`). */
+  readonly #customSchemas = new Map<CustomTestResource, StructuralSchema>();
   readonly #pods = new Map<string, PodRuntime>();
   /** The runtimes of deleted pods by name (the last of a name), for their output. */
   readonly #removed = new Map<string, PodRuntime>();
   readonly #history: WatchEvent[] = [];
   /** The last state of each deleted object, by name: what `lastSeen` answers once it is gone. */
-  readonly #deleted: Record<KubernetesTestResource, Map<string, KubernetesObject>> = { pods: new Map(), secrets: new Map(), networkpolicies: new Map() };
+  readonly #deleted: Record<KubernetesTestResource, Map<string, KubernetesObject>> = {
+    pods: new Map(),
+    secrets: new Map(),
+    networkpolicies: new Map(),
+    sandboxclaims: new Map(),
+    sandboxwarmpools: new Map(),
+  };
   readonly #watches = new Set<OpenWatch>();
   readonly #holds: { match: PodMatch; message: string }[] = [];
   readonly #timers = new Set<NodeJS.Timeout>();
@@ -237,6 +277,15 @@ export class KubernetesTestEndpoint {
     this.#folder = mkdtempSync(join(tmpdir(), 'cairn-kubernetes-endpoint-'));
     chmodSync(this.#folder, 0o755);
     this.#server = createServer((request, response) => void this.#handle(request, response));
+    for (const definition of options.customResourceDefinitions ?? []) {
+      const resource = (Object.keys(descriptors) as KubernetesTestResource[]).find(
+        (candidate) => isCustom(candidate) && descriptors[candidate].group === definition.spec.group && candidate === definition.spec.names.plural,
+      );
+      const version = definition.spec.versions.find((candidate) => candidate.name === 'v1beta1' && candidate.served !== false);
+      if (resource === undefined || !isCustom(resource) || version === undefined)
+        throw new Error(`the endpoint serves no ${definition.spec.names.plural}.${definition.spec.group} at v1beta1`);
+      this.#customSchemas.set(resource, version.schema.openAPIV3Schema);
+    }
   }
 
   static async start(options: KubernetesTestEndpointOptions): Promise<KubernetesTestEndpoint> {
@@ -444,8 +493,11 @@ export class KubernetesTestEndpoint {
     }
     const route =
       /^\/api\/v1\/(watch\/)?(?:namespaces\/([^/]+)\/)?(pods|secrets)(?:\/([^/]+)(?:\/(log|status))?)?$/.exec(path) ??
-      /^\/apis\/networking\.k8s\.io\/v1\/(watch\/)?(?:namespaces\/([^/]+)\/)?(networkpolicies)(?:\/([^/]+)())?$/.exec(path);
-    if (!route) throw new KubernetesStatusError(404, 'NotFound', 'the server could not find the requested resource', {});
+      /^\/apis\/networking\.k8s\.io\/v1\/(watch\/)?(?:namespaces\/([^/]+)\/)?(networkpolicies)(?:\/([^/]+)())?$/.exec(path) ??
+      /^\/apis\/extensions\.agents\.x-k8s\.io\/v1beta1\/(watch\/)?(?:namespaces\/([^/]+)\/)?(sandboxclaims|sandboxwarmpools)(?:\/([^/]+)())?$/.exec(path);
+    // A cluster without the CRD does not know the route at all.
+    if (!route || (isCustom(route[3] as KubernetesTestResource) && !this.#customSchemas.has(route[3] as CustomTestResource)))
+      throw new KubernetesStatusError(404, 'NotFound', 'the server could not find the requested resource', {});
     const [, watchPrefix, namespace, resource, name, subresource] = route as unknown as [
       string,
       string | undefined,
@@ -618,7 +670,7 @@ export class KubernetesTestEndpoint {
   #commit(resource: KubernetesTestResource, type: WatchEvent['type'], object: KubernetesObject, previous?: KubernetesObject): KubernetesObject {
     this.#revision += 1;
     object.metadata.resourceVersion = String(this.#revision);
-    checkAnswer(resource, object);
+    this.#checkAnswer(resource, object);
     if (type === 'DELETED') {
       this.#objects[resource].delete(object.metadata.name);
       this.#deleted[resource].set(object.metadata.name, clone(object));
@@ -643,7 +695,7 @@ export class KubernetesTestEndpoint {
     if (metadata.resourceVersion !== undefined && metadata.resourceVersion !== '')
       throw badRequest('resourceVersion should not be set on objects to be created');
     const name = metadata.name || (metadata.generateName ? `${metadata.generateName}${randomBytes(4).toString('hex').slice(0, 5)}` : '');
-    const causes = validateObject(descriptor.kind, { ...body, metadata: { ...metadata, ...(name ? { name } : {}) } });
+    const causes = this.#validate(resource, { ...body, metadata: { ...metadata, ...(name ? { name } : {}) } });
     if (causes.length > 0) throw invalid(descriptor.kind, name, causes, descriptor.group);
     if (this.#objects[resource].has(name)) throw alreadyExists(resource, name, descriptor.group);
     const {
@@ -671,7 +723,7 @@ export class KubernetesTestEndpoint {
     if (resource === 'secrets') normaliseSecret(object);
     if (resource === 'pods') defaultPod(object);
     if (dryRun) {
-      checkAnswer(resource, object);
+      this.#checkAnswer(resource, object);
       return this.#answer(resource, object);
     }
     this.#commit(resource, 'ADDED', object);
@@ -707,7 +759,7 @@ export class KubernetesTestEndpoint {
     if (metadata.resourceVersion !== undefined && metadata.resourceVersion !== '' && metadata.resourceVersion !== current.metadata.resourceVersion) {
       throw conflict(resource, name, descriptor.group);
     }
-    const causes = validateObject(descriptor.kind, { ...body, metadata: { ...metadata, name } });
+    const causes = this.#validate(resource, { ...body, metadata: { ...metadata, name } });
     if (causes.length > 0) throw invalid(descriptor.kind, name, causes, descriptor.group);
     const next = clone({
       ...body,
@@ -1368,8 +1420,39 @@ export class KubernetesTestEndpoint {
     return pod ? this.#pods.get(pod.metadata.uid) : undefined;
   }
 
+  /**
+   * What the API server checks of an object it is sent: the Kubernetes schema of a built-in kind
+   * (kubernetes-models) and its own rules; an installed CRD's published `openAPIV3Schema` for a
+   * custom resource, and the metadata rules every object keeps.
+   */
+  #validate(resource: KubernetesTestResource, object: Record<string, unknown>): StatusCause[] {
+    if (!isCustom(resource)) return validateObject(descriptors[resource].kind, object);
+    const problems = checkSchema(this.#customSchemas.get(resource)!, {
+      ...object,
+      apiVersion: descriptors[resource].apiVersion,
+      kind: descriptors[resource].kind,
+    });
+    // The API server's reasons: a missing field is Required, a value outside an enum NotSupported.
+    const schemaCauses = problems.map((problem): StatusCause =>
+      problem.message === 'is required'
+        ? { reason: 'FieldValueRequired', message: 'Required value', field: problem.path }
+        : {
+            reason: problem.message.startsWith('must be one of') ? 'FieldValueNotSupported' : 'FieldValueInvalid',
+            message: `Invalid value: ${problem.message}`,
+            field: problem.path,
+          },
+    );
+    return schemaCauses.length > 0 ? schemaCauses : metadataCauses(object);
+  }
+
+  /** What the endpoint answers must pass the schema too: an answer that does not is the endpoint's bug, not the client's. */
+  #checkAnswer(resource: KubernetesTestResource, object: KubernetesObject): void {
+    const causes = this.#validate(resource, object);
+    if (causes.length > 0) throw new Error(`the endpoint made an invalid ${descriptors[resource].kind}: ${JSON.stringify(causes)}`);
+  }
+
   #answer(resource: KubernetesTestResource, object: KubernetesObject): KubernetesObject {
-    checkAnswer(resource, object);
+    this.#checkAnswer(resource, object);
     return clone(object);
   }
 
@@ -1471,12 +1554,6 @@ function checkTypeMeta(resource: KubernetesTestResource, body: Record<string, un
   if (body['kind'] !== undefined && body['kind'] !== descriptor.kind) {
     throw badRequest(`the kind in the data (${String(body['kind'])}) does not match the expected kind (${descriptor.kind})`);
   }
-}
-
-/** What the endpoint answers must pass the schema too: an answer that does not is the endpoint's bug, not the client's. */
-function checkAnswer(resource: KubernetesTestResource, object: KubernetesObject): void {
-  const causes = validateObject(descriptors[resource].kind, object);
-  if (causes.length > 0) throw new Error(`the endpoint made an invalid ${descriptors[resource].kind}: ${JSON.stringify(causes)}`);
 }
 
 /** `labelSelector` and `fieldSelector` (metadata.name, metadata.namespace, status.phase, spec.nodeName) as one predicate. */

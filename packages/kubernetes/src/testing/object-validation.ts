@@ -101,7 +101,8 @@ const invalidValue = (field: string, value: unknown, why: string): StatusCause =
   field,
 });
 
-function metadataCauses(object: Record<string, unknown>): StatusCause[] {
+/** What the API server checks of any object's metadata (its name, labels, annotations). */
+export function metadataCauses(object: Record<string, unknown>): StatusCause[] {
   const causes: StatusCause[] = [];
   const metadata = (object['metadata'] ?? {}) as {
     name?: string;
