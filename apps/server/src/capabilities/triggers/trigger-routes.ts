@@ -97,7 +97,7 @@ export async function registerTriggerRoutes(app: HttpApp, { triggers, service }:
         schema: {
           operationId: 'receiveGithubDelivery',
           summary:
-            'A GitHub webhook delivery (issues, issue_comment), signed with X-Hub-Signature-256: a labelled issue or a /cairn run comment by someone with write access starts a run from a template',
+            'A GitHub webhook delivery, signed with X-Hub-Signature-256: a labelled issue or a /cairn run comment by someone with write access starts a run from a template; with triggers.github.reviewLoop, a review, a mention of its handle or a failed check (pull_request_review, pull_request_review_comment, issue_comment, check_run, workflow_run) on a pull request Cairn delivered starts a follow-up run',
           headers: z
             .object({
               'x-hub-signature-256': z.string().max(200).optional().meta({ description: 'sha256= and the HMAC-SHA256 of the body with the webhook secret' }),
