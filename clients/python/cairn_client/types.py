@@ -224,6 +224,32 @@ class ItemEgress(AttemptEgress):
     attempt: int
 
 
+class Candidate(TypedDict):
+    """One candidate of a best-of-N item, as its candidate.checked audit entry records it (ADR 0053)."""
+
+    candidate: int
+    attempt: int
+    round: int
+    outcome: str
+    # Whether it may win: it succeeded, left a patch and its check passed.
+    passed: bool
+    exitCode: Optional[int]
+    score: Optional[float]
+    patchBytes: int
+
+
+class ItemCandidates(TypedDict):
+    """A best-of-N item's candidates side by side with their checks, and which won and why (ADR 0053)."""
+
+    count: int
+    order: Literal["score", "smallest-diff", "first"]
+    stopOnFirstPass: bool
+    checked: List[Candidate]
+    # The attempt whose patch is the item's; None until a round has a winner.
+    winner: Optional[int]
+    reason: Optional[str]
+
+
 class Item(TypedDict):
     """A work item of a run: its state, and why it failed when it did. Open."""
 
@@ -243,6 +269,8 @@ class Item(TypedDict):
     delivery: NotRequired[ItemDelivery]
     # list_run_items only, for an allow-listed item once an attempt ended: what its egress proxy refused.
     egress: NotRequired[ItemEgress]
+    # list_run_items only, for a best-of-N item once it ran: its candidates and the winner.
+    candidates: NotRequired[ItemCandidates]
 
 
 class Attempt(TypedDict):

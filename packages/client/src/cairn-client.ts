@@ -117,7 +117,32 @@ export interface ItemView {
   readonly priority?: number;
   /** `items(runId)` only, once a deliver item succeeded: what it delivered. */
   readonly delivery?: ItemDeliveryView;
+  /** `items(runId)` only, for a best-of-N item once it ran: its candidates side by side with their checks, and the winner (ADR 0053). */
+  readonly candidates?: ItemCandidatesView;
   readonly [field: string]: unknown;
+}
+
+/**
+ * A best-of-N item's candidates (ADR 0053): how the winner is chosen, each candidate that ended
+ * (its round, attempt, outcome, whether it passed, its check's exit code and score, its patch's
+ * size), and the winner's attempt with why it won (null until a round has one).
+ */
+export interface ItemCandidatesView {
+  readonly count: number;
+  readonly order: 'score' | 'smallest-diff' | 'first';
+  readonly stopOnFirstPass: boolean;
+  readonly checked: readonly {
+    readonly candidate: number;
+    readonly attempt: number;
+    readonly round: number;
+    readonly outcome: string;
+    readonly passed: boolean;
+    readonly exitCode: number | null;
+    readonly score: number | null;
+    readonly patchBytes: number;
+  }[];
+  readonly winner: number | null;
+  readonly reason: string | null;
 }
 
 /**

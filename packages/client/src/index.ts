@@ -13,6 +13,7 @@ export type {
   ItemApprovalView,
   ItemView,
   ItemDeliveryView,
+  ItemCandidatesView,
   ModelSpendView,
   RunListFilters,
   RunGraphPageView,

@@ -872,6 +872,40 @@ export interface components {
       /** @description How many times the proxy saw a credential placeholder sent to a host it is not bound to (the result record names them) */
       readonly flagged: number;
     };
+    /** @description One candidate of a best-of-N item, as its candidate.checked audit entry records it (ADR 0053) */
+    readonly Candidate: {
+      /** @description Its place in its round, from 1: candidate k ran vary[k-1] */
+      readonly candidate: number;
+      /** @description The attempt it was (GET .../attempts has its logs, failure and spend) */
+      readonly attempt: number;
+      readonly round: number;
+      /** @description How its attempt ended: succeeded, failed, timed-out, cancelled or lost */
+      readonly outcome: string;
+      /** @description Whether it may win: it succeeded, left a patch and its check passed */
+      readonly passed: boolean;
+      /** @description The check's exit code; null when it was not checked, stopped or could not run */
+      readonly exitCode: number | null;
+      /** @description The number on the check's last stdout line, when there was one */
+      readonly score: number | null;
+      readonly patchBytes: number;
+    };
+    /** @description A best-of-N item's candidates side by side with their checks, and which won and why (ADR 0053) */
+    readonly ItemCandidates: {
+      /** @description Candidates a round runs (candidates.count) */
+      readonly count: number;
+      /**
+       * @description How the passing candidates are ranked (select.order)
+       * @enum {string}
+       */
+      readonly order: 'score' | 'smallest-diff' | 'first';
+      readonly stopOnFirstPass: boolean;
+      /** @description Every candidate that ended, round after round, in the order their checks were recorded */
+      readonly checked: readonly components['schemas']['Candidate'][];
+      /** @description The attempt whose patch is the item's (candidate.selected); null until a round has a winner */
+      readonly winner: number | null;
+      /** @description Why the winner won, as its candidate.selected entry says */
+      readonly reason: string | null;
+    };
     /** @description The approval an item waits or waited for: its policy and the votes so far */
     readonly ItemApproval: {
       /** @description How many distinct approvers it needs (1 for approval: required) */
@@ -1146,6 +1180,8 @@ export interface components {
       readonly delivery?: components['schemas']['ItemDelivery'];
       /** @description GET /v1/runs/{runId}/items only, for an item whose network is an allow-list once an attempt of it ended with a result: what that attempt's egress proxy admitted and refused, each refusal with the allow entry that would admit it */
       readonly egress?: components['schemas']['ItemEgress'];
+      /** @description GET /v1/runs/{runId}/items only, for a best-of-N item once it ran: its candidates side by side with their checks, and the winner (ADR 0053) */
+      readonly candidates?: components['schemas']['ItemCandidates'];
     } & {
       readonly [key: string]: unknown;
     };

@@ -1,6 +1,7 @@
 import type { ItemState, ModelCallSpend } from '@cairn/core';
 import { egressLines, egressOf } from './egress-lines.ts';
 import { spendText } from './spend-text.ts';
+import { candidateLines, candidatesOf } from './candidate-lines.ts';
 
 /**
  * `cairn status`'s item lines: each item with its state (and priority, and spend), the items a
@@ -9,10 +10,11 @@ import { spendText } from './spend-text.ts';
  * states out of line. When any item's priority is not its run's (`runPriority`), each item's
  * follows in a column of its own, after the longest state (the header line says the run's); an
  * item's spend follows in the last column. Under an item whose network is an allow-list, what the
- * egress proxy of its latest attempt refused, each refusal with the allow entry that would admit it.
+ * egress proxy of its latest attempt refused, each refusal with the allow entry that would admit it;
+ * under a best-of-N item, its candidates side by side and the winner.
  */
 export function statusItemLines(
-  items: readonly { readonly itemId: string; readonly state: ItemState; readonly priority?: number; readonly egress?: unknown }[],
+  items: readonly { readonly itemId: string; readonly state: ItemState; readonly priority?: number; readonly egress?: unknown; readonly candidates?: unknown }[],
   spend: Readonly<Record<string, ModelCallSpend>> | undefined,
   runPriority?: number,
 ): string[] {
@@ -47,6 +49,7 @@ export function statusItemLines(
     return [
       `  ${`${'  '.repeat(depth)}${item.itemId}`.padEnd(width)} ${columns.map((column, index) => (index < columns.length - 1 ? column.padEnd(widths[index]!) : column)).join('  ')}`,
       ...egressLines(egressOf({ egress: item.egress }), 4 + 2 * depth),
+      ...candidateLines(candidatesOf(item), 4 + 2 * depth),
     ];
   });
 }

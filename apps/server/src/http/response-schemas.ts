@@ -3,6 +3,7 @@ import { attemptStates, errorCodes, itemStates, runStates } from '@cairn/protoco
 import { z } from 'zod';
 import type { HttpApp } from './http-app.ts';
 import { attemptEgressViewSchema, itemEgressViewSchema } from './attempt-egress.ts';
+import { itemCandidatesViewSchema } from './item-candidates.ts';
 import { itemApprovalViewSchema } from './item-approvals.ts';
 import { itemDeliverySchema } from '../capabilities/delivery/item-delivery.ts';
 
@@ -171,6 +172,9 @@ const itemViewShape = {
   egress: itemEgressViewSchema.optional().meta({
     description:
       "GET /v1/runs/{runId}/items only, for an item whose network is an allow-list once an attempt of it ended with a result: what that attempt's egress proxy admitted and refused, each refusal with the allow entry that would admit it",
+  }),
+  candidates: itemCandidatesViewSchema.optional().meta({
+    description: 'GET /v1/runs/{runId}/items only, for a best-of-N item once it ran: its candidates side by side with their checks, and the winner (ADR 0053)',
   }),
 };
 

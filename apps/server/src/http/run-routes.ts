@@ -8,6 +8,7 @@ import { currentRunBudget, raisedRunBudget } from '../capabilities/gateway/run-b
 import { bodyLimits } from './body-limits.ts';
 import type { HttpApp } from './http-app.ts';
 import { withAttemptEgress, withItemEgress } from './attempt-egress.ts';
+import { withItemCandidates } from './item-candidates.ts';
 import { withApprovals } from './item-approvals.ts';
 import { itemParams, reasonBody, runParams } from './request-schemas.ts';
 import { requireItem, requireRun } from './require-run.ts';
@@ -62,7 +63,7 @@ export function registerRunRoutes(app: HttpApp, { service, storage }: ServerComp
     async (request) => {
       const { runId } = await requireRun(service, request.params.runId);
       const items = await withApprovals(service, runId, await service.items(runId));
-      return withItemEgress(service, runId, await withDeliveries(service, storage, runId, items));
+      return withItemCandidates(service, runId, await withItemEgress(service, runId, await withDeliveries(service, storage, runId, items)));
     },
   );
   app.get(
