@@ -216,6 +216,27 @@ describe.each(backends)('best of N on %s', (backend) => {
     expect(engine.items(runId).find((item) => item.itemId === 'after')?.state).toBe('skipped');
   });
 
+  test('cancelling the item stops its whole round: every candidate ends cancelled and the item with them, nothing selected', async () => {
+    const manifests = new Map<string, DispatchManifest>();
+    const { engine } = await engineWith({ task: candidateWorker(manifests) });
+    engine.start();
+    const { runId } = engine.submit(
+      bestOf([['patch=10', 'check=pass', 'sleep=20000'], ['patch=10', 'check=pass', 'sleep=20000']], { check: { argv: ['npm', 'test'] }, order: 'first' }),
+      { actor: ana },
+    );
+    for (let wait = 0; wait < 400 && manifests.size < 2; wait++) await sleep(5);
+    engine.cancelItem(runId, 'fix', ana, 'not needed');
+    expect((await engine.waitForRun(runId)).state).toBe('failed');
+    expect(engine.items(runId).map((item) => [item.itemId, item.state])).toEqual([
+      ['fix', 'cancelled'],
+      ['after', 'skipped'],
+    ]);
+    expect(engine.attempts(runId, 'fix').map((attempt) => attempt.state)).toEqual(['cancelled', 'cancelled']);
+    const actions = engine.audit.runEntries(runId).map((entry) => entry.action);
+    expect(actions.filter((action) => action === 'candidate.checked')).toHaveLength(2);
+    expect(actions).not.toContain('candidate.selected');
+  });
+
   test('stopOnFirstPass: the first to pass wins at once, the others end cancelled, and the item succeeds after their ends', async () => {
     const manifests = new Map<string, DispatchManifest>();
     const { engine } = await engineWith({ task: candidateWorker(manifests) });
