@@ -1,3 +1,4 @@
+import { dollars } from '@cairn/protocol/format';
 import type { FollowUpAdmission } from './review-loop-store.ts';
 
 /** What the loop says on a pull request: each bound names itself and how to lift it (ADR 0052). */
@@ -25,6 +26,15 @@ export function boundComment(
         `Ask again after ${new Date(admission.freeAt).toISOString().slice(0, 16).replace('T', ' ')} UTC, or the server's operator raises the option.`,
       ].join('\n');
   }
+}
+
+/** The comment that says a pull request's follow-ups have spent what it may. */
+export function spendComment(spentUsd: number, maxUsd: number, options: { readonly handle: string }): string {
+  return [
+    `This pull request's follow-up runs have spent ${dollars(spentUsd)} on models, at least what the server allows one pull request (\`triggers.github.reviewLoop.maxSpendPerPullRequestUsd\`: ${dollars(maxUsd)}): this feedback started none.`,
+    '',
+    `To allow more, someone with write access comments \`${options.handle} resume\` (the spend is counted again from then), or the server's operator raises the option.`,
+  ].join('\n');
 }
 
 /** The comment that says the loop stopped or resumed, and how to undo it. */

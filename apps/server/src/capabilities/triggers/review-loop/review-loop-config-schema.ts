@@ -21,6 +21,11 @@ export const reviewLoopConfigSchema = z.strictObject({
   stopLabel: z.string().min(1).max(100).default('cairn:stop'),
   /** Follow-ups one pull request may have (counted again from zero after `@cairn resume`). */
   maxFollowUpsPerPullRequest: z.int().min(1).max(100).default(3),
+  /**
+   * What one pull request's follow-ups may spend on models, in US dollars (their runs' `model.called`
+   * spend since it was last resumed); none unless set. Each run is bounded by its template's budget too.
+   */
+  maxSpendPerPullRequestUsd: z.number().positive('must be more than 0 (leave it out for no cap)').optional(),
   /** Follow-ups the server starts in any hour, across every pull request. */
   maxFollowUpsPerHour: z.int().min(1).max(10_000).default(20),
 });

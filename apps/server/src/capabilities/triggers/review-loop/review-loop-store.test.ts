@@ -86,7 +86,11 @@ describe.each(Object.keys(backends))('the review loop store on %s', (name) => {
     expect(await one.admit(followUp('issue-comment:1', 1, t0), limits)).toEqual({ admitted: true });
     await one.stop('acme/app', 1, '@cairn stop by hubot');
     expect(await other.admit(followUp('issue-comment:2', 1, t0 + 1), limits)).toEqual({ admitted: false, bound: 'stopped', stoppedBy: '@cairn stop by hubot' });
+    expect(await other.stoppedBy('acme/app', 1)).toBe('@cairn stop by hubot');
+    expect((await other.followUpsOf('acme/app', 1)).map((record) => record.feedbackId)).toEqual(['issue-comment:1']);
     await other.resume('acme/app', 1, t0 + 2);
+    expect(await one.stoppedBy('acme/app', 1)).toBeUndefined();
+    expect(await one.followUpsOf('acme/app', 1)).toEqual([]);
     expect(await one.admit(followUp('issue-comment:3', 1, t0 + 3), limits)).toEqual({ admitted: true });
     expect(await one.admit(followUp('issue-comment:4', 1, t0 + 4), limits)).toMatchObject({ admitted: false, bound: 'pull-request', count: 1 });
   });

@@ -55,6 +55,12 @@ export abstract class ReviewLoopStore {
   /** Lifts a stop and counts the pull request's follow-ups afresh from `at`. */
   abstract resume(repository: string, pullNumber: number, at: number): Promise<void>;
 
+  /** Who and how stopped the pull request's loop, or undefined while it runs. */
+  abstract stoppedBy(repository: string, pullNumber: number): Promise<string | undefined>;
+
+  /** The pull request's follow-ups since it was last resumed (all of them when never), oldest first: whose runs' spend counts against its cap. */
+  abstract followUpsOf(repository: string, pullNumber: number): Promise<FollowUpRecord[]>;
+
   /** Follow-ups with a run and no reply yet, oldest first. */
   abstract unreplied(): Promise<FollowUpRecord[]>;
 

@@ -74,7 +74,12 @@ beforeAll(async () => {
       ...agentTurns('NOTES.md', 'The test expects two lines.\nIt has two now.\n'),
       ...agentTurns('NOTES.md', 'One more thing, done.\n'),
       ...agentTurns('NOTES.md', 'An answer pushed too late.\n', heldForHumanPush),
-      ...agentTurns('NOTES.md', "Built on the person's change.\n"),
+      // Its last call is dear (gpt-4.1 at $2 a million input tokens): the pull request's spend passes the guide's $5.
+      {
+        toolCalls: [{ name: 'write_file', input: { path: 'NOTES.md', content: "Built on the person's change.\n" } }],
+        usage: { inputTokens: 900, outputTokens: 60 },
+      },
+      { text: 'Done.', usage: { inputTokens: 3_000_000, outputTokens: 5 } },
     ],
   });
 
@@ -361,6 +366,20 @@ test("a push by someone else before a follow-up starts is built on: the follow-u
   expect((await git(bare(), ['rev-list', '--parents', '-n', '1', tip])).trim()).toBe(`${tip} ${started}`);
   expect(await git(bare(), ['show', `${tip}:README.md`])).toContain("A person's own change.");
   expect(await replyTo(runId)).toContain(`**Pushed** ${tip} to \`${branch}\` (on ${started})`);
+});
+
+test('a pull request whose follow-ups spent its cap is told so, and no run starts', { timeout: 60_000 }, async () => {
+  const before = (await entries('run.submitted')).length;
+  const commentId = github.addIssueComment(repository, 1, 'Codertocat', '@cairn and one more');
+  const capped = await deliver('issue_comment', pullCommentCreated(1, { id: commentId, login: 'Codertocat', body: '@cairn and one more' }));
+  expect(capped.body).toMatchObject({
+    duplicate: false,
+    ignored: expect.stringMatching(
+      /^This pull request's follow-up runs have spent \$6\.\d+ on models, at least what the server allows one pull request \(`triggers\.github\.reviewLoop\.maxSpendPerPullRequestUsd`: \$5\.00\)/,
+    ),
+  });
+  expect(github.comments(repository, 1).at(-1)).toContain('comments `@cairn resume` (the spend is counted again from then)');
+  expect((await entries('run.submitted')).length).toBe(before);
 });
 
 test('the stop label, added by someone with write access, stops the loop until it is removed', { timeout: 60_000 }, async () => {

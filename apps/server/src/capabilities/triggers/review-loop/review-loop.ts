@@ -10,7 +10,8 @@ import { auditingRefusals, submitTriggeredRun } from '../triggered-run.ts';
 import { boundedHead, boundedTail, followUpBounds, reviewText } from './follow-up-parameters.ts';
 import { mentions, pullRequestEventOf, type PullRequestAt, type PullRequestEvent } from './pull-request-event.ts';
 import type { ReviewLoopConfig } from './review-loop-config-schema.ts';
-import { boundComment, stopComment } from './review-loop-comments.ts';
+import { RunSpend } from '../../gateway/model-spend.ts';
+import { boundComment, spendComment, stopComment } from './review-loop-comments.ts';
 import type { ReviewLoopStore } from './review-loop-store.ts';
 
 /** What the loop asks of the GitHub forge it watches. */
@@ -156,6 +157,15 @@ export class ReviewLoop {
     const claimed = await this.#seen.handleOnce(`github-feedback:${feedbackId}`, async (): Promise<ReviewLoopResult> => {
       const feedback = await this.#feedback(forge, pull, read);
       if (typeof feedback === 'string') return { duplicate: false, ignored: feedback };
+      const spendCap = this.#config.maxSpendPerPullRequestUsd;
+      if (spendCap !== undefined && (await this.#stoppedBy(pull.number)) === undefined) {
+        const spent = await this.#spendOf(pull.number);
+        if (spent >= spendCap) {
+          const comment = spendComment(spent, spendCap, this.#config);
+          await forge.commentOnChangeRequest(String(pull.number), comment);
+          return { duplicate: false, ignored: comment.split('\n', 1)[0]! };
+        }
+      }
       const detail: FollowUpDetail = { feedback: feedback.summary, url: feedback.parameters['feedback.url'] ?? pull.url, branch: pull.branch, head: pull.head };
       const admission = await this.#store.admit(
         { feedbackId, repository: this.#repository, pullNumber: pull.number, requestedAt: this.#now(), detail: JSON.stringify(detail) },
@@ -203,6 +213,18 @@ export class ReviewLoop {
       return { duplicate: false, runId: submitted.runId, template: this.#config.template, created: submitted.created };
     });
     return claimed ?? { duplicate: true };
+  }
+
+  /** What the pull request's follow-ups since its last resume spent on models, in US dollars. */
+  async #spendOf(pullNumber: number): Promise<number> {
+    const runs = (await this.#store.followUpsOf(this.#repository, pullNumber)).flatMap((record) => (record.runId === null ? [] : [record.runId]));
+    const spends = await Promise.all(runs.map((runId) => RunSpend.read(this.#service.auditEntries({ runId, action: 'model.called' }))));
+    return spends.reduce((total, spend) => total + spend.run.costUsd, 0);
+  }
+
+  /** Who stopped the pull request's loop, when it is: a stopped loop says so before anything is counted. */
+  async #stoppedBy(pullNumber: number): Promise<string | undefined> {
+    return this.#store.stoppedBy(this.#repository, pullNumber);
   }
 
   /** The feedback's parameters and a one-line summary, or why it asks for nothing after all. */

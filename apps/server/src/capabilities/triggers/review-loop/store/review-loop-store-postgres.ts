@@ -87,6 +87,23 @@ export class PostgresReviewLoopStore extends ReviewLoopStore {
     );
   }
 
+  async stoppedBy(repository: string, pullNumber: number): Promise<string | undefined> {
+    const { rows } = await this.#database.query<{ stopped_by: string | null }>(
+      `SELECT stopped_by FROM ${this.#pulls} WHERE repository = $1 AND pull_number = $2`,
+      [repository, pullNumber],
+    );
+    return rows[0]?.stopped_by ?? undefined;
+  }
+
+  async followUpsOf(repository: string, pullNumber: number): Promise<FollowUpRecord[]> {
+    const { rows } = await this.#database.query<Row>(
+      `SELECT * FROM ${this.#followUps} WHERE repository = $1 AND pull_number = $2 AND requested_at >=
+         coalesce((SELECT counted_from FROM ${this.#pulls} WHERE repository = $1 AND pull_number = $2), 0) ORDER BY requested_at`,
+      [repository, pullNumber],
+    );
+    return rows.map(recordOf);
+  }
+
   async unreplied(): Promise<FollowUpRecord[]> {
     const { rows } = await this.#database.query<Row>(
       `SELECT * FROM ${this.#followUps} WHERE run_id IS NOT NULL AND replied_at IS NULL ORDER BY requested_at LIMIT 1000`,

@@ -90,6 +90,22 @@ export class SqliteReviewLoopStore extends ReviewLoopStore {
     return Promise.resolve();
   }
 
+  stoppedBy(repository: string, pullNumber: number): Promise<string | undefined> {
+    const row = this.#database.prepare('SELECT stopped_by FROM review_pull_requests WHERE repository = ? AND pull_number = ?').get(repository, pullNumber) as
+      { stopped_by: string | null } | undefined;
+    return Promise.resolve(row?.stopped_by ?? undefined);
+  }
+
+  followUpsOf(repository: string, pullNumber: number): Promise<FollowUpRecord[]> {
+    const rows = this.#database
+      .prepare(
+        `SELECT * FROM review_follow_ups WHERE repository = ? AND pull_number = ? AND requested_at >=
+           coalesce((SELECT counted_from FROM review_pull_requests WHERE repository = ? AND pull_number = ?), 0) ORDER BY requested_at`,
+      )
+      .all(repository, pullNumber, repository, pullNumber) as Row[];
+    return Promise.resolve(rows.map(recordOf));
+  }
+
   unreplied(): Promise<FollowUpRecord[]> {
     const rows = this.#database
       .prepare('SELECT * FROM review_follow_ups WHERE run_id IS NOT NULL AND replied_at IS NULL ORDER BY requested_at LIMIT 1000')
