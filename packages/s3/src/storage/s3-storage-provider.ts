@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { createHash } from 'node:crypto';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
@@ -15,6 +15,7 @@ import {
   type S3Client,
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
 import type { StorageListOptions, StorageListPage, StorageObjectMetadata, StoragePutOptions, StoragePutResult, StorageProviderV1 } from '@cairn/core';
 import {
   assertContentMatchesKey,
@@ -33,6 +34,7 @@ import { s3Failure } from '../client/s3-errors.ts';
 import { isRetryableS3Error, s3RetryPolicy, withS3Retries } from '../client/s3-retries.ts';
 import { checkEchoedEncryption, encryptionParameters, s3EncryptionSchema } from './s3-encryption.ts';
 import { decodeS3ListCursor, encodeS3ListCursor } from './s3-list-cursor.ts';
+import { S3StreamBody } from './s3-stream-body.ts';
 
 const mebibyte = 1024 * 1024;
 /** S3's smallest part (all but the last) and its largest single PUT. */
@@ -131,7 +133,9 @@ function longKeyObject(prefix: string, hex: string): string {
  *   can make a multipart upload exclusive without a conditional overwrite or delete, which S3
  *   servers lack too. One conditional PUT is atomic on every server that passes the probe, so of
  *   any number of racing if-absent puts exactly one is written. A plain put of
- *   `multipartThresholdBytes` or more is uploaded in parts.
+ *   `multipartThresholdBytes` or more is uploaded in parts. `putStream` keeps to this: a long
+ *   if-absent stream is uploaded in parts under the provider's own folder, then published by one
+ *   conditional PUT streamed from that staged copy (see `putStream`).
  * - Every write carries a random id in its metadata: when a retried conditional PUT answers 412
  *   (its first attempt may have been written before the connection was lost), the provider reads
  *   the id back and reports `written: true` only if the object is its own.
@@ -153,7 +157,7 @@ function longKeyObject(prefix: string, hex: string): string {
 export class S3StorageProvider implements StorageProviderV1 {
   readonly specificationVersion = 'v1';
   readonly provider = 's3';
-  readonly capabilities = { ifAbsent: true, stream: true } as const;
+  readonly capabilities = { ifAbsent: true, stream: true, putStream: true } as const;
   readonly settings: ParsedSettings;
   readonly client: S3Client;
   readonly location: string;
@@ -206,14 +210,53 @@ export class S3StorageProvider implements StorageProviderV1 {
     const bytes = Uint8Array.from(body);
     assertContentMatchesKey(key, bytes, `put("${key}")`, 's3');
     await this.probe();
-    const operation = `put("${key}")`;
+    return this.#putBytes(key, objectKey, bytes, options, `put("${key}")`);
+  }
+
+  /**
+   * Writes the object from `body`'s chunks without holding it whole. A body that ends within
+   * `multipartThresholdBytes` is written as `put` writes it. A longer one is a multipart upload
+   * (`@aws-sdk/lib-storage`'s `Upload`: `multipartPartBytes` a part, `multipartConcurrency` at
+   * once, each request retried as every other), published by its completion, aborted when the
+   * body, its digest or S3 fails. An if-absent one is uploaded so under the provider's own
+   * folder and then published with ONE `PutObject` with `If-None-Match: *` streamed from it (see
+   * the class: a completion is not exclusive everywhere), and the staged copy deleted; a key that
+   * is there already is answered `{ written: false }` once the body is read (and its digest
+   * checked), without uploading it. At most about `multipartThresholdBytes` plus
+   * `multipartConcurrency` parts are in memory at once.
+   */
+  async putStream(key: string, body: AsyncIterable<Uint8Array>, options: StoragePutOptions = {}): Promise<StoragePutResult> {
+    const objectKey = this.#objectKey(key);
+    await this.probe();
+    const operation = `putStream("${key}")`;
+    const stream = new S3StreamBody(key, body, `${operation} to ${this.location}`);
+    const { head, ended } = await stream.readHead(this.settings.multipartThresholdBytes);
+    if (ended) return this.#putBytes(key, objectKey, head, options, operation);
+    if (options.ifAbsent !== true) {
+      await this.#upload(key, objectKey, stream, head, options.contentType, operation);
+      return { written: true };
+    }
+    if ((await this.#head(objectKey, operation)) !== null) {
+      await stream.drain();
+      return { written: false };
+    }
+    const stagedKey = `${this.settings.prefix}${ownFolder}uploads/${randomUUID()}`;
+    try {
+      await this.#upload(key, stagedKey, stream, head, options.contentType, `${operation}: staging it`);
+      if (stream.bytesRead > maximumSinglePutBytes) throw tooLargeIfAbsent(operation, this.location, stream.bytesRead);
+      const staged = { length: stream.bytesRead, checksumCrc32: stream.checksumCrc32 };
+      return await this.#putConditionally(key, objectKey, () => this.#stagedBody(stagedKey, operation), staged, options.contentType, operation);
+    } finally {
+      // Best effort: a staged copy left behind is never listed (see ownFolder).
+      await this.client.send(new DeleteObjectCommand({ Bucket: this.settings.bucket, Key: stagedKey })).catch(() => undefined);
+    }
+  }
+
+  /** `put` once the key, the content and the probe are checked. */
+  async #putBytes(key: string, objectKey: string, bytes: Uint8Array, options: StoragePutOptions, operation: string): Promise<StoragePutResult> {
     if (options.ifAbsent === true) {
-      if (bytes.byteLength > maximumSinglePutBytes)
-        throw new CairnError(
-          'CAIRN_STORAGE_UNSUPPORTED',
-          `[cairn] [s3] ${operation} at ${this.location}: an if-absent put of ${bytes.byteLength} bytes is larger than S3's single PUT (5 GiB), and a multipart upload cannot be made exclusive. Store it under a content-addressed key with a plain put, or split it.`,
-        );
-      return this.#putConditionally(key, objectKey, bytes, options.contentType, operation);
+      if (bytes.byteLength > maximumSinglePutBytes) throw tooLargeIfAbsent(operation, this.location, bytes.byteLength);
+      return this.#putConditionally(key, objectKey, async () => bytes, { length: bytes.byteLength }, options.contentType, operation);
     }
     if (bytes.byteLength >= this.settings.multipartThresholdBytes) {
       await this.#putInParts(key, objectKey, bytes, options.contentType, operation);
@@ -256,14 +299,7 @@ export class S3StorageProvider implements StorageProviderV1 {
   async head(key: string): Promise<StorageObjectMetadata | null> {
     const objectKey = this.#objectKey(key);
     await this.probe();
-    const response = await this.#send(`head("${key}")`, async () => {
-      try {
-        return await this.client.send(new HeadObjectCommand({ Bucket: this.settings.bucket, Key: objectKey }));
-      } catch (error) {
-        if (isNotFound(error)) return null;
-        throw error;
-      }
-    });
+    const response = await this.#head(objectKey, `head("${key}")`);
     if (response === null) return null;
     return { key, size: response.ContentLength ?? 0, ...(response.ContentType === undefined ? {} : { contentType: response.ContentType }) };
   }
@@ -388,16 +424,29 @@ export class S3StorageProvider implements StorageProviderV1 {
    * retry the 412 may answer our own first attempt, written before its reply was lost: the write
    * id in the object's metadata tells which.
    */
-  async #putConditionally(key: string, objectKey: string, bytes: Uint8Array, contentType: string | undefined, operation: string): Promise<StoragePutResult> {
+  async #putConditionally(
+    key: string,
+    objectKey: string,
+    bodyOf: () => Promise<Uint8Array | Readable>,
+    size: { readonly length: number; readonly checksumCrc32?: string },
+    contentType: string | undefined,
+    operation: string,
+  ): Promise<StoragePutResult> {
     const writeId = randomUUID();
     let retried = false;
     try {
       await withS3Retries(async (attempt) => {
         retried = attempt > 1;
-        const response = await this.client.send(
-          new PutObjectCommand({ ...this.#putParameters(key, objectKey, bytes, contentType, writeId), IfNoneMatch: '*' }),
-        );
-        checkEchoedEncryption(this.settings.encryption, response, operation, this.location);
+        // A body per attempt: a stream read by a failed attempt cannot be sent again.
+        const body = await bodyOf();
+        try {
+          const response = await this.client.send(
+            new PutObjectCommand({ ...this.#putParameters(key, objectKey, new Uint8Array(0), contentType, writeId), Body: body, ContentLength: size.length, IfNoneMatch: '*', ...(size.checksumCrc32 === undefined ? {} : { ChecksumCRC32: size.checksumCrc32 }) }),
+          );
+          checkEchoedEncryption(this.settings.encryption, response, operation, this.location);
+        } finally {
+          if (body instanceof Readable) body.destroy();
+        }
       }, s3RetryPolicy(this.settings));
       return { written: true };
     } catch (error) {
@@ -409,7 +458,13 @@ export class S3StorageProvider implements StorageProviderV1 {
 
   /** Whether the object under `objectKey` is the one the write `writeId` stored. */
   async #writtenBy(objectKey: string, writeId: string, operation: string): Promise<boolean> {
-    const response = await this.#send(`${operation}: reading back who wrote it`, async () => {
+    const response = await this.#head(objectKey, `${operation}: reading back who wrote it`);
+    return response?.Metadata?.[writeIdMetadata] === writeId;
+  }
+
+  /** HeadObject with retries, or null for a missing key. */
+  #head(objectKey: string, operation: string) {
+    return this.#send(operation, async () => {
       try {
         return await this.client.send(new HeadObjectCommand({ Bucket: this.settings.bucket, Key: objectKey }));
       } catch (error) {
@@ -417,7 +472,59 @@ export class S3StorageProvider implements StorageProviderV1 {
         throw error;
       }
     });
-    return response?.Metadata?.[writeIdMetadata] === writeId;
+  }
+
+  /**
+   * Uploads `head` and the rest of `stream` in parts to `objectKey` with lib-storage's `Upload`,
+   * each request retried as the provider retries any. Whatever fails — the producer, the digest,
+   * S3 — the multipart upload is aborted (by `Upload`, and again here should its abort have
+   * failed), so no parts are left billed; the producer's own error is what is thrown for it. A
+   * completion retried after a lost reply answers NoSuchUpload: the write id tells whether it was
+   * completed.
+   */
+  async #upload(key: string, objectKey: string, stream: S3StreamBody, head: Uint8Array, contentType: string | undefined, operation: string): Promise<void> {
+    const writeId = randomUUID();
+    const { Body: _body, ContentLength: _length, ...parameters } = this.#putParameters(key, objectKey, head, contentType, writeId);
+    const upload = new Upload({
+      client: this.#retryingClient(),
+      params: { ...parameters, Body: Readable.from(stream.rest(head), { objectMode: false }) },
+      // 10,000 parts of this size bound the object (80 GB with the default 8 MiB).
+      partSize: this.settings.multipartPartBytes,
+      queueSize: this.settings.multipartConcurrency,
+    });
+    try {
+      const completed = await upload.done();
+      checkEchoedEncryption(this.settings.encryption, completed, operation, this.location);
+    } catch (error) {
+      const uploadId = (upload as unknown as { uploadId?: string }).uploadId;
+      if (uploadId !== undefined && (error as { name?: string }).name !== 'NoSuchUpload')
+        await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.settings.bucket, Key: objectKey, UploadId: uploadId })).catch(() => undefined);
+      if (stream.producerError !== undefined) throw stream.producerError.error;
+      if (isCairnError(error)) throw error;
+      if ((error as { name?: string }).name === 'NoSuchUpload' && (await this.#writtenBy(objectKey, writeId, operation))) return;
+      throw s3Failure(error, `[cairn] [s3] ${operation}: uploading it in parts`, this.location, 'CAIRN_STORAGE_UNAVAILABLE');
+    }
+  }
+
+  /** The client for `Upload`: its requests retried as the provider's own (the SDK's retries are off). */
+  #retryingClient(): S3Client {
+    const policy = s3RetryPolicy(this.settings);
+    const client = this.client;
+    return new Proxy(client, {
+      get: (target, property) =>
+        property === 'send'
+          ? (command: Parameters<S3Client['send']>[0], options?: Parameters<S3Client['send']>[1]) =>
+              withS3Retries(() => target.send(command as never, options as never) as Promise<unknown>, policy)
+          : Reflect.get(target, property),
+    });
+  }
+
+  /** A staged object's body and length, for publishing it with one PutObject. */
+  async #stagedBody(stagedKey: string, operation: string): Promise<Readable> {
+    const staged = await this.#getObject(stagedKey);
+    if (staged === null)
+      throw new CairnError('CAIRN_STORAGE_UNAVAILABLE', `[cairn] [s3] ${operation} at ${this.location}: the staged upload ${stagedKey} vanished before it was published. Put it again.`);
+    return staged.Body as Readable;
   }
 
   /**
@@ -634,5 +741,12 @@ function replacedWhileRead(operation: string, location: string, cause: unknown):
     'CAIRN_STORAGE_UNAVAILABLE',
     `[cairn] [s3] ${operation} at ${location}: the connection was cut mid-body and the object was replaced or deleted before it could be read on; the bytes received are not one object. Read it again.`,
     { cause },
+  );
+}
+
+function tooLargeIfAbsent(operation: string, location: string, size: number): CairnError {
+  return new CairnError(
+    'CAIRN_STORAGE_UNSUPPORTED',
+    `[cairn] [s3] ${operation} at ${location}: an if-absent put of ${size} bytes is larger than S3's single PUT (5 GiB), and a multipart upload cannot be made exclusive. Store it under a content-addressed key with a plain put, or split it.`,
   );
 }
