@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -17,8 +18,9 @@ import type {
   RunSpecV1,
   RunState,
 } from '@cairn/core';
-import { assertRunSpec, CairnError, errorCodes, isCairnError, loadRunSpec, parseSettings, sha256Digest, type CairnErrorCode } from '@cairn/protocol';
-import { defaultHistoryDepth, prepareWorkspaceSnapshot } from '@cairn/protocol/workspace';
+// The errors alone at import (no schema, no YAML parser): a command that only reads a run starts
+// light; the run-spec checks `submit` needs are imported when it runs.
+import { CairnError, errorCodes, isCairnError, parseSettings, type CairnErrorCode } from '@cairn/protocol/errors';
 import { postFile } from './post-file.ts';
 import { EventSourceParserStream } from 'eventsource-parser/stream';
 import type { EventSourceMessage } from 'eventsource-parser';
@@ -345,6 +347,7 @@ export class CairnClient {
     options: { readonly idempotencyKey?: string; readonly workspace?: string; readonly history?: number } = {},
   ): Promise<{ runId: string; created: boolean; specDigest: Digest }> {
     if (options.workspace !== undefined) {
+      const { assertRunSpec, loadRunSpec } = await import('@cairn/protocol');
       const checked = (typeof spec === 'string' ? loadRunSpec(spec) : assertRunSpec(spec)).spec;
       const { digest } = await this.uploadWorkspace(options.workspace, options.history === undefined ? {} : { history: options.history });
       spec = { ...checked, workspace: { snapshot: digest } };
@@ -582,7 +585,7 @@ export class CairnClient {
   /** Stores bytes (a workspace snapshot) by their digest; returns the digest a run spec names (`workspace: { snapshot }`). */
   async uploadBlob(bytes: Uint8Array): Promise<Digest> {
     return (
-      await this.#json<{ digest: Digest }>('POST', '/v1/blobs', bytes, { 'content-type': 'application/octet-stream', 'x-cairn-digest': sha256Digest(bytes) })
+      await this.#json<{ digest: Digest }>('POST', '/v1/blobs', bytes, { 'content-type': 'application/octet-stream', 'x-cairn-digest': `sha256:${createHash('sha256').update(bytes).digest('hex')}` })
     ).digest;
   }
 
@@ -607,6 +610,8 @@ export class CairnClient {
     directory: string,
     options: { readonly history?: number; readonly indexFolder?: string | false } = {},
   ): Promise<{ digest: Digest; entries: number }> {
+    // Snapshot code loads when a workspace is uploaded, not with every client.
+    const { defaultHistoryDepth, prepareWorkspaceSnapshot } = await import('@cairn/protocol/workspace');
     const prepared = await prepareWorkspaceSnapshot(directory, {
       history: options.history ?? defaultHistoryDepth,
       ...(options.indexFolder === undefined ? {} : { indexFolder: options.indexFolder }),

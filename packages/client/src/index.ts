@@ -1,7 +1,7 @@
 export { CairnClient, cairnClientSettingsSchema, createCairnClient } from './cairn-client.ts';
 // The errors a call throws, so a caller can test them without depending on @cairn/protocol itself.
-export { CairnError, errorCodes, isCairnError } from '@cairn/protocol';
-export type { CairnErrorCode } from '@cairn/protocol';
+export { CairnError, errorCodes, isCairnError } from '@cairn/protocol/errors';
+export type { CairnErrorCode } from '@cairn/protocol/errors';
 export type {
   AttemptView,
   AuditEntryFilters,

@@ -1,6 +1,6 @@
 import type { AuditAction } from '@cairn/core';
 import type { AuditEntryFilters } from '@cairn/client';
-import { CairnError } from '@cairn/protocol';
+import { CairnError } from '@cairn/protocol/errors';
 import { formatLogVerification } from '../capabilities/evidence/format-log-verification.ts';
 import { clientOf, configOption, json, program, say } from './cli-program.ts';
 import { writeChunks } from './file-output.ts';

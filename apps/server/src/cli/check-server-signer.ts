@@ -1,5 +1,5 @@
 import type { SignerTakeOver } from '@cairn/engine';
-import { CairnError, isCairnError } from '@cairn/protocol';
+import { CairnError, isCairnError } from '@cairn/protocol/errors';
 import type { LoadedServerConfig } from '../config/load-server-config.ts';
 import type { ServerComposition } from '../composition/server-composition.ts';
 

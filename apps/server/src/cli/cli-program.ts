@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createCairnClient, type CairnClient } from '@cairn/client';
-import { CairnError, isCairnError } from '@cairn/protocol';
+import type { CairnClient } from '@cairn/client';
+import { CairnError, isCairnError } from '@cairn/protocol/errors';
 import { Command, CommanderError } from 'commander';
 import { configFileNames } from '../config/config-file-names.ts';
 import { VERSION } from '../version.ts';
@@ -53,6 +53,8 @@ export async function clientOf(url: string | undefined): Promise<CairnClient> {
     !process.env['CAIRN_TOKEN'] && target.token && target.issuer !== undefined
       ? { context: target.context ?? '', issuer: target.issuer, server: target.baseUrl }
       : undefined;
+  // The client (and zod, for its settings) loads with the first command that talks to a server, not with `cairn --help`.
+  const { createCairnClient } = await import('@cairn/client');
   return createCairnClient({ baseUrl: target.baseUrl, ...(token ? { token } : {}) });
 }
 
@@ -106,7 +108,7 @@ async function serverTarget(url: string | undefined): Promise<{ baseUrl: string;
   if (url !== undefined) return { baseUrl: url };
   if (process.env['CAIRN_SERVER']) return { baseUrl: process.env['CAIRN_SERVER'] };
   const named = program.opts<{ context?: string }>().context ?? (process.env['CAIRN_CONTEXT'] || undefined);
-  const clientConfig = readClientConfig();
+  const clientConfig = await readClientConfig();
   if (named !== undefined) return contextTarget(findContext(clientConfig, named)!);
   const config = configOption();
   if (config.file !== undefined || configFileNames.some((name) => existsSync(join(process.cwd(), name)))) {

@@ -1,9 +1,8 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { CairnError } from '@cairn/protocol';
-import { parse, stringify } from 'yaml';
-import { z } from 'zod';
+import { CairnError } from '@cairn/protocol/errors';
+import type { z } from 'zod';
 
 /**
  * The client config: named servers a user talks to, as kubectl's contexts and gh's hosts are, so
@@ -11,7 +10,8 @@ import { z } from 'zod';
  * `$XDG_CONFIG_HOME/cairn/client.yaml` (`~/.config/cairn/client.yaml`), and is written 0600
  * because it may hold tokens.
  */
-export const clientConfigSchema = z.strictObject({
+function buildClientConfigSchema(z: typeof import('zod').z) {
+  return z.strictObject({
   current: z.string().min(1).optional(),
   contexts: z
     .record(
@@ -32,9 +32,21 @@ export const clientConfigSchema = z.strictObject({
       }),
     )
     .default({}),
-});
+  });
+}
 
-export type ClientConfig = z.output<typeof clientConfigSchema>;
+let builtSchema: ReturnType<typeof buildClientConfigSchema> | undefined;
+
+/**
+ * The client config's schema, built on first use: zod and the schema are loaded by a command that
+ * reads or writes the file, not by every `cairn` (most find no file, or are given `--server`).
+ */
+export async function clientConfigSchema(): Promise<ReturnType<typeof buildClientConfigSchema>> {
+  builtSchema ??= buildClientConfigSchema((await import('zod')).z);
+  return builtSchema;
+}
+
+export type ClientConfig = z.output<ReturnType<typeof buildClientConfigSchema>>;
 export type ClientContext = ClientConfig['contexts'][string];
 
 /** Where the client config is read from and written to. */
@@ -45,8 +57,9 @@ export function clientConfigPath(env: NodeJS.ProcessEnv = process.env): string {
 }
 
 /** The client config, or an empty one when the file does not exist; a broken file is bad input naming it. */
-export function readClientConfig(file = clientConfigPath()): ClientConfig {
+export async function readClientConfig(file = clientConfigPath()): Promise<ClientConfig> {
   if (!existsSync(file)) return { contexts: {} };
+  const { parse } = await import('yaml');
   let value: unknown;
   try {
     value = parse(readFileSync(file, 'utf8'));
@@ -57,7 +70,7 @@ export function readClientConfig(file = clientConfigPath()): ClientConfig {
       { path: file },
     );
   }
-  const parsed = clientConfigSchema.safeParse(value ?? {});
+  const parsed = (await clientConfigSchema()).safeParse(value ?? {});
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     const path = issue.path.map(String).join('.');
@@ -69,7 +82,8 @@ export function readClientConfig(file = clientConfigPath()): ClientConfig {
 }
 
 /** Writes the client config atomically, readable only by its owner (it may hold tokens). */
-export function writeClientConfig(config: ClientConfig, file = clientConfigPath()): void {
+export async function writeClientConfig(config: ClientConfig, file = clientConfigPath()): Promise<void> {
+  const { stringify } = await import('yaml');
   mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
   const temporary = `${file}.${process.pid}.tmp`;
   writeFileSync(temporary, stringify(config), { mode: 0o600 });

@@ -1,4 +1,4 @@
-import { CairnError } from '@cairn/protocol';
+import { CairnError } from '@cairn/protocol/errors';
 import type { Command } from 'commander';
 import { program } from './cli-program.ts';
 

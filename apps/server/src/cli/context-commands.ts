@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { CairnError } from '@cairn/protocol';
+import { CairnError } from '@cairn/protocol/errors';
 import { clientConfigSchema, findContext, readClientConfig, writeClientConfig, type ClientConfig } from './client-contexts.ts';
 import { json, program, say, sayList } from './cli-program.ts';
 
@@ -18,8 +18,8 @@ export function addContextCommands(): void {
     .option('--token-stdin', 'read its bearer token from standard input (never from the command line)')
     .option('--use', 'make it the current context')
     .description('add (or replace) a context; the first one added becomes current')
-    .action((name: string, options: { server: string; tokenStdin?: boolean; use?: boolean }) => {
-      const config = readClientConfig();
+    .action(async (name: string, options: { server: string; tokenStdin?: boolean; use?: boolean }) => {
+      const config = await readClientConfig();
       const token = options.tokenStdin ? readFileSync(0, 'utf8').trim() : undefined;
       if (options.tokenStdin && !token)
         throw new CairnError(
@@ -29,7 +29,7 @@ export function addContextCommands(): void {
         );
       const next = { ...config, contexts: { ...config.contexts, [name]: { server: options.server, ...(token ? { token } : {}) } } };
       if (options.use || config.current === undefined) next.current = name;
-      writeClientConfig(parsedConfig(next));
+      await writeClientConfig(await parsedConfig(next));
       say(
         json()
           ? JSON.stringify({ name, server: options.server, current: next.current === name })
@@ -40,17 +40,17 @@ export function addContextCommands(): void {
     .command('use')
     .argument('<name>', 'the context')
     .description('make a context the current one')
-    .action((name: string) => {
-      const config = readClientConfig();
+    .action(async (name: string) => {
+      const config = await readClientConfig();
       findContext(config, name);
-      writeClientConfig({ ...config, current: name });
+      await writeClientConfig({ ...config, current: name });
       say(json() ? JSON.stringify({ current: name }) : `current context: ${name}`);
     });
   context
     .command('list')
     .description('contexts (tokens are never printed)')
-    .action(() => {
-      const config = readClientConfig();
+    .action(async () => {
+      const config = await readClientConfig();
       const rows = Object.entries(config.contexts).map(([name, entry]) => ({
         name,
         server: entry.server,
@@ -63,19 +63,19 @@ export function addContextCommands(): void {
     .command('rm')
     .argument('<name>', 'the context')
     .description('remove a context (and its token)')
-    .action((name: string) => {
-      const config = readClientConfig();
+    .action(async (name: string) => {
+      const config = await readClientConfig();
       findContext(config, name);
       const { [name]: _removed, ...contexts } = config.contexts;
       const { current, ...rest } = config;
-      writeClientConfig({ ...rest, contexts, ...(current === name ? {} : current === undefined ? {} : { current }) });
+      await writeClientConfig({ ...rest, contexts, ...(current === name ? {} : current === undefined ? {} : { current }) });
       say(json() ? JSON.stringify({ removed: name }) : `context ${name} removed`);
     });
 }
 
 /** The config as the schema reads it, so a bad name or URL is refused before anything is written. */
-function parsedConfig(config: ClientConfig): ClientConfig {
-  const parsed = clientConfigSchema.safeParse(config);
+async function parsedConfig(config: ClientConfig): Promise<ClientConfig> {
+  const parsed = (await clientConfigSchema()).safeParse(config);
   if (parsed.success) return parsed.data;
   const issue = parsed.error.issues[0]!;
   const option = issue.path.at(-1) === 'server' ? '--server' : '<name>';

@@ -1,4 +1,4 @@
-import { CairnError } from '@cairn/protocol';
+import { CairnError } from '@cairn/protocol/errors';
 import { dashboardSignIn } from '../capabilities/access/dashboard-sign-in.ts';
 import { tokenScopes } from '../capabilities/access/token-scopes.ts';
 import { clientOf, configOption, hasServerConfig, json, program, say, serverAddressOf } from './cli-program.ts';

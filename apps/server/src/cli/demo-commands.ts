@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { CairnError } from '@cairn/protocol';
+import { CairnError } from '@cairn/protocol/errors';
 import { configFileNames } from '../config/config-file-names.ts';
 import type { LoadedServerConfig } from '../config/load-server-config.ts';
 import { clientOf, configOption, json, program, say } from './cli-program.ts';

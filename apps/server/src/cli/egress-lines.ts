@@ -1,5 +1,3 @@
-import { z } from 'zod';
-
 /**
  * What each refusal reason of the egress proxy (ADR 0049) means to the person reading `cairn status`
  * or `cairn logs`, when no allow entry would admit the connection: why it cannot be allowed, or, for
@@ -33,19 +31,33 @@ export interface EgressView {
   readonly flagged: number;
 }
 
-// Loose: a newer server's added fields do not hide what this one knows how to show.
-const egressViewSchema = z.object({
-  attempt: z.int().exactOptional(),
-  allowed: z.int(),
-  refused: z.int(),
-  refusals: z.array(z.object({ host: z.string(), port: z.int(), reason: z.string(), wouldAdmit: z.string().nullable() })),
-  flagged: z.int(),
-});
-
-/** The `egress` of an item or attempt the server answered, when it has one that reads as one. */
+/**
+ * The `egress` of an item or attempt the server answered, when it has one that reads as one; loose:
+ * a newer server's added fields do not hide what this one knows how to show. Checked by hand, not
+ * with a zod schema: `cairn status` and `cairn logs` load this file, and zod costs every `cairn`
+ * start tens of milliseconds.
+ */
 export function egressOf(view: { readonly [field: string]: unknown }): EgressView | undefined {
-  const parsed = egressViewSchema.safeParse(view['egress']);
-  return parsed.success ? parsed.data : undefined;
+  const egress = view['egress'];
+  if (typeof egress !== 'object' || egress === null) return undefined;
+  const { attempt, allowed, refused, refusals, flagged } = egress as Record<string, unknown>;
+  if (!(attempt === undefined || Number.isSafeInteger(attempt)) || ![allowed, refused, flagged].every(Number.isSafeInteger) || !Array.isArray(refusals))
+    return undefined;
+  const read: EgressView['refusals'][number][] = [];
+  for (const refusal of refusals as unknown[]) {
+    if (typeof refusal !== 'object' || refusal === null) return undefined;
+    const { host, port, reason, wouldAdmit } = refusal as Record<string, unknown>;
+    if (typeof host !== 'string' || !Number.isSafeInteger(port) || typeof reason !== 'string' || !(wouldAdmit === null || typeof wouldAdmit === 'string'))
+      return undefined;
+    read.push({ host, port: port as number, reason, wouldAdmit });
+  }
+  return {
+    ...(attempt === undefined ? {} : { attempt: attempt as number }),
+    allowed: allowed as number,
+    refused: refused as number,
+    refusals: read,
+    flagged: flagged as number,
+  };
 }
 
 /** What to do about one refusal: the allow entry to add, or why none would admit it. */

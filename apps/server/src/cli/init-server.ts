@@ -1,7 +1,7 @@
 import { chmodSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createLocalCipher, createLocalSigner } from '@cairn/local';
-import { CairnError } from '@cairn/protocol';
+import { CairnError } from '@cairn/protocol/errors';
 import { FileTokenStore } from '../capabilities/access/file-token-store.ts';
 import { configFileNames } from '../config/config-file-names.ts';
 import { loadServerConfig } from '../config/load-server-config.ts';

@@ -1,4 +1,4 @@
-import { CairnError } from '@cairn/protocol';
+import { CairnError } from '@cairn/protocol/errors';
 import type * as OpenIdClient from 'openid-client';
 import { readClientConfig, writeClientConfig, type ClientConfig, type ClientContext } from './client-contexts.ts';
 import { json, program, say } from './cli-program.ts';
@@ -91,9 +91,9 @@ export function addLoginCommands(): void {
         throw deviceRefusal(provider, error, issuer, { tokenEndpoint: metadata.token_endpoint, codeExpiresAt });
       });
       const actor = await actorOf(server, tokens.access_token);
-      const config = readClientConfig();
+      const config = await readClientConfig();
       const context: ClientContext = { server, token: tokens.access_token, login: loginOf(issuer, clientId, tokens) };
-      writeClientConfig({ ...config, current: name, contexts: { ...config.contexts, [name]: context } });
+      await writeClientConfig({ ...config, current: name, contexts: { ...config.contexts, [name]: context } });
       say(json() ? JSON.stringify({ context: name, server, actor }) : `signed in to ${server} as ${actor} (context ${name}, now current)`);
     });
   program
@@ -101,7 +101,7 @@ export function addLoginCommands(): void {
     .description('forget the sign-in of a context (default: the current one): its token and refresh token; the provider is asked to revoke the refresh token')
     .option('--name <context>', 'the context (default: the current one)')
     .action(async (options: { name?: string }) => {
-      const config = readClientConfig();
+      const config = await readClientConfig();
       const name = options.name ?? config.current;
       const context = name === undefined ? undefined : config.contexts[name];
       if (name === undefined || !context)
@@ -122,7 +122,7 @@ export function addLoginCommands(): void {
           .catch(() => false);
       }
       const { token: _token, login: _login, ...kept } = context;
-      writeClientConfig({ ...config, contexts: { ...config.contexts, [name]: kept } });
+      await writeClientConfig({ ...config, contexts: { ...config.contexts, [name]: kept } });
       say(
         json()
           ? JSON.stringify({ context: name, revoked })
@@ -191,7 +191,7 @@ export async function refreshLogin(now = new Date()): Promise<void> {
   if (process.env['CAIRN_TOKEN'] || process.env['CAIRN_SERVER']) return;
   let config: ClientConfig;
   try {
-    config = readClientConfig();
+    config = await readClientConfig();
   } catch {
     // A broken client config is the command's to report, if it uses one (`cairn serve` does not).
     return;
@@ -229,7 +229,7 @@ export async function refreshLogin(now = new Date()): Promise<void> {
       },
     },
   };
-  writeClientConfig(refreshed);
+  await writeClientConfig(refreshed);
 }
 
 /**

@@ -1,5 +1,5 @@
 import type { ItemLogEnd, ItemView } from '@cairn/client';
-import { CairnError, isCairnError } from '@cairn/protocol';
+import { CairnError, isCairnError } from '@cairn/protocol/errors';
 import { clientOf, exitCodes, json, program, say } from './cli-program.ts';
 import { egressLines, egressOf } from './egress-lines.ts';
 

@@ -1,4 +1,4 @@
-import { CairnError } from '@cairn/protocol';
+import { CairnError } from '@cairn/protocol/errors';
 import type { Command } from 'commander';
 import { clientOf, json, program, readInputFile, say } from './cli-program.ts';
 import { writeChunks } from './file-output.ts';

@@ -1,5 +1,5 @@
 import type { RunView } from '@cairn/client';
-import { CairnError } from '@cairn/protocol';
+import { CairnError } from '@cairn/protocol/errors';
 import { Option } from 'commander';
 import { renderRunReport, reportFormats, type ReportFormat } from '../report/render-run-report.ts';
 import { buildRunReport, type ReportedRun } from '../report/run-report.ts';

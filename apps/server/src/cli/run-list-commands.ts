@@ -1,5 +1,5 @@
 import type { RunState } from '@cairn/core';
-import { runStates } from '@cairn/protocol';
+import { runStates } from '@cairn/protocol/lifecycle';
 import { Option } from 'commander';
 import { clientOf, json, program, say } from './cli-program.ts';
 

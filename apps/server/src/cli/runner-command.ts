@@ -1,6 +1,6 @@
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { CairnError } from '@cairn/protocol';
+import { CairnError } from '@cairn/protocol/errors';
 import { program, readInputFile } from './cli-program.ts';
 
 /** How long a SIGTERM or SIGINT lets held attempts finish, by default: under systemd's 90 s stop timeout. */

@@ -1,4 +1,3 @@
-import { decodeRunSpec } from '@cairn/protocol';
 import { addRemoveCommand, clientOf, json, program, readInputFile, say } from './cli-program.ts';
 import { scheduleListLines } from './schedule-lines.ts';
 import { collectParameter } from './template-commands.ts';
@@ -30,7 +29,7 @@ export function addScheduleCommands(): void {
       cron: options.cron,
       ...(file === undefined
         ? { template: { name: options.template!, parameters: options.param ?? {} } }
-        : { spec: decodeRunSpec(readInputFile(file, 'the run spec'), file) }),
+        : { spec: (await import('@cairn/protocol')).decodeRunSpec(readInputFile(file, 'the run spec'), file) }),
       ...(options.timeZone ? { timeZone: options.timeZone } : {}),
       ...(catchUp ? { catchUp } : {}),
       ...(options.overlap ? { overlap: options.overlap } : {}),

@@ -1,4 +1,4 @@
-import { CairnError, isCairnError } from '@cairn/protocol';
+import { CairnError, isCairnError } from '@cairn/protocol/errors';
 import { addRemoveCommand, clientOf, configOption, json, program, say, sayList, targetsServerConfig } from './cli-program.ts';
 import { loadServerConfigLazily } from './lazy-server-config.ts';
 

@@ -1,4 +1,4 @@
-import { CairnError, decodeRunSpec, loadRunSpec, parseDuration } from '@cairn/protocol';
+import { CairnError } from '@cairn/protocol/errors';
 import { configOption, json, program, readInputFile, say } from './cli-program.ts';
 import { loadServerConfigLazily } from './lazy-server-config.ts';
 
@@ -45,6 +45,7 @@ export function addServerCommands(): void {
     .option('--emitted-by <itemId>', 'the planner item (emits) of the spec that would emit --fragment')
     .description('check a run spec (and a fragment a planner of it would emit) and report every problem with its JSON path')
     .action(async (file: string, options: { fragment?: string; emittedBy?: string }) => {
+      const { decodeRunSpec, loadRunSpec } = await import('@cairn/protocol');
       const { spec, digest } = loadRunSpec(decodeRunSpec(readInputFile(file, 'the run spec'), file), { source: file });
       if (options.fragment !== undefined || options.emittedBy !== undefined) {
         if (options.fragment === undefined || options.emittedBy === undefined)
@@ -122,6 +123,7 @@ export function addServerCommands(): void {
           { path: 'config.server.host' },
         );
       }
+      const { parseDuration } = await import('@cairn/protocol');
       const ms = (text: string) => parseDuration(text);
       const app = await buildHttpApi({ composition, logger, ...httpApiSettingsOf(loaded.config.server) });
       composition.start();

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { PublicKeyRecord } from '@cairn/core';
 import type { TrustedAnchor } from '@cairn/audit';
-import { CairnError } from '@cairn/protocol';
+import { CairnError } from '@cairn/protocol/errors';
 import { configFileNames } from '../config/config-file-names.ts';
 import type { LoadedServerConfig } from '../config/load-server-config.ts';
 import { serverAnchors, serverSigningKey, serverTsaCertificates } from '../capabilities/evidence/server-trust.ts';

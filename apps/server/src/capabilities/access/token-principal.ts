@@ -1,5 +1,5 @@
 import type { Actor } from '@cairn/core';
-import { CairnError } from '@cairn/protocol';
+import { CairnError } from '@cairn/protocol/errors';
 import type { TokenRecord } from './token-store.ts';
 
 /**
