@@ -97,8 +97,15 @@ export function addServerCommands(): void {
         import('../http/browser-requests.ts'),
       ]);
       // composeServer probes the S3 seams: a bucket that would not enforce conditional writes, or an
-      // anchor bucket without Object Lock, stops the server here with the probe's error and fix.
-      const composition = await composeServer(loaded, { logger, logSink: logSink.health }).catch((error: unknown) => {
+      // anchor bucket without Object Lock, stops the server here with the probe's error and fix. A
+      // store that does not answer yet (started beside the server) is waited for, saying so.
+      const { composeWhenStoreAnswers } = await import('../composition/compose-when-store-answers.ts');
+      const storeWaitMs = (await import('@cairn/protocol')).parseDuration(timeouts.storeWait);
+      const composition = await composeWhenStoreAnswers(() => composeServer(loaded, { logger, logSink: logSink.health }), {
+        waitMs: storeWaitMs,
+        onWait: (error, leftMs) =>
+          logger.warn({ code: error.code, waitingSeconds: Math.ceil(leftMs / 1_000) }, `waiting for the server's store to answer: ${error.message}`),
+      }).catch((error: unknown) => {
         lock.release();
         throw error;
       });

@@ -52,7 +52,7 @@ test('paths are relative to the config file, default under the data directory, a
     allowedHosts: [],
     uploadLimitMiB: 256,
     logLevel: 'debug',
-    timeouts: { idle: '60s', headers: '10s', request: '60s', keepAlive: '5s', shutdownGrace: '10s' },
+    timeouts: { idle: '60s', headers: '10s', request: '60s', keepAlive: '5s', shutdownGrace: '10s', storeWait: '60s' },
   });
   expect(loaded.config.executor).toMatchObject({ kind: 'local', sandbox: 'none' });
   expect(loadServerConfig({ directory, env: {} }).config.server.logLevel).toBe('info');

@@ -53,7 +53,9 @@ export const serverSectionSchema = z
     /**
      * How long a connection may stay silent (`idle`), take to send its headers (`headers`) or its
      * whole request (`request`), and wait between two requests (`keepAlive`); how long a stop
-     * waits for open requests and event streams before it cuts them (`shutdownGrace`). Durations.
+     * waits for open requests and event streams before it cuts them (`shutdownGrace`); how long
+     * `cairn serve` waits at start for a state database or evidence store that does not answer yet
+     * (`storeWait`: one started beside it may be slower; 0 stops at once). Durations.
      * An event stream is never idle: it sends a comment every 15 s.
      */
     timeouts: z
@@ -63,6 +65,7 @@ export const serverSectionSchema = z
         request: duration.default('60s'),
         keepAlive: duration.default('5s'),
         shutdownGrace: duration.default('10s'),
+        storeWait: duration.default('60s'),
       })
       .prefault({}),
     /** The lowest log level written (`CAIRN_LOG_LEVEL` overrides it). */
