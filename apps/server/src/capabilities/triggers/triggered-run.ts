@@ -10,6 +10,8 @@ export interface TriggeredRunRequest {
   readonly actor: AuditActor;
   /** Names the delivery (`github-delivery:ID`, `webhooks/NAME:ID`): the same delivery makes one run. */
   readonly idempotencyKey: string;
+  /** Labels the trigger adds to the filled spec, replacing the template's own of the same keys: what caused the run, kept in its evidence. */
+  readonly labels?: Readonly<Record<string, string>>;
 }
 
 /**
@@ -22,7 +24,11 @@ export async function submitTriggeredRun(
   request: TriggeredRunRequest,
 ): Promise<{ readonly runId: string; readonly created: boolean }> {
   const filled = templates.fill(request.template, request.parameters);
-  return submitFilled(filled, (document) =>
+  const labelled =
+    request.labels === undefined
+      ? filled
+      : { ...filled, document: { ...(filled.document as object), labels: { ...(filled.document as { labels?: object }).labels, ...request.labels } } };
+  return submitFilled(labelled, (document) =>
     service.submit(document, {
       actor: request.actor,
       source: `template ${request.template}`,

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { AuditEntry } from '@cairn/core';
+import { createGitHubForge } from '@cairn/github-forge';
 import { removeWithMounts } from '@cairn/local';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
@@ -24,6 +25,8 @@ import { httpApiSettingsOf } from '../../../http/http-api-settings.ts';
 import { buildHttpApi } from '../../../http/http-server.ts';
 import { startScriptedModels, type ScriptedModels, type ScriptedTurn } from '../../gateway/scripted-models.test-support.ts';
 import { githubDelivery, issueLabeled } from '../github-deliveries.test-support.ts';
+import { FollowUpReplies } from './follow-up-replies.ts';
+import { SqliteReviewLoopStore } from './store/review-loop-store-sqlite.ts';
 import { acmeApp, checkRunCompleted, pullCommentCreated, reviewCommentCreated, reviewSubmitted, type PullAt } from './review-deliveries.test-support.ts';
 
 const repositoryRoot = fileURLToPath(new URL('../../../../../../', import.meta.url));
@@ -55,6 +58,8 @@ let models: ScriptedModels;
 let composition: ServerComposition;
 let base: string;
 let close: () => Promise<void>;
+let triggersDatabase: string;
+let issueRunId: string;
 
 beforeAll(async () => {
   github = await startGitHubApiServer({ repositoryPath: (name) => gitServer.path(name), app: { ...app, publicKey } });
@@ -110,6 +115,7 @@ beforeAll(async () => {
     }),
   );
   const loaded = loadServerConfig({ directory, env: process.getuid?.() === 0 ? {} : { CAIRN_SANDBOX: 'none' } });
+  triggersDatabase = loaded.paths.triggers;
   composition = await composeServer(loaded);
   const operator = { kind: 'user', id: 'operator', via: 'cli' } as const;
   await composition.service.setSecret('GITHUB_APP_PRIVATE_KEY', privateKey.export({ type: 'pkcs1', format: 'pem' }).toString(), operator);
@@ -133,7 +139,8 @@ beforeAll(async () => {
     repository: acmeApp,
   });
   expect(answer.status, JSON.stringify(answer.body)).toBe(201);
-  expect((await composition.engine.waitForRun(answer.body['runId'] as string)).state).toBe('succeeded');
+  issueRunId = answer.body['runId'] as string;
+  expect((await composition.engine.waitForRun(issueRunId)).state).toBe('succeeded');
 }, 120_000);
 
 afterAll(async () => {
@@ -234,6 +241,10 @@ test(
     expect(reply).toMatch(/Spend: 2 model calls, 1900 input and 65 output tokens/);
     // The evidence names the review that caused the run: its spec, in the bundle, carries it.
     expect(JSON.stringify(await bundleOf(runId))).toContain(`#pullrequestreview-${id}`);
+    expect((await composition.service.spec(runId))!.labels).toMatchObject({
+      'cairn.dev/feedback': `${github.url}/${repository}/pull/1#pullrequestreview-${id}`,
+      'cairn.dev/feedback-id': `review:${id}`,
+    });
   },
 );
 
@@ -401,6 +412,28 @@ test('the stop label, added by someone with write access, stops the loop until i
   expect(github.comments(repository, 1).at(-1)).toContain('comments `@cairn resume` and removes the label `cairn:stop`');
   expect((await deliver('pull_request', labelled('unlabeled', 'hubot-writer'))).body).toMatchObject({ ignored: 'resumed the review loop of #1' });
   expect((await entries('run.submitted')).length).toBe(before);
+});
+
+test('a follow-up that ended while no server followed is replied to by the next one to start, once', { timeout: 60_000 }, async () => {
+  // As a server that stopped before replying left it: a follow-up recorded with its ended run, no reply.
+  const store = new SqliteReviewLoopStore(triggersDatabase);
+  const detail = { feedback: 'the comment of Codertocat', url: 'https://github.com/acme/app/pull/1#issuecomment-1', branch, head: 'a'.repeat(40) };
+  const admitted = await store.admit(
+    { feedbackId: 'issue-comment:left-unreplied', repository, pullNumber: 1, requestedAt: Date.now() - 7_200_000, detail: JSON.stringify(detail) },
+    { perPullRequest: 100, perHour: 100 },
+  );
+  expect(admitted).toEqual({ admitted: true });
+  await store.started('issue-comment:left-unreplied', issueRunId);
+  github.addToken('github_pat_replies', { write: true, repositories: [repository] });
+  const forge = createGitHubForge({ repository, apiUrl: github.url, gitUrl: gitServer.url('').replace(/\/\.git$/, ''), token: 'github_pat_replies' });
+  const starting = [0, 1].map(() => new FollowUpReplies({ store, service: composition.service, storage: composition.storage, forge: async () => forge }));
+  starting.forEach((replies) => replies.start());
+  const reply = await replyTo(issueRunId);
+  expect(reply).toContain(`Follow-up for [the comment of Codertocat](https://github.com/acme/app/pull/1#issuecomment-1): run [\`${issueRunId}\`]`);
+  await Promise.all(starting.map((replies) => replies.stop()));
+  expect(github.comments(repository, 1).filter((comment) => comment.includes(`run [\`${issueRunId}\`]`))).toHaveLength(1);
+  expect(await store.unreplied()).toEqual([]);
+  store.close();
 });
 
 test('a pull request Cairn did not deliver, and an approving review, start nothing', async () => {

@@ -197,6 +197,8 @@ export class ReviewLoop {
               parameters,
               actor,
               idempotencyKey: `github-feedback:${feedbackId}`,
+              // Whatever the template says, the run's spec (and so its evidence bundle) names what caused it.
+              labels: { 'cairn.dev/feedback': detail.url, 'cairn.dev/feedback-id': feedbackId },
             }),
         );
       } catch (error) {
