@@ -10,6 +10,8 @@ export interface PullRequestAt {
   readonly url?: string;
   /** Its labels, when the payload lists them. */
   readonly labels?: readonly string[];
+  /** `open` or `closed`, when the payload says. */
+  readonly state?: string;
 }
 
 /** What a delivery asks of the review loop, or why nothing. */
@@ -176,6 +178,7 @@ function pullOf(pull: GithubPull | undefined): PullRequestAt | undefined {
     ...(typeof pull.base?.ref === 'string' ? { base: pull.base.ref } : {}),
     ...(typeof pull.html_url === 'string' ? { url: pull.html_url } : {}),
     ...(labels ? { labels } : {}),
+    ...(typeof pull.state === 'string' ? { state: pull.state } : {}),
   };
 }
 
@@ -185,6 +188,7 @@ interface GithubPull {
   readonly head?: { readonly ref?: unknown; readonly sha?: unknown };
   readonly base?: { readonly ref?: unknown };
   readonly labels?: unknown;
+  readonly state?: unknown;
 }
 
 interface GithubRun {

@@ -442,6 +442,9 @@ test('a pull request Cairn did not deliver, and an approving review, start nothi
     reviewSubmitted({ number: 7, branch: 'feature/by-hand', head: 'a'.repeat(40) }, { id: 99, login: 'Codertocat', state: 'changes_requested', body: 'x' }),
   );
   expect(stranger.body).toMatchObject({ ignored: 'pull request #7 (branch feature/by-hand) was not delivered by Cairn: the review loop answers only those' });
+  const closed = reviewSubmitted(await pullNow(), { id: 101, login: 'Codertocat', state: 'changes_requested', body: 'too late' });
+  const afterMerge = await deliver('pull_request_review', { ...closed, pull_request: { ...closed.pull_request, state: 'closed' } });
+  expect(afterMerge.body).toMatchObject({ ignored: 'acme/app has no open pull request #1' });
   const approved = await deliver('pull_request_review', reviewSubmitted(await pullNow(), { id: 100, login: 'Codertocat', state: 'approved', body: 'LGTM' }));
   expect(approved.body).toMatchObject({ ignored: 'an approving review asks for no change' });
 });

@@ -311,6 +311,8 @@ export class ReviewLoop {
 
   /** The pull request with its branch, head, base and address (read from the forge when the payload lacks them), or undefined when it is gone or closed. */
   async #completed(forge: ReviewForge, pull: PullRequestAt): Promise<Required<Pick<PullRequestAt, 'number' | 'branch' | 'head' | 'base' | 'url'>> | undefined> {
+    // A closed or merged pull request asks for nothing more: its branch may be gone, or shipped.
+    if (pull.state !== undefined && pull.state !== 'open') return undefined;
     if (pull.branch !== undefined && pull.head !== undefined && pull.base !== undefined && pull.url !== undefined)
       return { number: pull.number, branch: pull.branch, head: pull.head, base: pull.base, url: pull.url };
     const read = await forge.readChangeRequest(String(pull.number));
