@@ -189,8 +189,10 @@ export function describeEngineService(name: string, makeService: () => ServiceUn
       const { service } = await makeService();
       const stop = new AbortController();
       const seen: CairnEvent[] = [];
+      // Read before the submit: read inside the loop, a loaded machine could let the run's first entries in before it.
+      const after = (await service.auditSize()) - 1;
       const following = (async () => {
-        for await (const event of service.events({ after: (await service.auditSize()) - 1, signal: stop.signal })) seen.push(event);
+        for await (const event of service.events({ after, signal: stop.signal })) seen.push(event);
       })();
       const { runId } = await service.submit({ version: 1, name: 'later', items: [{ id: 'a', runtime: command('true') }] }, { actor: ana });
       await until(
