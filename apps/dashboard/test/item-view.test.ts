@@ -265,3 +265,39 @@ test("an item's spec shows its lock names, label keys and label values as text, 
     expect(await refused.json()).toMatchObject({ code: 'CAIRN_RUN_SPEC_INVALID', issues: [{ path, message: expect.stringContaining('letters, digits') }] });
   }
 });
+
+test("a failure is said once: a merge conflict's summary, its hunks beneath as written, the attempt naming only its code", async () => {
+  const { base, api, operatorToken } = await start('tokens');
+  // Two items that each add NOTES.md with other contents: the merge conflicts at beta.
+  const runId = await submitRun(api, {
+    version: 1,
+    name: 'conflicting',
+    items: [
+      shell('alpha', 'printf "alpha\\n" > NOTES.md'),
+      shell('beta', 'printf "beta\\n" > NOTES.md'),
+      { id: 'combine', runtime: { kind: 'merge', from: ['alpha', 'beta'] } },
+    ],
+  });
+  await runReaches(api, runId);
+  const [item] = ((await (await api(`/v1/runs/${runId}/items`)).json()) as { itemId: string; failure: { code: string; message: string } }[]).filter(
+    (candidate) => candidate.itemId === 'combine',
+  );
+  expect(item!.failure.code).toBe('CAIRN_MERGE_CONFLICT');
+  const [summary, ...hunks] = item!.failure.message.split('\n');
+  expect(hunks.length).toBeGreaterThan(0);
+  const page = await signedIn(base, operatorToken, `#/runs/${runId}/items/combine`);
+  const panel = page.getByRole('region', { name: 'Item combine' });
+  await expect.poll(() => panel.locator('.failure .failure-summary').textContent()).toBe(`CAIRN_MERGE_CONFLICT ${summary}`);
+  // The hunks beneath, line by line as written (not flattened onto the summary's line).
+  expect(await panel.locator('.failure .failure-detail').textContent()).toBe(hunks.join('\n').trim());
+  // Outside the output panel (the whole log), the summary shows once and the conflict marker once.
+  await expect.poll(() => panel.locator('.attempts-table tr[data-attempt="1"] .attempt-failure').textContent()).toBe('CAIRN_MERGE_CONFLICT (why: above)');
+  const outsideOutput = await panel.evaluate((element) => {
+    const copy = element.cloneNode(true) as HTMLElement;
+    for (const output of copy.querySelectorAll('[aria-label="Output"]')) output.remove();
+    return copy.textContent ?? '';
+  });
+  expect(outsideOutput.split(summary!).length - 1).toBe(1);
+  expect(outsideOutput.split('<<<<<<<').length - 1).toBe(1);
+  expect(await panel.locator('.attempts-table tr[data-attempt="1"] .attempt-failure').getAttribute('title')).toBe(item!.failure.message);
+});

@@ -17,16 +17,20 @@ export interface Span {
 /**
  * An item's attempts as a timeline, each attempt's time split into its spans: waiting to be
  * dispatched once ready (for concurrency limits: the queue), waiting for a global lock another item
- * held (with the lock's name), and running; then how it ended and, when it failed, its own reason.
+ * held (with the lock's name), and running; then how it ended and, when it failed, its own reason:
+ * its code and the message's first line (the whole message on hover), or only its code for the
+ * attempt whose failure the panel explains above (`explained`), so a reason is not said twice.
  * Each row's button shows that attempt's output.
  */
 export function ItemAttempts({
   attempts,
+  explained = null,
   readyAt,
   shown,
   onShow,
 }: {
   readonly attempts: readonly AttemptView[];
+  readonly explained?: number | null;
   readonly readyAt: string | null;
   readonly shown: number | null;
   readonly onShow: (attempt: number) => void;
@@ -64,7 +68,13 @@ export function ItemAttempts({
                 {attempt.exitCode === null ? '' : ` · exit ${attempt.exitCode}`}
                 <Timeline spans={spans} />
               </td>
-              <td class="attempt-failure">{attempt.failure ? `${attempt.failure.code}: ${attempt.failure.message}` : ''}</td>
+              <td class="attempt-failure" title={attempt.failure?.message}>
+                {attempt.failure === null
+                  ? ''
+                  : attempt.attempt === explained
+                    ? `${attempt.failure.code} (why: above)`
+                    : `${attempt.failure.code}: ${attempt.failure.message.split(/\r?\n/)[0]}`}
+              </td>
             </tr>
           );
         })}

@@ -17,6 +17,7 @@ import type { ItemSummary } from '../api/run-summary.ts';
 import { spendText, type ModelSpend } from '../spend-text.ts';
 import { StateBadge } from '../state-badge.tsx';
 import { When } from '../time-format.tsx';
+import { FailureNote } from './failure-note.tsx';
 
 const liveStates = new Set(['blocked', 'awaiting-approval', 'ready', 'running']);
 
@@ -114,19 +115,7 @@ export function ItemPanel({
       <ActionBar label={`Actions on ${itemId}`} buttons={buttons} />
       <ApprovalVotes item={item} />
       {spend && <p class="item-spend">Spent {spendText(spend)}</p>}
-      {failure && (
-        <div class="failure" role="note">
-          <h3>Why it failed</h3>
-          <p>
-            <code>{failure.code}</code> {failure.message}
-          </p>
-          <p class="hint">
-            {failure.exitCode !== null ? `exit code ${failure.exitCode}` : failure.signal !== null ? `signal ${failure.signal}` : 'it did not run to an exit'}
-            {failure.rule ? ` · refused by rule ${failure.rule}` : ''}
-          </p>
-          {failure.stderrTail !== '' && <pre class="stderr">{failure.stderrTail}</pre>}
-        </div>
-      )}
+      {failure && <FailureNote failure={failure} />}
       {manifestAttempt && <ItemEgress egress={manifestAttempt.egress} attempt={manifestAttempt.attempt} />}
       {delivery && (
         <DeliveryPanel api={api} runId={runId} itemId={itemId} delivery={delivery} runEnded={runEnded} mayReadEvidence={permissions.may('audit.read')} />
@@ -140,6 +129,7 @@ export function ItemPanel({
       )}
       <ItemAttempts
         attempts={attempts}
+        explained={failure === null ? null : latestAttempt}
         readyAt={item?.readyAt ?? null}
         shown={shownAttempt}
         onShow={(attempt) => setShownAttempt(attempt === latestAttempt ? null : attempt)}
