@@ -117,7 +117,10 @@ export async function composeServer(loaded: LoadedServerConfig, options: Compose
   // OpenTelemetry is imported only when traces are configured.
   const tracing = await parts.startInOrder(
     'tracing',
-    async () => (config.telemetry.traces ? (await import('../telemetry/start-tracing.ts')).startTracing(config.telemetry.traces, options.logger) : undefined),
+    async () =>
+      config.telemetry.traces
+        ? (await import('../telemetry/start-tracing.ts')).startTracing(config.telemetry.traces, options.logger, (adapter) => config.gateway.adapters[adapter])
+        : undefined,
     (started) => started?.stop(),
   );
   // Before the modules: on PostgreSQL they keep their tables in the server's database.

@@ -17,6 +17,11 @@ const environmentOverrides: Readonly<Record<string, (config: Record<string, unkn
     if (executor?.kind === undefined || executor.kind === 'local') config['executor'] = { ...executor, sandbox: value };
   },
   CAIRN_LOG_LEVEL: (config, value) => (config['server'] = { ...(config['server'] as object | undefined), logLevel: value }),
+  // OpenTelemetry's own variable, read where its SDK would read it; it means something only with traces on.
+  OTEL_SEMCONV_STABILITY_OPT_IN: (config, value) => {
+    const telemetry = config['telemetry'] as { traces?: object } | undefined;
+    if (telemetry?.traces) config['telemetry'] = { ...telemetry, traces: { ...telemetry.traces, stabilityOptIn: value } };
+  },
 };
 
 /** A loaded config: its values, with every path made absolute, and the file it came from. */

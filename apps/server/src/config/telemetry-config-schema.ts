@@ -15,6 +15,11 @@ export const telemetryConfigSchema = z
         serviceName: z.string().min(1, 'must name the service, e.g. cairn').default('cairn'),
         /** Sent with every export, e.g. a collector's `authorization`. */
         headers: z.record(z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'must be an HTTP header name'), z.string()).default({}),
+        /**
+         * OpenTelemetry's semantic-convention opt-ins, comma-separated, as `OTEL_SEMCONV_STABILITY_OPT_IN`
+         * (which sets it): `gen_ai_latest_experimental` makes the spans follow the GenAI conventions.
+         */
+        stabilityOptIn: z.string().optional(),
       })
       .optional(),
   })

@@ -351,3 +351,54 @@ test(
     expect(call.attributes.find((candidate) => candidate.key === 'cairn.model.cost_usd')?.value['doubleValue']).toBeGreaterThan(0);
   },
 );
+
+test('OTEL_SEMCONV_STABILITY_OPT_IN sets telemetry.traces.stabilityOptIn, and means nothing without traces', async () => {
+  const directory = mkdtempSync(join(tmpdir(), 'cairn-traces-config-'));
+  cleanups.push(() => rmSync(directory, { recursive: true, force: true }));
+  await initServer(directory);
+  const env = { OTEL_SEMCONV_STABILITY_OPT_IN: 'http,gen_ai_latest_experimental' };
+  expect(loadServerConfig({ directory, env }).config.telemetry).toEqual({});
+  appendFileSync(join(directory, 'cairn.config.yaml'), `telemetry:\n  traces:\n    otlpEndpoint: http://collector:4318/v1/traces\n    stabilityOptIn: http\n`);
+  expect(loadServerConfig({ directory, env: {} }).config.telemetry.traces?.stabilityOptIn).toBe('http');
+  expect(loadServerConfig({ directory, env }).config.telemetry.traces?.stabilityOptIn).toBe('http,gen_ai_latest_experimental');
+});
+
+test(
+  'opted in to the GenAI conventions: invoke_workflow per run, invoke_agent per agent attempt with its usage, the model call under it',
+  { timeout: 60_000 },
+  async () => {
+    const receiver = await otlpReceiver();
+    const models = await startScriptedModels({ chat: [{ text: 'Done.', usage: { inputTokens: 120, outputTokens: 30, cacheReadTokens: 40 } }] });
+    cleanups.push(() => models.close());
+    const { api, composition } = await server(
+      [
+        `telemetry: { traces: { otlpEndpoint: ${receiver.endpoint}, stabilityOptIn: gen_ai_latest_experimental } }`,
+        `gateway: { enabled: true, providers: { openai: { baseUrl: ${models.baseUrls.openai}, apiKeySecret: PROVIDER_KEY } } }`,
+        `runtimes: { openai-compatible: { baseUrl: http://127.0.0.1:9/v1, maxRetries: 0 } }`,
+        '',
+      ].join('\n'),
+    );
+    await composition.engine.setSecret('PROVIDER_KEY', 'sk-traced', { kind: 'user', id: 'admin', via: 'cli' });
+    const runId = await submit(
+      api,
+      `version: 1\nname: agent\nitems:\n  - { id: ask, runtime: { kind: agent, adapter: openai-compatible, model: gpt-4o-mini, prompt: Say done. } }\n`,
+    );
+    await eventually(() => ended(composition, runId), 'the run to end');
+    const spans = await eventually(() => (receiver.spans().some((span) => span.name.startsWith('invoke_workflow ')) ? receiver.spans() : undefined), 'the workflow span');
+    const workflow = spans.find((span) => span.name === 'invoke_workflow agent')!;
+    expect([attribute(workflow, 'gen_ai.operation.name'), attribute(workflow, 'gen_ai.workflow.name')]).toEqual(['invoke_workflow', 'agent']);
+    const agent = spans.find((span) => span.name === 'invoke_agent ask')!;
+    expect(agent, spans.map((span) => span.name).join(', ')).toBeDefined();
+    expect(
+      ['gen_ai.operation.name', 'gen_ai.provider.name', 'gen_ai.agent.name', 'gen_ai.request.model', 'gen_ai.usage.input_tokens', 'gen_ai.usage.output_tokens'].map((key) =>
+        attribute(agent, key),
+      ),
+    ).toEqual(['invoke_agent', 'openai', 'ask', 'gpt-4o-mini', 160, 30]);
+    expect(agent.attributes.find((candidate) => candidate.key === 'cairn.model.cost_usd')?.value['doubleValue']).toBeGreaterThan(0);
+    const call = spans.find((span) => span.name === 'chat gpt-4o-mini')!;
+    expect(call.parentSpanId).toBe(agent.spanId);
+    // OTLP's SPAN_KIND_CLIENT.
+    expect((call as OtlpSpan & { kind?: number }).kind).toBe(3);
+    expect(attribute(call, 'gen_ai.usage.cache_read.input_tokens')).toBe(40);
+  },
+);

@@ -1,15 +1,22 @@
 import { createHash } from 'node:crypto';
 import type { CairnEvent, Logger } from '@cairn/core';
 import type { EngineObserver, EngineService, LiveAttempt, ModelCall } from '@cairn/engine';
-import { ROOT_CONTEXT, SpanStatusCode, trace, TraceFlags, type Link, type Span, type Tracer } from '@opentelemetry/api';
+import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, TraceFlags, type Attributes, type Link, type Span, type Tracer } from '@opentelemetry/api';
+import { attemptSpanId } from './attempt-span-id.ts';
+import { addModelCall, type AttemptUsage } from './attempt-usage.ts';
+import type { GenAiConventions } from './gen-ai-conventions.ts';
 
-/** What the tracer reads of the engine: where the log ends, the events, and a run's name. */
-type TracedService = Pick<EngineService, 'auditSize' | 'events' | 'run'>;
+/** What the tracer reads of the engine: where the log ends, the events, a run's name and spec. */
+export type TracedService = Pick<EngineService, 'auditSize' | 'events' | 'run' | 'spec'>;
 
-/** Where the tracer gets a root span's ids from: the run's own, so a run is one trace across restarts. */
+/**
+ * Where the tracer gets the ids of the spans it derives from the run (a run's first span, an
+ * attempt's first span), so a run is one trace across restarts and others can name those spans
+ * before they are open.
+ */
 export interface RunSpanIds {
-  /** Used for the next root span only, then forgotten. */
-  next(ids: { readonly traceId: string; readonly spanId: string | undefined }): void;
+  /** Used for the next span only (a trace id only by a root span), then forgotten. */
+  next(ids: { readonly traceId?: string | undefined; readonly spanId: string | undefined }): void;
 }
 
 /** The ids of a run's trace and of its first run span, derived from the run id alone. */
@@ -21,11 +28,24 @@ export function runSpanIds(runId: string): { readonly traceId: string; readonly 
 interface OpenRun {
   readonly span: Span;
   readonly items: Map<string, OpenItem>;
+  /** The run's agent items (from its spec) by item id: their attempts are `invoke_agent` spans. */
+  readonly agents: ReadonlyMap<string, AgentOfItem>;
+}
+
+interface AgentOfItem {
+  readonly adapter: string;
+  readonly model: string | undefined;
 }
 
 interface OpenItem {
   readonly span: Span;
   readonly attempts: Map<number, Span>;
+}
+
+/** What the tracer reads of a run when its span opens. */
+interface RunOpening {
+  readonly name: string | undefined;
+  readonly agents: ReadonlyMap<string, AgentOfItem>;
 }
 
 const itemEnds = new Set(['succeeded', 'failed', 'skipped', 'cancelled']);
@@ -43,16 +63,25 @@ const attemptFailures = new Set(['failed', 'timed-out', 'lost']);
  * the engine's path. The one thing events leave out, an attempt's executor, comes from the
  * observer's `attemptStarted`, which the engine calls anyway.
  *
- * A run's trace id is derived from its run id, and so is its first run span's id. When the server
- * stops, the spans still open end there with status unset and `cairn.interrupted: true`; after a
- * restart the first event of such a run opens a new run span in the same trace, marked
- * `cairn.run.resumed: true` and linked to the run's first span, and its items continue under it.
+ * A run's trace id is derived from its run id, and so is its first run span's id, and an attempt's
+ * first span's id from the attempt (`attemptSpanId`). When the server stops, the spans still open
+ * end there with status unset and `cairn.interrupted: true`; after a restart the first event of
+ * such a run opens a new run span in the same trace, marked `cairn.run.resumed: true` and linked to
+ * the run's first span, and its items continue under it.
+ *
+ * With `conventions: 'gen-ai-latest'` (see gen-ai-conventions.ts) the run span is the GenAI
+ * conventions' `invoke_workflow` and an agent item's attempt span their `invoke_agent`, with the
+ * tokens and cost of the attempt's model calls added up on it.
  */
 export class RunTracer {
   readonly #tracer: Tracer;
   readonly #ids: RunSpanIds;
   readonly #logger: Logger | undefined;
+  readonly #conventions: GenAiConventions;
+  readonly #providerOf: (adapter: string) => string | undefined;
   readonly #runs = new Map<string, OpenRun>();
+  /** The model calls' usage by attempt (`runId\0itemId\0attempt`), until its span ends: calls come before the events that open it. */
+  readonly #usage = new Map<string, AttemptUsage>();
   /** Executor names by run and item (every attempt of an item has its item's executor). */
   readonly #executors = new Map<string, string>();
   #service: TracedService | undefined;
@@ -68,10 +97,20 @@ export class RunTracer {
     attemptEnded: (event) => this.#executors.set(`${event.runId}\0${event.itemId}`, event.executor),
   };
 
-  constructor(settings: { readonly tracer: Tracer; readonly ids: RunSpanIds; readonly logger?: Logger }) {
+  constructor(settings: {
+    readonly tracer: Tracer;
+    readonly ids: RunSpanIds;
+    readonly logger?: Logger;
+    /** Which names the spans take: Cairn's own (the default) or the GenAI conventions'. */
+    readonly conventions?: GenAiConventions;
+    /** The provider an agent adapter's models are on (`gen_ai.provider.name`, which `invoke_agent` requires). */
+    readonly providerOf?: (adapter: string) => string | undefined;
+  }) {
     this.#tracer = settings.tracer;
     this.#ids = settings.ids;
     this.#logger = settings.logger;
+    this.#conventions = settings.conventions ?? 'cairn';
+    this.#providerOf = settings.providerOf ?? (() => undefined);
   }
 
   /** Follows the engine's events from the log's end: what happened before this start is not traced again. */
@@ -104,6 +143,7 @@ export class RunTracer {
     }
     this.#runs.clear();
     this.#executors.clear();
+    this.#usage.clear();
   }
 
   async #follow(service: TracedService, signal: AbortSignal): Promise<void> {
@@ -118,34 +158,46 @@ export class RunTracer {
   async #recordSafely(event: CairnEvent): Promise<void> {
     this.#cursor = event.id;
     try {
-      // A run's name is read once, when its span opens (the first event of the run this tracer sees).
-      const name = this.#runs.has(event.runId) ? undefined : (await this.#service?.run(event.runId))?.name;
-      this.#record(event, name);
+      // A run's name and agents are read once, when its span opens (the first event of the run this tracer sees).
+      const opening = this.#runs.has(event.runId) ? undefined : await this.#opening(event.runId);
+      this.#record(event, opening);
     } catch (error) {
       // One odd event must not end tracing for everything after it.
       this.#logger?.warn({ err: error, eventId: event.id }, 'tracing: an event could not be turned into a span');
     }
   }
 
-  #record(event: CairnEvent, name: string | undefined): void {
+  async #opening(runId: string): Promise<RunOpening> {
+    const [run, spec] = await Promise.all([this.#service?.run(runId), this.#conventions === 'cairn' ? undefined : this.#service?.spec(runId)]);
+    const agents = new Map<string, AgentOfItem>();
+    for (const item of spec?.items ?? [])
+      if (item.runtime.kind === 'agent') agents.set(item.id, { adapter: item.runtime.adapter, model: item.runtime.model });
+    return { name: run?.name, agents };
+  }
+
+  #record(event: CairnEvent, opening: RunOpening | undefined): void {
     const time = Date.parse(event.time);
     if (event.type === 'run.state') {
-      const run = this.#run(event.runId, time, event.state === 'queued', name);
+      const run = this.#run(event.runId, time, event.state === 'queued', opening);
       if (event.state === 'running') run.span.addEvent('run started', time);
       if (runEnds.has(event.state)) {
         run.span.setAttribute('cairn.run.state', event.state);
-        if (event.state === 'failed') run.span.setStatus({ code: SpanStatusCode.ERROR, message: 'the run failed' });
+        if (event.state === 'failed') {
+          run.span.setStatus({ code: SpanStatusCode.ERROR, message: 'the run failed' });
+          if (this.#conventions === 'gen-ai-latest') run.span.setAttribute('error.type', 'failed');
+        }
         for (const [itemId, item] of run.items) {
-          for (const attempt of item.attempts.values()) attempt.end(time);
+          for (const [number, attempt] of item.attempts) this.#endAttempt(attempt, `${event.runId}\0${itemId}\0${number}`, time);
           item.span.end(time);
           this.#executors.delete(`${event.runId}\0${itemId}`);
         }
         run.span.end(time);
         this.#runs.delete(event.runId);
+        for (const key of this.#usage.keys()) if (key.startsWith(`${event.runId}\0`)) this.#usage.delete(key);
       }
       return;
     }
-    const item = this.#item(event.runId, event.itemId, time, name);
+    const item = this.#item(event.runId, event.itemId, time, opening);
     if (event.type === 'item.state') {
       if (!itemEnds.has(event.state)) {
         item.span.addEvent(`item ${event.state}`, time);
@@ -153,7 +205,7 @@ export class RunTracer {
       }
       item.span.setAttribute('cairn.item.state', event.state);
       if (event.state === 'failed') item.span.setStatus({ code: SpanStatusCode.ERROR, message: 'the item failed' });
-      for (const attempt of item.attempts.values()) attempt.end(time);
+      for (const [number, attempt] of item.attempts) this.#endAttempt(attempt, `${event.runId}\0${event.itemId}\0${number}`, time);
       item.span.end(time);
       this.#runs.get(event.runId)?.items.delete(event.itemId);
       this.#executors.delete(`${event.runId}\0${event.itemId}`);
@@ -163,11 +215,17 @@ export class RunTracer {
     let attempt = item.attempts.get(event.attempt);
     if (!attempt) {
       const executor = this.#executors.get(`${event.runId}\0${event.itemId}`);
+      const agent = this.#conventions === 'gen-ai-latest' ? this.#runs.get(event.runId)?.agents.get(event.itemId) : undefined;
+      // Seen starting, this is the attempt's first span and takes the id others already name; one
+      // first seen ending started before a restart, where its first span (with that id) ended.
+      if (event.state === 'running') this.#ids.next({ spanId: attemptSpanId(event.runId, event.itemId, event.attempt) });
       attempt = this.#tracer.startSpan(
-        `attempt ${event.attempt}`,
+        agent ? `invoke_agent ${event.itemId}` : `attempt ${event.attempt}`,
         {
+          kind: SpanKind.INTERNAL,
           startTime: time,
           attributes: {
+            ...(agent ? this.#agentAttributes(event.itemId, agent) : {}),
             'cairn.run.id': event.runId,
             'cairn.item.id': event.itemId,
             'cairn.attempt': event.attempt,
@@ -180,31 +238,76 @@ export class RunTracer {
     }
     if (event.state === 'running') return;
     attempt.setAttribute('cairn.outcome', event.state);
-    if (attemptFailures.has(event.state))
+    if (attemptFailures.has(event.state)) {
       attempt.setStatus({ code: SpanStatusCode.ERROR, message: `the attempt ${event.state === 'lost' ? 'was lost' : event.state}` });
-    attempt.end(time);
+      if (this.#conventions === 'gen-ai-latest') attempt.setAttribute('error.type', event.state);
+    }
+    this.#endAttempt(attempt, `${event.runId}\0${event.itemId}\0${event.attempt}`, time);
     item.attempts.delete(event.attempt);
+  }
+
+  /**
+   * The `invoke_agent` attributes known when the span opens (those a sampler may read). The agent's
+   * name is its item id: unique in the run and the same in every run of the spec, as the
+   * conventions want a name (of low cardinality, unlike an attempt's execution id).
+   */
+  #agentAttributes(itemId: string, agent: AgentOfItem): Attributes {
+    const provider = this.#providerOf(agent.adapter);
+    return {
+      'gen_ai.operation.name': 'invoke_agent',
+      // Required by the conventions: `_OTHER` when no gateway names the adapter's provider.
+      'gen_ai.provider.name': provider ?? '_OTHER',
+      'gen_ai.agent.name': itemId,
+      ...(agent.model === undefined ? {} : { 'gen_ai.request.model': agent.model }),
+      'cairn.agent.adapter': agent.adapter,
+    };
+  }
+
+  /** Ends an attempt's span, an agent's with what its model calls added up to. */
+  #endAttempt(span: Span, key: string, time: number): void {
+    const usage = this.#usage.get(key);
+    this.#usage.delete(key);
+    if (usage && this.#conventions === 'gen-ai-latest') {
+      span.setAttributes({
+        'cairn.model.calls': usage.calls,
+        ...(usage.inputTokens === undefined ? {} : { 'gen_ai.usage.input_tokens': usage.inputTokens }),
+        ...(usage.outputTokens === undefined ? {} : { 'gen_ai.usage.output_tokens': usage.outputTokens }),
+        ...(usage.costUsd === undefined ? {} : { 'cairn.model.cost_usd': usage.costUsd }),
+      });
+    }
+    span.end(time);
   }
 
   /**
    * A model call the gateway recorded (ADR 0033), as a span under its attempt's with the GenAI
    * semantic conventions' attributes (`gen_ai.*`: operation, provider, model, token usage) and
    * Cairn's own for what they do not name (cache tokens, cost, quota wait); a refused or failed
-   * call has error status. It ended as it was recorded, and began its latency before. An attempt
-   * whose span is not open (the events lag behind the gateway) gets the call under its run's
-   * trace instead, parented to the run's first span.
+   * call has error status. It ended as it was recorded, and began its latency before. Its parent
+   * is the attempt's first span, by the id derived from the attempt: the events that open that
+   * span lag behind the gateway, so it may not be open yet.
    */
   modelCall(call: ModelCall, attempt: LiveAttempt): void {
     const end = Date.now();
-    const parent = this.#runs.get(attempt.runId)?.items.get(attempt.itemId)?.attempts.get(attempt.attempt);
-    const ids = runSpanIds(attempt.runId);
-    const context = parent
-      ? trace.setSpan(ROOT_CONTEXT, parent)
-      : trace.setSpanContext(ROOT_CONTEXT, { traceId: ids.traceId, spanId: ids.spanId, traceFlags: TraceFlags.SAMPLED, isRemote: true });
+    const latest = this.#conventions === 'gen-ai-latest';
+    if (latest) {
+      const key = `${attempt.runId}\0${attempt.itemId}\0${attempt.attempt}`;
+      this.#usage.set(key, addModelCall(this.#usage.get(key), call));
+    }
+    const context = trace.setSpanContext(ROOT_CONTEXT, {
+      traceId: runSpanIds(attempt.runId).traceId,
+      spanId: attemptSpanId(attempt.runId, attempt.itemId, attempt.attempt),
+      traceFlags: TraceFlags.SAMPLED,
+    });
     const operation = call.api === 'openai-responses' ? 'generate_content' : 'chat';
+    // The conventions name the cache tokens since the version pinned; Cairn named them before.
+    const cacheNames = latest
+      ? { read: 'gen_ai.usage.cache_read.input_tokens', write: 'gen_ai.usage.cache_creation.input_tokens' }
+      : { read: 'cairn.model.cache_read_tokens', write: 'cairn.model.cache_write_tokens' };
     const span = this.#tracer.startSpan(
       `${operation} ${call.model}`,
       {
+        // A call to the provider, made by the gateway on the agent's behalf.
+        ...(latest ? { kind: SpanKind.CLIENT } : {}),
         startTime: end - call.latencyMs,
         attributes: {
           'gen_ai.operation.name': operation,
@@ -214,8 +317,8 @@ export class RunTracer {
             ? {}
             : { 'gen_ai.usage.input_tokens': call.inputTokens + (call.cacheReadTokens ?? 0) + (call.cacheWriteTokens ?? 0) }),
           ...(call.outputTokens === undefined ? {} : { 'gen_ai.usage.output_tokens': call.outputTokens }),
-          ...(call.cacheReadTokens === undefined ? {} : { 'cairn.model.cache_read_tokens': call.cacheReadTokens }),
-          ...(call.cacheWriteTokens === undefined ? {} : { 'cairn.model.cache_write_tokens': call.cacheWriteTokens }),
+          ...(call.cacheReadTokens === undefined ? {} : { [cacheNames.read]: call.cacheReadTokens }),
+          ...(call.cacheWriteTokens === undefined ? {} : { [cacheNames.write]: call.cacheWriteTokens }),
           ...(call.costUsd === undefined ? {} : { 'cairn.model.cost_usd': call.costUsd }),
           ...(call.quotaWaitMs === undefined ? {} : { 'cairn.model.quota_wait_ms': call.quotaWaitMs }),
           'http.response.status_code': call.status,
@@ -226,32 +329,44 @@ export class RunTracer {
       },
       context,
     );
-    if (call.outcome !== 'success')
+    if (call.outcome !== 'success') {
       span.setStatus({ code: SpanStatusCode.ERROR, message: call.reason ?? `the call ${call.outcome === 'denied' ? 'was refused by the gateway' : 'failed'}` });
+      // The conventions' error class: the gateway's refusal code, else the provider's status.
+      if (latest) span.setAttribute('error.type', call.refusalCode ?? (call.status >= 400 ? String(call.status) : '_OTHER'));
+    }
     span.end(end);
   }
 
   // The open span of a run; a run first seen after its submission (the server restarted while it
   // ran) gets a resumed span in its trace, linked to its first.
-  #run(runId: string, time: number, submitted: boolean, name: string | undefined): OpenRun {
+  #run(runId: string, time: number, submitted: boolean, opening: RunOpening | undefined): OpenRun {
     const open = this.#runs.get(runId);
     if (open) return open;
+    const name = opening?.name;
     const ids = runSpanIds(runId);
     const links: Link[] = submitted ? [] : [{ context: { traceId: ids.traceId, spanId: ids.spanId, traceFlags: TraceFlags.SAMPLED, isRemote: true } }];
     this.#ids.next({ traceId: ids.traceId, spanId: submitted ? ids.spanId : undefined });
-    const span = this.#tracer.startSpan(`run ${name ?? runId}`, {
+    const workflow = this.#conventions === 'gen-ai-latest';
+    const span = this.#tracer.startSpan(workflow ? `invoke_workflow ${name ?? runId}` : `run ${name ?? runId}`, {
       root: true,
+      kind: SpanKind.INTERNAL,
       startTime: time,
       links,
-      attributes: { 'cairn.run.id': runId, ...(name === undefined ? {} : { 'cairn.run.name': name }), ...(submitted ? {} : { 'cairn.run.resumed': true }) },
+      attributes: {
+        // The workflow's name is the spec's: the same in every run of it, as the conventions want.
+        ...(workflow ? { 'gen_ai.operation.name': 'invoke_workflow', ...(name === undefined ? {} : { 'gen_ai.workflow.name': name }) } : {}),
+        'cairn.run.id': runId,
+        ...(name === undefined ? {} : { 'cairn.run.name': name }),
+        ...(submitted ? {} : { 'cairn.run.resumed': true }),
+      },
     });
-    const run = { span, items: new Map<string, OpenItem>() };
+    const run = { span, items: new Map<string, OpenItem>(), agents: opening?.agents ?? new Map<string, AgentOfItem>() };
     this.#runs.set(runId, run);
     return run;
   }
 
-  #item(runId: string, itemId: string, time: number, runName: string | undefined): OpenItem {
-    const run = this.#run(runId, time, false, runName);
+  #item(runId: string, itemId: string, time: number, opening: RunOpening | undefined): OpenItem {
+    const run = this.#run(runId, time, false, opening);
     const open = run.items.get(itemId);
     if (open) return open;
     const span = this.#tracer.startSpan(

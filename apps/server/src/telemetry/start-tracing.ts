@@ -1,15 +1,17 @@
 import type { Logger } from '@cairn/core';
-import type { EngineObserver, EngineService, LiveAttempt, ModelCall } from '@cairn/engine';
+import type { EngineObserver, LiveAttempt, ModelCall } from '@cairn/engine';
 import type { SpanExporter } from '@opentelemetry/sdk-trace';
 import type { ServerConfig } from '../config/server-config-schema.ts';
 import { VERSION } from '../version.ts';
+import { GEN_AI_SCHEMA_URL, genAiConventionsOf } from './gen-ai-conventions.ts';
+import type { TracedService } from './run-tracer.ts';
 
 /** A server's tracing: give `observer` to the engine, `start` it over the engine, `stop` flushes. */
 export interface ServerTracing {
   readonly observer: EngineObserver;
   /** A model call the gateway recorded, as a span under its attempt's. */
   modelCall(call: ModelCall, attempt: LiveAttempt): void;
-  start(service: Pick<EngineService, 'auditSize' | 'events' | 'run'>): void;
+  start(service: TracedService): void;
   /** Stops following the engine and ends the spans still open: before the engine closes. */
   unfollow(): Promise<void>;
   /** Unfollows if still following, sends what is buffered, and closes the exporter: last. */
@@ -22,19 +24,26 @@ export interface ServerTracing {
  * is imported only when traces are configured: a server without them never loads OpenTelemetry.
  * The SDK is the server's own, never registered globally, so embedding code keeps its own tracing.
  */
-export async function startTracing(traces: NonNullable<ServerConfig['telemetry']['traces']>, logger?: Logger): Promise<ServerTracing> {
+export async function startTracing(
+  traces: NonNullable<ServerConfig['telemetry']['traces']>,
+  logger?: Logger,
+  /** The provider an agent adapter's models are on, when a gateway is configured. */
+  providerOf?: (adapter: string) => string | undefined,
+): Promise<ServerTracing> {
   const [
-    { BatchSpanProcessor, RandomIdGenerator, TracerProvider },
+    { BatchSpanProcessor, TracerProvider },
     { OTLPTraceExporter },
     { resourceFromAttributes },
     { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION },
     { RunTracer },
+    { DerivedIdGenerator },
   ] = await Promise.all([
     import('@opentelemetry/sdk-trace'),
     import('@opentelemetry/exporter-trace-otlp-http'),
     import('@opentelemetry/resources'),
     import('@opentelemetry/semantic-conventions'),
     import('./run-tracer.ts'),
+    import('./derived-id-generator.ts'),
   ]);
   const exporter = new OTLPTraceExporter({ url: traces.otlpEndpoint, headers: { ...traces.headers } });
   // The SDK reports failed exports to a global diagnostic logger that is silent by default: say
@@ -48,31 +57,17 @@ export async function startTracing(traces: NonNullable<ServerConfig['telemetry']
     shutdown: () => exporter.shutdown(),
     forceFlush: () => exporter.forceFlush(),
   };
-  const random = new RandomIdGenerator();
-  let pendingTraceId: string | undefined;
-  let pendingSpanId: string | undefined;
-  // A root span takes the ids the tracer asked for just before starting it (its run's); each is
-  // used once, whichever order the SDK asks in, and every other id is random.
-  const idGenerator = {
-    generateTraceId: () => {
-      const traceId = pendingTraceId ?? random.generateTraceId();
-      pendingTraceId = undefined;
-      return traceId;
-    },
-    generateSpanId: () => {
-      const spanId = pendingSpanId ?? random.generateSpanId();
-      pendingSpanId = undefined;
-      return spanId;
-    },
-  };
+  const idGenerator = new DerivedIdGenerator();
   const provider = new TracerProvider({
     resource: resourceFromAttributes({ [ATTR_SERVICE_NAME]: traces.serviceName, [ATTR_SERVICE_VERSION]: VERSION }),
     idGenerator,
     spanProcessors: [new BatchSpanProcessor({ exporter: reporting, scheduledDelayMillis: 1000 })],
   });
   const tracer = new RunTracer({
-    tracer: provider.getTracer('@cairn/server', VERSION),
-    ids: { next: (ids) => ((pendingTraceId = ids.traceId), (pendingSpanId = ids.spanId)) },
+    tracer: provider.getTracer('@cairn/server', VERSION, { schemaUrl: GEN_AI_SCHEMA_URL }),
+    ids: idGenerator.ids,
+    conventions: genAiConventionsOf(traces.stabilityOptIn),
+    ...(providerOf ? { providerOf } : {}),
     ...(logger ? { logger } : {}),
   });
   return {
