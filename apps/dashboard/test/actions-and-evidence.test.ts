@@ -38,6 +38,8 @@ test('a reviewer approves an item from its button, with a reason the audit log k
   await expect.poll(() => node.getAttribute('data-state'), { timeout: 30_000 }).toBe('awaiting-approval');
   const bar = page.getByRole('group', { name: 'Actions on deploy' });
   await expect.poll(() => bar.getByRole('button').allTextContents()).toEqual(['Approve', 'Reject']);
+  const hint = page.getByRole('region', { name: 'Item deploy' }).locator('h2 .approval-hint');
+  expect(await hint.textContent()).toBe('needs approval');
   // No runs:cancel: neither the item's nor the run's cancel button is there.
   expect(await page.getByRole('button', { name: /Cancel/ }).count()).toBe(0);
   await screenshot(page, 'awaiting-approval');
@@ -45,6 +47,8 @@ test('a reviewer approves an item from its button, with a reason the audit log k
   await bar.getByRole('button', { name: 'Approve' }).click();
   await expect.poll(() => node.getAttribute('data-state'), { timeout: 30_000 }).toBe('succeeded');
   await expect.poll(() => page.getByLabel('Output').textContent()).toContain('deployed');
+  // Decided, the gate says so: never "needs approval" beside "succeeded".
+  await expect.poll(() => hint.textContent()).toBe('approved');
   const approved = [...composition.engine.audit.entries()].find((entry) => entry.action === 'item.approved');
   expect(approved).toMatchObject({ actor: { id: `token:${reviewer.id}`, via: 'http' }, data: { reason: 'checked the release notes' } });
   expect(await page.getByRole('group', { name: 'Actions on deploy' }).count()).toBe(0);

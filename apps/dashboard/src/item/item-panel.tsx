@@ -17,6 +17,7 @@ import type { ItemSummary } from '../api/run-summary.ts';
 import { spendText, type ModelSpend } from '../spend-text.ts';
 import { StateBadge } from '../state-badge.tsx';
 import { When } from '../time-format.tsx';
+import { approvalHint } from './approval-hint.ts';
 import { FailureNote } from './failure-note.tsx';
 
 const liveStates = new Set(['blocked', 'awaiting-approval', 'ready', 'running']);
@@ -110,7 +111,7 @@ export function ItemPanel({
     <section class="item-panel" aria-label={`Item ${itemId}`}>
       <h2>
         {itemId} {item && <StateBadge state={item.state} />}
-        {item?.approvalRequired && <span class="hint">needs approval</span>}
+        {approvalHint(item) !== null && <span class="hint approval-hint">{approvalHint(item)}</span>}
       </h2>
       <ActionBar label={`Actions on ${itemId}`} buttons={buttons} />
       <ApprovalVotes item={item} />
