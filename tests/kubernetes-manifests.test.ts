@@ -314,7 +314,7 @@ exec ${JSON.stringify(kubectl)} "$@"
     const namespace = rendered.find((object) => object.kind === 'Namespace')!;
     expect(namespace.metadata.labels?.['pod-security.kubernetes.io/enforce']).toBe('restricted');
     expect(executor.podTemplate?.securityContext).toMatchObject({ runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } });
-    expect(executor.podTemplate?.resources?.limits).toMatchObject({ cpu: expect.anything(), memory: expect.anything() });
+    expect((executor.podTemplate?.resources as { limits?: unknown } | undefined)?.limits).toMatchObject({ cpu: expect.anything(), memory: expect.anything() });
     expect(executor.network.egress.length).toBeGreaterThan(0);
   });
 
