@@ -53,6 +53,7 @@ test('a run awaiting a budget raise says what it spent of which budget, and the 
       chat: [
         { toolCalls: [{ name: 'write_file', input: { path: 'notes.md', content: 'from the model\n' } }], usage: { inputTokens: 900, outputTokens: 300 } },
         { text: 'Done.', usage: { inputTokens: 20, outputTokens: 5 } },
+        { text: 'Done.', usage: { inputTokens: 20, outputTokens: 5 } },
       ],
     },
     { provider: 'openai', providerKey: 'sk-provider-dashboard', runtimes: { 'openai-compatible': { baseUrl: 'http://127.0.0.1:9/v1', maxRetries: 0 } } },
@@ -65,7 +66,12 @@ test('a run awaiting a budget raise says what it spent of which budget, and the 
       name: 'budgeted',
       // Half a dollar, which the banner writes as money is written: $0.50.
       budget: { usd: 0.5, tokens: 1_000 },
-      items: [{ id: 'write', runtime: { kind: 'agent', adapter: 'openai-compatible', model: 'gpt-4o-mini', prompt: 'Write notes.md.' } }],
+      items: [
+        { id: 'write', runtime: { kind: 'agent', adapter: 'openai-compatible', model: 'gpt-4o-mini', prompt: 'Write notes.md.' } },
+        // Ready only after the budget is spent: the run holds it back, and its page says why.
+        { id: 'pause', runtime: { kind: 'command', argv: ['sleep', '3'] } },
+        { id: 'later', dependsOn: ['pause'], runtime: { kind: 'agent', adapter: 'openai-compatible', model: 'gpt-4o-mini', prompt: 'Say done.' } },
+      ],
     }),
   });
   const { runId } = (await submitted.json()) as { runId: string };
@@ -74,6 +80,12 @@ test('a run awaiting a budget raise says what it spent of which budget, and the 
   const panel = page.getByRole('region', { name: 'Budget' });
   await expect.poll(() => panel.textContent(), { timeout: 30_000 }).toMatch(/This run has spent its budget of \$0\.50 and 1000 tokens \(.*1200 tokens/);
   await screenshot(page, 'run-awaiting-budget', { docs: 'dashboard-awaiting-budget.png' });
+  await page.locator('svg.dag [data-item-id="later"]').click();
+  const held = page.getByRole('region', { name: 'Item later' }).locator('.budget-held');
+  await expect.poll(() => held.textContent(), { timeout: 30_000 }).toMatch(/^Held: the run has spent its budget, and starts no agent item until it is raised/);
+  // A command item is not held back: pause ran while the run awaited its budget.
+  await page.locator('svg.dag [data-item-id="pause"]').click();
+  expect(await page.getByRole('region', { name: 'Item pause' }).locator('.budget-held').count()).toBe(0);
   // A raise that leaves nothing to spend is refused where it was asked.
   await panel.getByLabel('Tokens').fill('1100');
   await panel.getByLabel('Reason (kept in the audit log)').fill('a little more');

@@ -36,6 +36,7 @@ export function ItemPanel({
   spec,
   spend,
   runEnded,
+  runAwaitingBudget = false,
   permissions,
   onChanged,
   onError,
@@ -49,6 +50,8 @@ export function ItemPanel({
   readonly spend: ModelSpend | null;
   /** Whether the run has ended (its evidence, and the key a delivery's provenance is checked with, is issued then). */
   readonly runEnded: boolean;
+  /** Whether the run awaits a budget raise (`awaiting-budget`): it starts no agent item until then. */
+  readonly runAwaitingBudget?: boolean;
   readonly permissions: Permissions;
   /** After an action: the run's page reads the items again. */
   readonly onChanged: () => void;
@@ -122,6 +125,12 @@ export function ItemPanel({
         <DeliveryPanel api={api} runId={runId} itemId={itemId} delivery={delivery} runEnded={runEnded} mayReadEvidence={permissions.may('audit.read')} />
       )}
       <h3>Attempts and output</h3>
+      {item?.state === 'ready' && runAwaitingBudget && spec?.runtime.kind === 'agent' && (
+        <p class="budget-held" role="status">
+          Held: the run has spent its budget, and starts no agent item until it is raised (the Budget panel above) or the run is
+          cancelled.
+        </p>
+      )}
       {item?.state === 'ready' && item.lockWait && (
         <p class="lock-waiting" role="status">
           Waiting for lock{item.lockWait.locks.length === 1 ? '' : 's'} <code>{item.lockWait.locks.join(', ')}</code> since{' '}

@@ -313,6 +313,7 @@ export function RunPage({
               spec={spec?.items.find((item) => item.id === route.itemId) ?? null}
               spend={run?.spend?.items[route.itemId] ?? null}
               runEnded={run !== null && run.finishedAt !== null}
+              runAwaitingBudget={run?.state === 'awaiting-budget'}
               permissions={permissions}
               onChanged={refresh}
               onError={fail}
