@@ -5,12 +5,29 @@ export interface FilterField {
   readonly name: string;
   readonly label: string;
   readonly hint: string;
+  /** `time`: a date and time picker (in the browser's time zone, to the millisecond) for an RFC 3339 parameter. */
+  readonly kind?: 'text' | 'time';
+}
+
+/** An RFC 3339 time as a `datetime-local` value in the browser's time zone; '' for none or one that is not a time. */
+export function timeInputValue(iso: string | undefined): string {
+  const time = iso === undefined ? Number.NaN : Date.parse(iso);
+  if (Number.isNaN(time)) return '';
+  const local = new Date(time - new Date(time).getTimezoneOffset() * 60_000).toISOString();
+  return local.endsWith('.000Z') ? local.slice(0, 19) : local.slice(0, 23);
+}
+
+/** A `datetime-local` value (the browser's time zone) as the RFC 3339 UTC time the API takes; undefined for none. */
+export function timeParameter(value: string): string | undefined {
+  const time = value.trim() === '' ? Number.NaN : new Date(value).getTime();
+  return Number.isNaN(time) ? undefined : new Date(time).toISOString();
 }
 
 /**
- * A form of text filters. Applying writes them into the page's URL (the caller does, through its
- * route), so the list, a reload and a shared link all read the same filters; an empty input is no
- * filter. The inputs follow the URL when it changes under them (back button, a link).
+ * A form of filters: text, or date and time pickers for times. Applying writes them into the page's
+ * URL (the caller does, through its route), times as RFC 3339 in UTC, so the list, a reload and a
+ * shared link all read the same filters; an empty input is no filter. The inputs follow the URL
+ * when it changes under them (back button, a link).
  */
 export function FilterForm({
   label,
@@ -28,7 +45,7 @@ export function FilterForm({
   const [draft, setDraft] = useState<Record<string, string>>({});
   const shown = fields.map((field) => values[field.name] ?? '').join('\u0000');
   useEffect(() => {
-    setDraft(Object.fromEntries(fields.map((field) => [field.name, values[field.name] ?? ''])));
+    setDraft(Object.fromEntries(fields.map((field) => [field.name, field.kind === 'time' ? timeInputValue(values[field.name]) : (values[field.name] ?? '')])));
   }, [shown]);
   return (
     <form
@@ -36,21 +53,38 @@ export function FilterForm({
       aria-label={label}
       onSubmit={(event) => {
         event.preventDefault();
-        onApply(Object.fromEntries(fields.map((field) => [field.name, draft[field.name]?.trim() || undefined])));
+        onApply(
+          Object.fromEntries(
+            fields.map((field) => [field.name, field.kind === 'time' ? timeParameter(draft[field.name] ?? '') : draft[field.name]?.trim() || undefined]),
+          ),
+        );
       }}
     >
       {fields.map((field) => (
         <label key={field.name}>
           <span>{field.label}</span>
-          <input
-            type="text"
-            name={field.name}
-            value={draft[field.name] ?? ''}
-            placeholder={field.hint}
-            autocomplete="off"
-            spellcheck={false}
-            onInput={(event) => setDraft((current) => ({ ...current, [field.name]: (event.target as HTMLInputElement).value }))}
-          />
+          {field.kind === 'time' ? (
+            <input
+              type="datetime-local"
+              // Milliseconds: runs submitted within a second of each other are told apart.
+              step={0.001}
+              name={field.name}
+              value={draft[field.name] ?? ''}
+              title={field.hint}
+              onInput={(event) => setDraft((current) => ({ ...current, [field.name]: (event.target as HTMLInputElement).value }))}
+            />
+          ) : (
+            <input
+              type="text"
+              name={field.name}
+              value={draft[field.name] ?? ''}
+              placeholder={field.hint}
+              title={field.hint}
+              autocomplete="off"
+              spellcheck={false}
+              onInput={(event) => setDraft((current) => ({ ...current, [field.name]: (event.target as HTMLInputElement).value }))}
+            />
+          )}
         </label>
       ))}
       <span class="filter-actions">

@@ -34,9 +34,23 @@ async function apiIds(api: Api, query: string): Promise<string[]> {
   return ((await response.json()) as { runs: { runId: string }[] }).runs.map((run) => run.runId);
 }
 
+/** The times are picked as a person would, in the browser's time zone (a date and time picker, to the millisecond). */
 async function applyFilters(page: Page, values: Record<string, string>): Promise<void> {
   const form = page.getByRole('form', { name: 'Filter runs' });
-  for (const label of ['Name', 'Submitter', 'Submitted at or after', 'Submitted before']) await form.getByLabel(label).fill(values[label] ?? '');
+  for (const label of ['Name', 'Submitter']) await form.getByLabel(label).fill(values[label] ?? '');
+  for (const label of ['Submitted at or after', 'Submitted before']) {
+    const input = form.getByLabel(label);
+    expect(await input.getAttribute('type')).toBe('datetime-local');
+    const iso = values[label];
+    const local =
+      iso === undefined
+        ? ''
+        : await page.evaluate((time) => {
+            const at = new Date(time);
+            return new Date(at.getTime() - at.getTimezoneOffset() * 60_000).toISOString().slice(0, 23);
+          }, iso);
+    await input.fill(local);
+  }
   await form.getByRole('button', { name: 'Apply' }).click();
 }
 
@@ -74,6 +88,8 @@ test('each filter narrows the list to exactly the right runs, in the page and th
   expect(await apiIds(api, `submittedAfter=${encodeURIComponent(secondAt)}&submittedBefore=${encodeURIComponent(thirdAt)}`)).toEqual([second]);
   await applyFilters(page, { 'Submitted at or after': secondAt });
   await expect.poll(() => rowIds(page)).toEqual([third, second]);
+  // The picked time is in the URL as the RFC 3339 UTC time the API takes.
+  expect(decodeURIComponent(page.url())).toContain(`submittedAfter=${new Date(secondAt).toISOString()}`);
 
   // A state link keeps the other filters, and a reload keeps them all (they are in the URL).
   await applyFilters(page, { Name: 'nightly' });
@@ -114,7 +130,7 @@ test('a bad time is refused by the API naming the parameter, and the page shows 
   const refused = await api('/v1/runs?submittedAfter=yesterday');
   expect(refused.status).toBe(400);
   expect(await refused.json()).toMatchObject({ code: 'CAIRN_PAYLOAD_INVALID', path: 'query.submittedAfter' });
-  const page = await signedIn(base, operatorToken, '', () => {}, { allowConsoleErrors: [/status of 400/] });
-  await applyFilters(page, { 'Submitted at or after': 'yesterday' });
+  // A picker cannot hold a bad time; a link can.
+  const page = await signedIn(base, operatorToken, '#/runs?submittedAfter=yesterday', () => {}, { allowConsoleErrors: [/status of 400/] });
   await expect.poll(() => page.getByRole('alert').textContent()).toContain('submittedAfter');
 });

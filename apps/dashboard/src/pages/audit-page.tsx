@@ -15,8 +15,8 @@ const auditFilterFields = [
   { name: 'runId', label: 'Run', hint: 'run id' },
   { name: 'action', label: 'Action', hint: 'e.g. run.submitted' },
   { name: 'actor', label: 'Actor', hint: 'actor id, e.g. engine' },
-  { name: 'since', label: 'Since', hint: 'ISO 8601, inclusive' },
-  { name: 'until', label: 'Until', hint: 'ISO 8601, exclusive' },
+  { name: 'since', label: 'Since', hint: 'in your time zone, inclusive', kind: 'time' },
+  { name: 'until', label: 'Until', hint: 'in your time zone, exclusive', kind: 'time' },
   { name: 'from', label: 'From seq', hint: 'inclusive' },
   { name: 'to', label: 'To seq', hint: 'exclusive' },
 ] as const;

@@ -22,8 +22,8 @@ const pageSize = 50;
 const runFilterFields = [
   { name: 'name', label: 'Name', hint: 'exact run name' },
   { name: 'submitter', label: 'Submitter', hint: 'actor id, as in the By column' },
-  { name: 'submittedAfter', label: 'Submitted at or after', hint: 'RFC 3339, e.g. 2026-11-22T10:00:00Z' },
-  { name: 'submittedBefore', label: 'Submitted before', hint: 'RFC 3339, e.g. 2026-11-23T00:00:00Z' },
+  { name: 'submittedAfter', label: 'Submitted at or after', hint: 'in your time zone, inclusive', kind: 'time' },
+  { name: 'submittedBefore', label: 'Submitted before', hint: 'in your time zone, exclusive', kind: 'time' },
 ] as const;
 
 /**
