@@ -42,6 +42,8 @@ const publicTypes = [
   'LiveAttempt',
   'ModelCall',
   'ModelCallAccess',
+  // The W3C trace context a host gives each attempt's task, so the runtime's spans join its trace.
+  'AttemptTraceContext',
   'AuditEntryDraft',
   'CheckedFragment',
   'AuditQuery',

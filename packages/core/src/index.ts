@@ -60,7 +60,7 @@ export type {
   VerificationVerdict,
 } from './model/evidence.ts';
 export type { BundleArtifact, BundleArtifactKind, BundleFragment, BundleManifest, EvidenceBundleV1 } from './model/evidence-bundle.ts';
-export type { ExecutionHandle, ExecutionOutcome, ExecutionState, ExecutionStatus, TaskEnvelope, TaskGateway } from './model/execution.ts';
+export type { ExecutionHandle, ExecutionOutcome, ExecutionState, ExecutionStatus, TaskEnvelope, TaskGateway, TaskTraceContext } from './model/execution.ts';
 export type { JsonObject, JsonValue } from './model/json.ts';
 export type { ModelApi, ModelCallData, ModelCallSpend, ModelProvider } from './model/model-call-data.ts';
 export type { AttemptState, ItemState, RunState, TerminalAttemptState, TerminalItemState, TerminalRunState } from './model/lifecycle.ts';

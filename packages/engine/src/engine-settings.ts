@@ -3,6 +3,7 @@ import { z } from 'zod';
 import type { EngineDatabase } from './store/shared/engine-database.ts';
 import { defaultPriorityAgingSeconds } from './store/sqlite/dispatch-order.ts';
 import type { AttemptGatewayIssuer } from './dispatch/attempt-gateway.ts';
+import type { AttemptTraceContext } from './dispatch/attempt-trace-context.ts';
 import type { EngineObserver } from './engine-observer.ts';
 import type { GroupCommit } from './store/group-commit.ts';
 
@@ -121,6 +122,14 @@ export const engineSettingsSchema = z.strictObject({
     .default(7 * 24 * 3_600_000),
   /** Told about attempts and anchor failures, for metrics. */
   observer: z.custom<EngineObserver>((value) => typeof value === 'object' && value !== null, 'must be an object of hook functions').optional(),
+  /**
+   * The W3C trace context each attempt's task carries (`TaskEnvelope.traceContext`), asked as its
+   * task is started (a restart's included); a host that traces its runs sets it, and none is sent
+   * without it.
+   */
+  attemptTraceContext: z
+    .custom<AttemptTraceContext>((value) => typeof value === 'function', 'must be a function of the attempt')
+    .optional(),
   logger: z.custom<Logger>((value) => typeof value === 'object' && value !== null).optional(),
   /**
    * Makes what the engine wrote durable before its effects leave it (ADR 0023): set when `database`

@@ -154,6 +154,7 @@ export class Engine {
       refusals,
       ...(this.#secrets ? { secrets: this.#secrets } : {}),
       ...(parsed.gateway ? { gateway: parsed.gateway } : {}),
+      ...(parsed.attemptTraceContext ? { attemptTraceContext: parsed.attemptTraceContext } : {}),
       ...(parsed.observer ? { observer: parsed.observer } : {}),
       specContext: () => this.#submitContext(),
     });

@@ -33,6 +33,7 @@ export type { RunListOptions, RunPage, RunSummary } from './records/run-page.ts'
 export type { StateCounts } from './records/state-counts.ts';
 export type { SecretRecord } from './secrets/secret-store.ts';
 export type { AttemptGatewayIssuer, GatewayAttempt } from './dispatch/attempt-gateway.ts';
+export type { AttemptTraceContext } from './dispatch/attempt-trace-context.ts';
 export type { LiveAttempt, ModelCall } from './dispatch/model-call-recorder.ts';
 export type { ModelCallAccess } from './model-call-access.ts';
 export type { OverlapPolicy, ScheduleDefinition, ScheduleRecord } from './schedules/schedule-book.ts';

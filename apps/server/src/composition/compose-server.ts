@@ -174,6 +174,7 @@ export async function composeServer(loaded: LoadedServerConfig, options: Compose
     priorityAgingSeconds: config.engine.priorityAgingSeconds,
     checkpoints: { origin: config.engine.origin },
     ...(gateway ? { gateway: gateway.issuer } : {}),
+    ...(tracing ? { attemptTraceContext: tracing.attemptTraceContext } : {}),
     fetchWorkspace: (spec) => fetchScheduledWorkspace(spec, workspaces),
     ...(options.logger ? { logger: options.logger } : {}),
   };

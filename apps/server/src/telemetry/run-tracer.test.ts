@@ -402,3 +402,28 @@ test(
     expect(attribute(call, 'gen_ai.usage.cache_read.input_tokens')).toBe(40);
   },
 );
+
+test(
+  "an attempt's sandbox gets TRACEPARENT naming its attempt's span, so a program that emits spans joins the run's trace; none without traces",
+  { timeout: 60_000 },
+  async () => {
+    const receiver = await otlpReceiver();
+    const spec = `version: 1\nname: traceparent\nitems:\n  - { id: print, runtime: { kind: command, argv: [/bin/sh, -c, 'echo "tp=$TRACEPARENT ts=\${TRACESTATE-unset}"'] } }\n`;
+    const printed = async (api: Awaited<ReturnType<typeof server>>['api'], runId: string) => (await (await api(`/v1/runs/${runId}/items/print/logs?format=text`)).text()).trim();
+
+    const traced = await server(`telemetry:\n  traces:\n    otlpEndpoint: ${receiver.endpoint}\n`);
+    const runId = await submit(traced.api, spec);
+    await eventually(() => ended(traced.composition, runId), 'the run to end');
+    expect(traced.composition.engine.run(runId)?.state).toBe('succeeded');
+    const spans = await eventually(() => (receiver.spans().some((span) => span.name === 'attempt 1') ? receiver.spans() : undefined), 'the attempt span');
+    const attempt = spans.find((span) => span.name === 'attempt 1')!;
+    // W3C Trace Context version 00: the run's trace, the attempt's span as parent, sampled.
+    expect(await printed(traced.api, runId)).toBe(`tp=00-${attempt.traceId}-${attempt.spanId}-01 ts=unset`);
+    expect(attempt.traceId).toBe(runSpanIds(runId).traceId);
+
+    const untraced = await server();
+    const otherRunId = await submit(untraced.api, spec);
+    await eventually(() => ended(untraced.composition, otherRunId), 'the untraced run to end');
+    expect(await printed(untraced.api, otherRunId)).toBe('tp= ts=unset');
+  },
+);

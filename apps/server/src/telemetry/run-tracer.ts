@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { CairnEvent, Logger } from '@cairn/core';
+import type { CairnEvent, Logger, TaskTraceContext } from '@cairn/core';
 import type { EngineObserver, EngineService, LiveAttempt, ModelCall } from '@cairn/engine';
 import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, TraceFlags, type Attributes, type Link, type Span, type Tracer } from '@opentelemetry/api';
 import { attemptSpanId } from './attempt-span-id.ts';
@@ -335,6 +335,16 @@ export class RunTracer {
       if (latest) span.setAttribute('error.type', call.refusalCode ?? (call.status >= 400 ? String(call.status) : '_OTHER'));
     }
     span.end(end);
+  }
+
+  /**
+   * The W3C trace context an attempt's task carries into its sandbox (`TRACEPARENT`): its first
+   * span as the parent, sampled, as the tracer records every span. No `tracestate`: the server's
+   * spans carry none.
+   */
+  traceContext(attempt: { readonly runId: string; readonly itemId: string; readonly attempt: number }): TaskTraceContext {
+    const { traceId } = runSpanIds(attempt.runId);
+    return { traceparent: `00-${traceId}-${attemptSpanId(attempt.runId, attempt.itemId, attempt.attempt)}-01` };
   }
 
   // The open span of a run; a run first seen after its submission (the server restarted while it

@@ -1,5 +1,5 @@
 import type { Logger } from '@cairn/core';
-import type { EngineObserver, LiveAttempt, ModelCall } from '@cairn/engine';
+import type { AttemptTraceContext, EngineObserver, LiveAttempt, ModelCall } from '@cairn/engine';
 import type { SpanExporter } from '@opentelemetry/sdk-trace';
 import type { ServerConfig } from '../config/server-config-schema.ts';
 import { VERSION } from '../version.ts';
@@ -11,6 +11,8 @@ export interface ServerTracing {
   readonly observer: EngineObserver;
   /** A model call the gateway recorded, as a span under its attempt's. */
   modelCall(call: ModelCall, attempt: LiveAttempt): void;
+  /** Give it to the engine: the trace context each attempt's sandbox gets, so its own spans join the run's trace. */
+  readonly attemptTraceContext: AttemptTraceContext;
   start(service: TracedService): void;
   /** Stops following the engine and ends the spans still open: before the engine closes. */
   unfollow(): Promise<void>;
@@ -73,6 +75,7 @@ export async function startTracing(
   return {
     observer: tracer.observer,
     modelCall: (call, attempt) => tracer.modelCall(call, attempt),
+    attemptTraceContext: (attempt) => tracer.traceContext(attempt),
     start: (service) => tracer.start(service),
     unfollow: () => tracer.stop(),
     stop: async () => {

@@ -28,6 +28,21 @@ export interface TaskEnvelope {
    * the item asks none.
    */
   readonly labels?: readonly string[];
+  /**
+   * The W3C trace context of the attempt's span, when the host traces its runs: the worker gives
+   * it to the runtime as `TRACEPARENT` (and `TRACESTATE`), so a program that emits spans (an agent
+   * CLI) joins the run's trace. Ids only, never a secret. An executor that cannot carry it to its
+   * worker drops it: the attempt runs the same, its own spans in a trace of their own.
+   */
+  readonly traceContext?: TaskTraceContext;
+}
+
+/** A W3C Trace Context (https://www.w3.org/TR/trace-context/), as its two headers' values. */
+export interface TaskTraceContext {
+  /** `00-<trace id: 32 hex>-<parent span id: 16 hex>-<flags: 2 hex>`. */
+  readonly traceparent: string;
+  /** Vendor entries (`key=value,...`); absent when there are none. */
+  readonly tracestate?: string;
 }
 
 /** Where an attempt's model calls go, and the credential they carry. */

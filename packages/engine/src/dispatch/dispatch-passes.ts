@@ -120,12 +120,14 @@ export class DispatchPasses {
     const starts = await Promise.all(
       recorded.map(async (dispatch) => {
         try {
+          const traceContext = this.#settings.attemptTraceContext?.(dispatch);
           const task: TaskEnvelope = {
             executionId: dispatch.executionId,
             manifestDigest: dispatch.manifestDigest,
             ...(dispatch.secrets ? { secrets: dispatch.secrets } : {}),
             ...(dispatch.gateway ? { gateway: dispatch.gateway } : {}),
             ...(dispatch.labels ? { labels: dispatch.labels } : {}),
+            ...(traceContext ? { traceContext } : {}),
           };
           return { dispatch, handle: await dispatch.executor.start(task) };
         } catch (error) {

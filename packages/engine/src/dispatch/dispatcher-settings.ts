@@ -3,6 +3,7 @@ import type { RunSpecContext } from '@cairn/protocol';
 import type { AuditLog } from '../audit/audit-log.ts';
 import type { EngineObserver } from '../engine-observer.ts';
 import type { AttemptGatewayIssuer } from './attempt-gateway.ts';
+import type { AttemptTraceContext } from './attempt-trace-context.ts';
 import type { GatewayRefusals } from './gateway-refusals.ts';
 import type { SecretStore } from '../secrets/secret-store.ts';
 import type { RunStateMachine } from '../state/run-state-machine.ts';
@@ -32,6 +33,8 @@ export interface DispatcherSettings {
   readonly secrets?: SecretStore;
   /** Issues agent attempts the model gateway's URL and a credential (ADR 0033); none without it. */
   readonly gateway?: AttemptGatewayIssuer;
+  /** The trace context each attempt's task carries (`TaskEnvelope.traceContext`); none without it. */
+  readonly attemptTraceContext?: AttemptTraceContext;
   /** The model calls the gateway refused, by attempt: a failed attempt's failure says so first. */
   readonly refusals?: GatewayRefusals;
   /** Makes what was written durable before a task is started or stopped (ADR 0023). */

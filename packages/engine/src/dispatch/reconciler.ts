@@ -79,7 +79,8 @@ export class Reconciler {
           ...this.#gateway(attempt, spec),
           ...(spec.runsOn === undefined ? {} : { labels: spec.runsOn.labels }),
         };
-        handle = await executor.start(task);
+        const traceContext = this.#settings.attemptTraceContext?.(attempt);
+        handle = await executor.start(traceContext ? { ...task, traceContext } : task);
       } catch (error) {
         if (isCairnError(error, 'CAIRN_EXECUTOR_UNAVAILABLE') || storageFullReason(error) !== undefined) {
           waiting++;

@@ -17,6 +17,7 @@ import type {
   StorageProviderV1,
   TaskEnvelope,
   TaskGateway,
+  TaskTraceContext,
 } from '@cairn/core';
 import { trustedKeyFrom, type TrustedKey } from '@cairn/audit';
 import {
@@ -233,7 +234,7 @@ export class Worker {
     } else if (signal?.aborted) {
       state.cancelled = true;
     } else {
-      await this.#attempt(manifest, secrets, logs, state, signal, task.gateway);
+      await this.#attempt(manifest, secrets, logs, state, signal, task.gateway, task.traceContext);
     }
     await live?.close();
     const artifacts: ResultArtifacts = {
@@ -286,6 +287,7 @@ export class Worker {
     state: AttemptState,
     signal: AbortSignal | undefined,
     gateway: TaskGateway | undefined,
+    traceContext: TaskTraceContext | undefined,
   ): Promise<void> {
     // A merge is the worker's own work (it runs no program of the spec's): no adapter, no sandbox.
     const merge = manifest.runtime.kind === 'merge' ? manifest.runtime : undefined;
@@ -321,7 +323,7 @@ export class Worker {
       started = true;
       const result = merge
         ? await this.#merge(merge, manifest, attempt, logs, state, signal)
-        : await this.#runRuntime(runtime!, manifest, attempt, secrets, logs, state, signal, gateway);
+        : await this.#runRuntime(runtime!, manifest, attempt, secrets, logs, state, signal, gateway, traceContext);
       if (result) state.runtime = result;
       if (state.cancelled) return;
       // A merge that conflicted merged nothing: what git left in the workspace is not its change.
@@ -411,6 +413,7 @@ export class Worker {
     state: AttemptState,
     signal: AbortSignal | undefined,
     gateway: TaskGateway | undefined,
+    traceContext: TaskTraceContext | undefined,
   ): Promise<RuntimeResult | undefined> {
     const controller = new AbortController();
     // A limit that ends the attempt as it runs (a spent budget, a stall): the first one is its failure.
@@ -468,7 +471,7 @@ export class Worker {
         workspace: attempt.workspace,
         spec: manifest.runtime,
         env: {
-          ...runtimeEnvironment(attempt.workspace, this.#settings.path, manifest.env, secrets),
+          ...runtimeEnvironment(attempt.workspace, this.#settings.path, manifest.env, secrets, traceContext),
           ...(Object.keys(manifest.inputs).length > 0 ? { CAIRN_INPUTS: join(attempt.workspace, inputsFolderName) } : {}),
           ...(forwarder ? gatewayEnvironment(forwarder.url) : {}),
           // Last: the proxy variables win over the item's own, and a brokered secret is its placeholder.
