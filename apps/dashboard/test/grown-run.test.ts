@@ -73,6 +73,18 @@ test("a grown run's graph: a fragment's own edges and join, a large fragment col
   expect(await edge('plan', 'plan/step-0', 'emitted').count()).toBe(1);
   expect(await edge(`plan/step-${many - 1}`, 'ship', 'join').count()).toBe(1);
   await screenshot(page, 'run-grown-expanded');
+  // Every edge is drawn inside the drawing, plan → ship too (it skips the ranks of plan's items
+  // and is routed around them): none runs out of the SVG's box and is cut off.
+  const cutOff = await page.locator('svg.dag').evaluate((svg) => {
+    const drawing = svg.getBoundingClientRect();
+    return [...svg.querySelectorAll('.edge')].flatMap((edge) => {
+      const box = edge.getBoundingClientRect();
+      const inside = box.left >= drawing.left - 1 && box.top >= drawing.top - 1 && box.right <= drawing.right + 1 && box.bottom <= drawing.bottom + 1;
+      return inside ? [] : [`${edge.getAttribute('data-from')} → ${edge.getAttribute('data-to')}`];
+    });
+  });
+  expect(await page.locator('svg.dag .edge[data-from="plan"][data-to="ship"]').count()).toBe(1);
+  expect(cutOff).toEqual([]);
   // And collapses again from its button.
   await page.getByRole('button', { name: `Collapse plan's ${many} items` }).click();
   await expect.poll(() => group.count()).toBe(1);

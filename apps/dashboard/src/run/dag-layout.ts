@@ -17,13 +17,18 @@ export interface DagLayout {
 }
 
 const nodeSize = { width: 190, height: 68 };
+/** Room around the drawing, nodes and edges alike. */
+const margin = 12;
 /** A collapsed group's node is wider: its line of counts by state is longer than an item's id. */
 const wideNodeWidth = 250;
 
 /**
  * Lays out a run's nodes left to right with dagre: prerequisites before the items that depend on
  * them. The layout depends on the graph only, never on states, so it is computed again only when
- * the graph's shape changes. `wide` nodes (collapsed groups) are drawn wider.
+ * the graph's shape changes. `wide` nodes (collapsed groups) are drawn wider. The drawing's size
+ * holds its edges too: dagre sizes the graph by its nodes, and routes an edge that skips ranks
+ * (a planner's edge to the item that joins what it emitted) around them, outside that box, where
+ * the SVG would cut it off; everything is moved so that the edges' points are inside as well.
  */
 export function layoutDag(
   nodeIds: readonly string[],
@@ -31,7 +36,7 @@ export function layoutDag(
   wide: ReadonlySet<string> = new Set(),
 ): DagLayout {
   const graph = new dagre.graphlib.Graph();
-  graph.setGraph({ rankdir: 'LR', nodesep: 18, ranksep: 56, marginx: 12, marginy: 12 });
+  graph.setGraph({ rankdir: 'LR', nodesep: 18, ranksep: 56, marginx: margin, marginy: margin });
   graph.setDefaultEdgeLabel(() => ({}));
   for (const nodeId of nodeIds) graph.setNode(nodeId, { width: wide.has(nodeId) ? wideNodeWidth : nodeSize.width, height: nodeSize.height });
   for (const edge of edges) if (graph.hasNode(edge.from) && graph.hasNode(edge.to)) graph.setEdge(edge.from, edge.to, { kind: edge.kind ?? 'dependency' });
@@ -46,5 +51,19 @@ export function layoutDag(
     return { from: edge.v, to: edge.w, kind: label.kind, points: label.points ?? [] };
   });
   const size = graph.graph();
-  return { width: size.width ?? 0, height: size.height ?? 0, nodes, edges: laidEdges };
+  const points = laidEdges.flatMap((edge) => edge.points);
+  const left = Math.min(margin, ...points.map((point) => point.x - margin));
+  const top = Math.min(margin, ...points.map((point) => point.y - margin));
+  const right = Math.max(size.width ?? 0, ...points.map((point) => point.x + margin));
+  const bottom = Math.max(size.height ?? 0, ...points.map((point) => point.y + margin));
+  // Shifted by what lies above or left of the margin (nothing, for most graphs).
+  const dx = margin - left;
+  const dy = margin - top;
+  const moved = (point: { readonly x: number; readonly y: number }) => ({ ...point, x: point.x + dx, y: point.y + dy });
+  return {
+    width: right + dx,
+    height: bottom + dy,
+    nodes: new Map([...nodes].map(([nodeId, box]) => [nodeId, { ...box, ...moved(box) }])),
+    edges: laidEdges.map((edge) => ({ ...edge, points: edge.points.map(moved) })),
+  };
 }
