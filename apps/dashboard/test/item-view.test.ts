@@ -301,3 +301,31 @@ test("a failure is said once: a merge conflict's summary, its hunks beneath as w
   expect(outsideOutput.split('<<<<<<<').length - 1).toBe(1);
   expect(await panel.locator('.attempts-table tr[data-attempt="1"] .attempt-failure').getAttribute('title')).toBe(item!.failure.message);
 });
+
+test("an agent's stream-json output reads as a transcript, its raw output a click away", async () => {
+  const { base, api, operatorToken } = await start('tokens');
+  // Claude Code's stream-json, as an agent item writes it (printed here by a command, so no model is needed).
+  const events = [
+    { type: 'assistant', message: { content: [{ type: 'text', text: 'Reading the notes.' }, { type: 'tool_use', id: 't1', name: 'Read', input: { file_path: 'NOTES.md' } }] } },
+    { type: 'user', message: { content: [{ type: 'tool_result', tool_use_id: 't1', content: 'alpha: todo' }] } },
+    { type: 'result', subtype: 'success', num_turns: 1, result: 'Done.' },
+  ];
+  const script = events.map((event) => `printf '%s\\n' '${JSON.stringify(event)}'`).join('; ');
+  const runId = await submitRun(api, { version: 1, name: 'transcript', items: [shell('agent', script)] });
+  await runReaches(api, runId);
+  const page = await signedIn(base, operatorToken, `#/runs/${runId}/items/agent`);
+  const transcript = page.getByRole('list', { name: 'Transcript' });
+  await expect.poll(() => transcript.locator('li').allTextContents()).toEqual([
+    'AgentReading the notes.',
+    `Tool call Read${JSON.stringify({ file_path: 'NOTES.md' }, null, 2)}`,
+    'Tool resultalpha: todo',
+    'Ended success · 1 turns · Done.',
+  ]);
+  expect(await page.getByLabel('Output').isVisible()).toBe(false);
+  await page.getByRole('button', { name: 'Show the raw output' }).click();
+  expect(await page.getByLabel('Output').isVisible()).toBe(true);
+  expect(await page.getByLabel('Output').textContent()).toBe(`${events.map((event) => JSON.stringify(event)).join('\n')}\n`);
+  expect(await transcript.count()).toBe(0);
+  await page.getByRole('button', { name: 'Show the transcript' }).click();
+  expect(await transcript.isVisible()).toBe(true);
+});

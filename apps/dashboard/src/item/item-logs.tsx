@@ -1,6 +1,8 @@
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useMemo, useState } from 'preact/hooks';
 import { ApiError } from '../api/api-error.ts';
 import type { DashboardApi } from '../api/dashboard-api.ts';
+import { transcriptOf } from './agent-transcript.ts';
+import { AgentTranscript } from './agent-transcript-view.tsx';
 
 type LogLine = { stream: 'stdout' | 'stderr'; text: string } | { end: { attempt: number; state: string; exitCode: number | null; finishedAt?: string } };
 
@@ -10,8 +12,9 @@ const maximumCharacters = 2_000_000;
 /**
  * An item's output (`GET .../logs`, NDJSON): of its latest attempt or `attempt`, followed live
  * while the item runs (`?follow=true` streams until the attempt ends), stdout and stderr in one
- * pane in the order they came, stderr marked. Which attempt it shows, and how it ended, come from
- * the answer's `end` line.
+ * pane in the order they came, stderr marked. An agent's stream of JSON events is shown as a
+ * transcript (messages, tool calls, results), its raw output a click away. Which attempt it shows,
+ * and how it ended, come from the answer's `end` line.
  */
 export function ItemLogs({
   api,
@@ -28,6 +31,17 @@ export function ItemLogs({
   const [end, setEnd] = useState<{ attempt: number; state: string; exitCode: number | null } | null>(null);
   const [problem, setProblem] = useState<string | null>(null);
   const [truncated, setTruncated] = useState(false);
+  const [raw, setRaw] = useState(false);
+  const transcript = useMemo(
+    () =>
+      transcriptOf(
+        pieces
+          .filter((piece) => piece.stream === 'stdout')
+          .map((piece) => piece.text)
+          .join(''),
+      ),
+    [pieces],
+  );
   useEffect(() => {
     const controller = new AbortController();
     setPieces([]);
@@ -74,18 +88,28 @@ export function ItemLogs({
       {problem ? (
         <p class="empty">{problem}</p>
       ) : (
-        <pre class="log-output" aria-live={follow ? 'polite' : 'off'} aria-label="Output">
-          {pieces.length === 0 ? <span class="empty">{end ? '(no output)' : 'Waiting for output…'}</span> : null}
-          {pieces.map((piece, index) =>
-            piece.stream === 'stderr' ? (
-              <span key={index} class="stderr-text">
-                {piece.text}
-              </span>
-            ) : (
-              piece.text
-            ),
+        <>
+          {transcript !== null && (
+            <p class="transcript-toggle">
+              <button type="button" aria-pressed={raw} onClick={() => setRaw(!raw)}>
+                {raw ? 'Show the transcript' : 'Show the raw output'}
+              </button>
+            </p>
           )}
-        </pre>
+          {transcript !== null && !raw && <AgentTranscript entries={transcript} />}
+          <pre class="log-output" hidden={transcript !== null && !raw} aria-live={follow ? 'polite' : 'off'} aria-label="Output">
+            {pieces.length === 0 ? <span class="empty">{end ? '(no output)' : 'Waiting for output…'}</span> : null}
+            {pieces.map((piece, index) =>
+              piece.stream === 'stderr' ? (
+                <span key={index} class="stderr-text">
+                  {piece.text}
+                </span>
+              ) : (
+                piece.text
+              ),
+            )}
+          </pre>
+        </>
       )}
       {truncated && <p class="notice">Output cut at {maximumCharacters.toLocaleString()} characters: download it with `cairn logs`.</p>}
       {end && (
