@@ -1,20 +1,7 @@
-/** A best-of-N item's candidates as `GET /v1/runs/{runId}/items` gives them (`ItemCandidates`). */
-export interface CandidatesOfItem {
-  readonly order: string;
-  readonly stopOnFirstPass: boolean;
-  readonly checked: readonly {
-    readonly candidate: number;
-    readonly attempt: number;
-    readonly round: number;
-    readonly outcome: string;
-    readonly passed: boolean;
-    readonly exitCode: number | null;
-    readonly score: number | null;
-    readonly patchBytes: number;
-  }[];
-  readonly winner: number | null;
-  readonly reason: string | null;
-}
+import type { ItemCandidatesView } from '@cairn/client';
+
+/** A best-of-N item's candidates as `GET /v1/runs/{runId}/items` gives them. */
+export type CandidatesOfItem = ItemCandidatesView;
 
 /** The item's `candidates`, when the server gave it a well-formed one. */
 export function candidatesOf(item: { readonly candidates?: unknown }): CandidatesOfItem | undefined {
@@ -33,10 +20,19 @@ export function candidateLines(candidates: CandidatesOfItem | undefined, indent:
   // Candidate by candidate, round after round, whatever order their checks came in.
   const ordered = [...candidates.checked].sort((a, b) => a.round - b.round || a.candidate - b.candidate);
   const cells = ordered.map((each) => {
-    const verdict = each.outcome !== 'succeeded' ? each.outcome : each.passed ? 'passed' : each.exitCode === null && each.patchBytes === 0 ? 'no patch' : 'check failed';
+    const verdict =
+      each.outcome !== 'succeeded' ? each.outcome : each.passed ? 'passed' : each.exitCode === null && each.patchBytes === 0 ? 'no patch' : 'check failed';
     const exit = each.outcome === 'succeeded' && each.exitCode !== null ? `exit ${each.exitCode}` : '';
     const score = each.score === null ? '' : `score ${each.score}`;
-    return [`round ${each.round} #${each.candidate}`, `attempt ${each.attempt}`, verdict, exit, score, each.patchBytes > 0 ? `${each.patchBytes} B` : '', each.attempt === candidates.winner ? '← winner' : ''];
+    return [
+      `round ${each.round} #${each.candidate}`,
+      `attempt ${each.attempt}`,
+      verdict,
+      exit,
+      score,
+      each.patchBytes > 0 ? `${each.patchBytes} B` : '',
+      each.attempt === candidates.winner ? '← winner' : '',
+    ];
   });
   // A column no candidate has anything in (no scores) takes no room.
   const used = cells[0]!.map((_, column) => cells.some((row) => row[column] !== ''));
@@ -45,7 +41,13 @@ export function candidateLines(candidates: CandidatesOfItem | undefined, indent:
   const how = `${candidates.order}${candidates.stopOnFirstPass ? ', stop on first pass' : ''}`;
   return [
     `${pad}candidates (${how}):`,
-    ...rows.map((row) => `${pad}  ${row.map((cell, column) => cell.padEnd(widths[column]!)).join('  ').trimEnd()}`),
+    ...rows.map(
+      (row) =>
+        `${pad}  ${row
+          .map((cell, column) => cell.padEnd(widths[column]!))
+          .join('  ')
+          .trimEnd()}`,
+    ),
     ...(candidates.reason === null ? [] : [`${pad}  won: ${candidates.reason}`]),
   ];
 }
