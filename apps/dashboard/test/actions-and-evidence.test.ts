@@ -222,3 +222,23 @@ test('the Evidence view names the check that fails when one byte of an entry is 
   expect(await checks.locator('tr[data-check="inclusion"] .check-detail').textContent()).toMatch(/^\$\.inclusionProof: the entries do not recompute the root/);
   expect(await checks.locator('tr[data-check="entries"]').getAttribute('data-status')).toBe('pass');
 });
+
+test('a finished run runs again from its page: the same spec, a new run; a token that may only read sees no button', async () => {
+  const { base, api, operatorToken } = await start('tokens');
+  const spec = { version: 1, name: 'again', idempotencyKey: 'again-1', labels: { team: 'docs' }, items: [shell('say', 'echo once more')] };
+  const runId = await submitRun(api, spec);
+  await runReaches(api, runId);
+  const reader = await tokenWith(api, ['runs:read']);
+  const readOnly = await signedIn(base, reader.token, `#/runs/${runId}`);
+  await expect.poll(() => readOnly.locator('h1 .live').textContent()).toBe('ended');
+  expect(await readOnly.getByRole('button', { name: 'Run again' }).count()).toBe(0);
+  const page = await signedIn(base, operatorToken, `#/runs/${runId}`);
+  await page.getByRole('button', { name: 'Run again' }).click();
+  await expect.poll(() => page.url()).not.toMatch(new RegExp(`#/runs/${runId}$`));
+  const newRunId = /#\/runs\/([^/?]+)$/.exec(page.url())![1]!;
+  await runReaches(api, newRunId);
+  const specOf = async (id: string) => (await (await api(`/v1/runs/${id}/spec`)).json()) as Record<string, unknown>;
+  const { idempotencyKey: _key, ...rest } = await specOf(runId);
+  expect(await specOf(newRunId)).toEqual(rest);
+  await expect.poll(() => page.locator('svg.dag [data-item-id="say"]').getAttribute('data-state'), { timeout: 30_000 }).toBe('succeeded');
+});

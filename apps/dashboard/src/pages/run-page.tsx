@@ -26,6 +26,7 @@ import { useRunAttempts } from '../run/use-run-attempts.ts';
 import { useThrottled } from '../use-throttled.ts';
 import { Duration, When } from '../time-format.tsx';
 import { usePageError } from '../use-page-error.ts';
+import { RunAgainButton } from '../run/run-again-button.tsx';
 
 /** The item panel's narrowest width beside the graph (px), and the gap between them. */
 const panelMinimumWidth = 480;
@@ -222,6 +223,7 @@ export function RunPage({
           ]}
         />
       )}
+      {run && run.finishedAt !== null && spec && permissions.may('runs.submit') && <RunAgainButton api={api} spec={spec} fetched={run.workspace} />}
       {error && (
         <p class="error" role="alert">
           {error}
