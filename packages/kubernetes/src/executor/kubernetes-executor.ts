@@ -168,14 +168,7 @@ export class KubernetesExecutor implements ExecutorV1 {
     try {
       pods = (await this.#core.listNamespacedPod({ namespace: this.#settings.namespace, labelSelector })).items as ObservedPod[];
     } catch (error) {
-      throw kubernetesFailure(
-        error,
-        'listing',
-        `the attempt pods of namespace ${this.#settings.namespace}`,
-        'CAIRN_EXECUTOR_UNAVAILABLE',
-        this.#settings.settingsPath,
-        this.#settings.settingsPath,
-      );
+      throw this.#listingFailure(error);
     }
     const deleted: string[] = [];
     for (const pod of pods) {
@@ -379,6 +372,18 @@ export class KubernetesExecutor implements ExecutorV1 {
     }
   }
 
+  /** Listing or watching the attempt pods failed: the cluster cannot be read now. */
+  #listingFailure(error: unknown): CairnError {
+    return kubernetesFailure(
+      error,
+      'listing',
+      `the attempt pods of namespace ${this.#settings.namespace}`,
+      'CAIRN_EXECUTOR_UNAVAILABLE',
+      this.#settings.settingsPath,
+      this.#settings.settingsPath,
+    );
+  }
+
   /**
    * The pod of a handle as the watch last saw it, or read when the watch has not seen it (just
    * created, or the watch not yet listed): undefined when it is gone, is another pod of that name
@@ -388,14 +393,7 @@ export class KubernetesExecutor implements ExecutorV1 {
     try {
       await this.#watch.ensureStarted();
     } catch (error) {
-      throw kubernetesFailure(
-        error,
-        'listing',
-        `the attempt pods of namespace ${this.#settings.namespace}`,
-        'CAIRN_EXECUTOR_UNAVAILABLE',
-        this.#settings.settingsPath,
-        this.#settings.settingsPath,
-      );
+      throw this.#listingFailure(error);
     }
     const seen = this.#watch.get(name);
     let pod: ObservedPod | undefined;
