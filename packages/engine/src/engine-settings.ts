@@ -127,9 +127,7 @@ export const engineSettingsSchema = z.strictObject({
    * task is started (a restart's included); a host that traces its runs sets it, and none is sent
    * without it.
    */
-  attemptTraceContext: z
-    .custom<AttemptTraceContext>((value) => typeof value === 'function', 'must be a function of the attempt')
-    .optional(),
+  attemptTraceContext: z.custom<AttemptTraceContext>((value) => typeof value === 'function', 'must be a function of the attempt').optional(),
   logger: z.custom<Logger>((value) => typeof value === 'object' && value !== null).optional(),
   /**
    * Makes what the engine wrote durable before its effects leave it (ADR 0023): set when `database`

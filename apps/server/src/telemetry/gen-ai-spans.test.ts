@@ -150,7 +150,9 @@ test('opted in: invoke_workflow per run, invoke_agent per agent attempt with its
   // "Invoke agent internal span": name `invoke_agent {gen_ai.agent.name}`, kind INTERNAL, under its item.
   const reviewerItem = one(spans, 'item reviewer');
   expect(parentOf(reviewerItem)).toBe(workflow.spanContext().spanId);
-  const agents = spans.filter((span) => span.name === 'invoke_agent reviewer').sort((a, b) => Number(a.attributes['cairn.attempt']) - Number(b.attributes['cairn.attempt']));
+  const agents = spans
+    .filter((span) => span.name === 'invoke_agent reviewer')
+    .sort((a, b) => Number(a.attributes['cairn.attempt']) - Number(b.attributes['cairn.attempt']));
   expect(agents).toHaveLength(2);
   const [first, second] = agents as [ReadableSpan, ReadableSpan];
   for (const agent of agents) {
@@ -167,7 +169,12 @@ test('opted in: invoke_workflow per run, invoke_agent per agent attempt with its
   expect(first.spanContext().spanId).toBe(attemptSpanId('run-1', 'reviewer', 1));
   expect(second.spanContext().spanId).toBe(attemptSpanId('run-1', 'reviewer', 2));
   // The roll-up: input tokens count the cached ones (as the conventions count them), cost is Cairn's.
-  expect(first.attributes).toMatchObject({ 'gen_ai.usage.input_tokens': 130, 'gen_ai.usage.output_tokens': 35, 'cairn.model.cost_usd': 0.75, 'cairn.model.calls': 2 });
+  expect(first.attributes).toMatchObject({
+    'gen_ai.usage.input_tokens': 130,
+    'gen_ai.usage.output_tokens': 35,
+    'cairn.model.cost_usd': 0.75,
+    'cairn.model.calls': 2,
+  });
   // Errors as "Recording errors" says: error status and an `error.type`.
   expect(first.status.code).toBe(SpanStatusCode.ERROR);
   expect(first.attributes['error.type']).toBe('failed');
@@ -181,9 +188,7 @@ test('opted in: invoke_workflow per run, invoke_agent per agent attempt with its
   // the one recorded before its attempt's span opened included.
   const calls = spans.filter((span) => span.name === 'chat claude-sonnet-4-5');
   expect(calls).toHaveLength(3);
-  expect(calls.map((span) => parentOf(span)).sort()).toEqual(
-    [first.spanContext().spanId, first.spanContext().spanId, second.spanContext().spanId].sort(),
-  );
+  expect(calls.map((span) => parentOf(span)).sort()).toEqual([first.spanContext().spanId, first.spanContext().spanId, second.spanContext().spanId].sort());
   for (const span of calls) expect(span.kind).toBe(SpanKind.CLIENT);
   const cached = calls.find((span) => span.attributes['gen_ai.usage.cache_read.input_tokens'] !== undefined)!;
   expect(cached.attributes).toMatchObject({ 'gen_ai.usage.input_tokens': 120, 'gen_ai.usage.cache_read.input_tokens': 20, 'gen_ai.usage.output_tokens': 30 });
@@ -205,7 +210,9 @@ test('by default the spans stay as the server emitted them before it followed th
     'item reviewer',
     'run review',
   ]);
-  expect(spans.flatMap((span) => Object.keys(span.attributes)).filter((key) => ['gen_ai.workflow.name', 'gen_ai.agent.name', 'error.type'].includes(key))).toEqual([]);
+  expect(
+    spans.flatMap((span) => Object.keys(span.attributes)).filter((key) => ['gen_ai.workflow.name', 'gen_ai.agent.name', 'error.type'].includes(key)),
+  ).toEqual([]);
   const calls = spans.filter((span) => span.name.startsWith('chat '));
   expect(calls.every((span) => span.kind === SpanKind.INTERNAL)).toBe(true);
   expect(calls.some((span) => span.attributes['cairn.model.cache_read_tokens'] === 20)).toBe(true);

@@ -385,15 +385,23 @@ test(
       `version: 1\nname: agent\nitems:\n  - { id: ask, runtime: { kind: agent, adapter: openai-compatible, model: gpt-4o-mini, prompt: Say done. } }\n`,
     );
     await eventually(() => ended(composition, runId), 'the run to end');
-    const spans = await eventually(() => (receiver.spans().some((span) => span.name.startsWith('invoke_workflow ')) ? receiver.spans() : undefined), 'the workflow span');
+    const spans = await eventually(
+      () => (receiver.spans().some((span) => span.name.startsWith('invoke_workflow ')) ? receiver.spans() : undefined),
+      'the workflow span',
+    );
     const workflow = spans.find((span) => span.name === 'invoke_workflow agent')!;
     expect([attribute(workflow, 'gen_ai.operation.name'), attribute(workflow, 'gen_ai.workflow.name')]).toEqual(['invoke_workflow', 'agent']);
     const agent = spans.find((span) => span.name === 'invoke_agent ask')!;
     expect(agent, spans.map((span) => span.name).join(', ')).toBeDefined();
     expect(
-      ['gen_ai.operation.name', 'gen_ai.provider.name', 'gen_ai.agent.name', 'gen_ai.request.model', 'gen_ai.usage.input_tokens', 'gen_ai.usage.output_tokens'].map((key) =>
-        attribute(agent, key),
-      ),
+      [
+        'gen_ai.operation.name',
+        'gen_ai.provider.name',
+        'gen_ai.agent.name',
+        'gen_ai.request.model',
+        'gen_ai.usage.input_tokens',
+        'gen_ai.usage.output_tokens',
+      ].map((key) => attribute(agent, key)),
     ).toEqual(['invoke_agent', 'openai', 'ask', 'gpt-4o-mini', 160, 30]);
     expect(agent.attributes.find((candidate) => candidate.key === 'cairn.model.cost_usd')?.value['doubleValue']).toBeGreaterThan(0);
     const call = spans.find((span) => span.name === 'chat gpt-4o-mini')!;
@@ -410,7 +418,8 @@ test(
   async () => {
     const receiver = await otlpReceiver();
     const spec = `version: 1\nname: traceparent\nitems:\n  - { id: print, runtime: { kind: command, argv: [/bin/sh, -c, 'echo "tp=$TRACEPARENT ts=\${TRACESTATE-unset}"'] } }\n`;
-    const printed = async (api: Awaited<ReturnType<typeof server>>['api'], runId: string) => (await (await api(`/v1/runs/${runId}/items/print/logs?format=text`)).text()).trim();
+    const printed = async (api: Awaited<ReturnType<typeof server>>['api'], runId: string) =>
+      (await (await api(`/v1/runs/${runId}/items/print/logs?format=text`)).text()).trim();
 
     const traced = await server(`telemetry:\n  traces:\n    otlpEndpoint: ${receiver.endpoint}\n`);
     const runId = await submit(traced.api, spec);

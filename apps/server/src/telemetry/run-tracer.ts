@@ -170,8 +170,7 @@ export class RunTracer {
   async #opening(runId: string): Promise<RunOpening> {
     const [run, spec] = await Promise.all([this.#service?.run(runId), this.#conventions === 'cairn' ? undefined : this.#service?.spec(runId)]);
     const agents = new Map<string, AgentOfItem>();
-    for (const item of spec?.items ?? [])
-      if (item.runtime.kind === 'agent') agents.set(item.id, { adapter: item.runtime.adapter, model: item.runtime.model });
+    for (const item of spec?.items ?? []) if (item.runtime.kind === 'agent') agents.set(item.id, { adapter: item.runtime.adapter, model: item.runtime.model });
     return { name: run?.name, agents };
   }
 

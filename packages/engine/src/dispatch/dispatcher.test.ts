@@ -141,8 +141,10 @@ async function setUpOn(backend: EngineBackend, concurrency = 16, queues: Record<
     ...committing,
   });
   /** Another dispatcher over the same state (a restarted engine, other executors), with any other setting. */
-  const dispatcherWith = (executors: Readonly<Record<string, ExecutorV1>>, settings: Partial<Pick<DispatcherSettings, 'signer' | 'concurrency'>> = {}) =>
-    new Dispatcher({ workingCopy: new WorkingCopy(database), audit, machine, executors, storage, signer, ...committing, ...settings });
+  const dispatcherWith = (
+    executors: Readonly<Record<string, ExecutorV1>>,
+    settings: Partial<Pick<DispatcherSettings, 'signer' | 'concurrency' | 'attemptTraceContext'>> = {},
+  ) => new Dispatcher({ workingCopy: new WorkingCopy(database), audit, machine, executors, storage, signer, ...committing, ...settings });
   /** Dispatch and reconcile until the run ends. */
   const drive = async (runId: string) => {
     for (let round = 0; round < 500 && !['succeeded', 'failed', 'cancelled'].includes(machine.run(runId)!.state); round++) {
@@ -523,6 +525,43 @@ describe.each(backends)('Dispatcher on %s', (backend) => {
       await second.reconcile();
     }
     expect(machine.items(runId).find((item) => item.itemId === 'a')!.state).toBe('succeeded');
+  });
+
+  test('each task carries the trace context its host gives the attempt, a task started again by recovery included; none without the setting', async () => {
+    const { dispatcherWith, audit, machine, executor } = await setUp();
+    // The host's answer names the attempt it was asked about, so a mix-up shows.
+    const attemptTraceContext: DispatcherSettings['attemptTraceContext'] = (attempt) => ({
+      traceparent: `00-4bf92f3577b34da6a3ce929d0e0e4736-${String(attempt.attempt).padStart(16, '0')}-01`,
+      tracestate: `cairn=${attempt.runId}.${attempt.itemId}`,
+    });
+    const seen: TaskEnvelope[] = [];
+    const hanging = withStart(executor, (task) => {
+      seen.push(task);
+      return new Promise<never>(() => {});
+    });
+    const first = dispatcherWith({ local: hanging }, { attemptTraceContext });
+    const { runId } = machine.submit({ version: 1, name: 'traced', items: [{ id: 'a', runtime: { kind: 'command', argv: ['make'] } }] }, { actor: ana });
+    void first.dispatchReady();
+    for (let wait = 0; wait < 100 && seen.length === 0; wait++) await sleep(2);
+    // Restarted before the start was heard back: recovery starts the task again, asking anew.
+    const recording = withStart(executor, (task) => {
+      seen.push(task);
+      return executor.start(task);
+    });
+    expect(await dispatcherWith({ local: recording }, { attemptTraceContext }).recover()).toBe(0);
+    const expected = { traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000001-01', tracestate: `cairn=${runId}.a` };
+    expect(seen.map((task) => [task.executionId, task.traceContext])).toEqual([
+      [`${runId}/a/1`, expected],
+      [`${runId}/a/1`, expected],
+    ]);
+    expect(audit.runEntries(runId).filter((entry) => entry.action === 'attempt.dispatched')).toHaveLength(1);
+
+    const untraced: TaskEnvelope[] = [];
+    const plain = dispatcherWith({ local: withStart(executor, (task) => (untraced.push(task), executor.start(task))) });
+    machine.submit({ version: 1, name: 'untraced', items: [{ id: 'b', runtime: { kind: 'command', argv: ['make'] } }] }, { actor: ana });
+    await plain.dispatchReady();
+    expect(untraced).toHaveLength(1);
+    expect(untraced[0]).not.toHaveProperty('traceContext');
   });
 
   test('an attempt past its timeout is stopped through the executor and ends timed-out', async () => {

@@ -20,7 +20,10 @@ export const taskEnvelopeSchema = z.strictObject({
       // Version 00 as the W3C Trace Context defines it; an all-zero trace or span id is invalid there.
       traceparent: z
         .string()
-        .regex(/^00-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}$/, 'must be a version 00 traceparent: 00-<32 hex>-<16 hex>-<2 hex>, ids not all zero'),
+        .regex(
+          /^00-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}$/,
+          'must be a version 00 traceparent: 00-<32 hex>-<16 hex>-<2 hex>, ids not all zero',
+        ),
       // The specification's limit on the header (32 entries of at most 256 characters each, with commas).
       tracestate: z.string().max(8_223, 'must be at most 8223 characters').exactOptional(),
     })
