@@ -111,7 +111,7 @@ export function App({ signInCode = null }: { readonly signInCode?: string | null
         </span>
       </header>
       {route.page === 'runs' ? (
-        <RunsPage api={api} filters={route.filters} onUnauthenticated={onUnauthenticated} />
+        <RunsPage api={api} permissions={permissions} filters={route.filters} onUnauthenticated={onUnauthenticated} />
       ) : route.page === 'schedules' ? (
         <SchedulesPage api={api} permissions={permissions} onUnauthenticated={onUnauthenticated} />
       ) : route.page === 'runners' ? (

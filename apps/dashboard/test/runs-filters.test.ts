@@ -69,6 +69,11 @@ test('each filter narrows the list to exactly the right runs, in the page and th
 
   const page = await signedIn(base, operatorToken);
   await expect.poll(() => rowIds(page)).toEqual([third, second, first]);
+  // The By column names each submitter by its token's name (the operator may list tokens); the id
+  // stays on hover and in the filter its link sets.
+  const submitters = page.locator('table.runs tbody tr .submitter');
+  await expect.poll(() => submitters.allTextContents()).toEqual(['bo', 'bo', 'ana']);
+  expect(await submitters.evaluateAll((links) => links.map((link) => link.getAttribute('data-actor')))).toEqual([bo.actorId, bo.actorId, ana.actorId]);
 
   await applyFilters(page, { Name: 'nightly' });
   await expect.poll(() => rowIds(page)).toEqual([third, first]);
@@ -101,7 +106,7 @@ test('each filter narrows the list to exactly the right runs, in the page and th
   await expect.poll(() => rowIds(page)).toEqual([third, first]);
   expect(await page.getByRole('form', { name: 'Filter runs' }).getByLabel('Name').inputValue()).toBe('nightly');
   // The submitter column links to that submitter's runs.
-  await page.locator(`table.runs tbody tr[data-run-id="${first}"]`).getByRole('link', { name: ana.actorId }).click();
+  await page.locator(`table.runs tbody tr[data-run-id="${first}"]`).getByRole('link', { name: 'ana', exact: true }).click();
   await expect.poll(() => rowIds(page)).toEqual([first]);
 
   // Clear drops the filters.

@@ -15,13 +15,15 @@ import { hrefOf, queryOf, runFilterNames, type RunFilters } from '../use-route.t
 import { useThrottled } from '../use-throttled.ts';
 import { Duration, When } from '../time-format.tsx';
 import { usePageError } from '../use-page-error.ts';
+import { actorLabel, useTokenNames } from '../api/actor-names.ts';
+import type { Permissions } from '../api/permissions.ts';
 
 const pageSize = 50;
 
 /** The run filters the form offers beside the state links, with what each takes. */
 const runFilterFields = [
   { name: 'name', label: 'Name', hint: 'exact run name' },
-  { name: 'submitter', label: 'Submitter', hint: 'actor id, as in the By column' },
+  { name: 'submitter', label: 'Submitter', hint: 'actor id: click a name in the By column' },
   { name: 'submittedAfter', label: 'Submitted at or after', hint: 'in your time zone, inclusive', kind: 'time' },
   { name: 'submittedBefore', label: 'Submitted before', hint: 'in your time zone, exclusive', kind: 'time' },
 ] as const;
@@ -35,13 +37,16 @@ const runFilterFields = [
  */
 export function RunsPage({
   api,
+  permissions,
   filters,
   onUnauthenticated,
 }: {
   readonly api: DashboardApi;
+  readonly permissions: Permissions;
   readonly filters: RunFilters;
   readonly onUnauthenticated: () => void;
 }) {
+  const tokenNames = useTokenNames(api, permissions);
   const [runs, setRuns] = useState<readonly RunSummary[] | null>(null);
   const [nextCursor, setNextCursor] = useState<string | undefined>(undefined);
   const [counts, setCounts] = useState<Record<string, number>>({});
@@ -204,8 +209,13 @@ export function RunsPage({
                 </td>
                 <td>
                   {run.submittedBy && (
-                    <a href={hrefOf({ page: 'runs', filters: { submitter: run.submittedBy } })} title="Only this submitter's runs">
-                      {run.submittedBy}
+                    <a
+                      href={hrefOf({ page: 'runs', filters: { submitter: run.submittedBy } })}
+                      class="submitter"
+                      data-actor={run.submittedBy}
+                      title={`${run.submittedBy}: only this submitter's runs`}
+                    >
+                      {actorLabel(run.submittedBy, tokenNames)}
                     </a>
                   )}
                 </td>
