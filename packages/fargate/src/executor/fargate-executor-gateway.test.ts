@@ -85,12 +85,16 @@ const text = async (key: string) => new TextDecoder().decode((await world().stor
 test("an agent item's task calls the gateway through its forwarder; the credential is nowhere in RunTask, the agent's environment or the logs", async () => {
   const executionId = `gateway-${Date.now()}/agent/1`;
   const executor = world().executor();
-  const task = world().task(
-    executionId,
-    { kind: 'agent', adapter: 'claude-code', model: 'claude-sonnet-4-5', prompt: 'Say hello.' },
-    // The worker's PATH for runtimes has no /opt: the item's env puts the CLI there.
-    { gateway: { url: gatewayUrl, credential }, manifest: { env: { PATH: '/opt/agent/bin:/opt/node/bin:/usr/bin:/bin' } } },
-  );
+  const traceContext = { traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01', tracestate: 'cairn=1' };
+  const task = {
+    ...world().task(
+      executionId,
+      { kind: 'agent', adapter: 'claude-code', model: 'claude-sonnet-4-5', prompt: 'Say hello.' },
+      // The worker's PATH for runtimes has no /opt: the item's env puts the CLI there.
+      { gateway: { url: gatewayUrl, credential }, manifest: { env: { PATH: '/opt/agent/bin:/opt/node/bin:/usr/bin:/bin' } } },
+    ),
+    traceContext,
+  };
   const handle = await executor.start(task);
   const sealed = await world().storage.get(sealedSecretsKey(executionId));
   const status = await waitForExit(handle);
@@ -111,6 +115,8 @@ test("an agent item's task calls the gateway through its forwarder; the credenti
   expect(base.hostname).toBe('127.0.0.1');
   expect(base.port).not.toBe(new URL(gatewayUrl).port);
   expect(init.env['ANTHROPIC_API_KEY']).toBe('cairn-gateway');
+  // The task's trace context reached the agent, so its own spans join the attempt's trace.
+  expect([init.env['TRACEPARENT'], init.env['TRACESTATE']]).toEqual([traceContext.traceparent, traceContext.tracestate]);
   // It could read its own environment and the worker's (same uid in the container): neither holds it.
   expect(init.environments.map((entry) => entry.process)).toContain('self');
   expect(init.environments.some((entry) => entry.environ.some((pair) => pair.startsWith(`${taskEnvironmentNames.executionId}=`)))).toBe(true);

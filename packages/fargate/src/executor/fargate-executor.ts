@@ -179,6 +179,7 @@ export class FargateExecutor implements ExecutorV1 {
       ...(sealed !== undefined ? { cipher: this.#settings.taskCipher } : {}),
       trustedKeys: this.#settings.trustedKeys,
       ...(gateway !== undefined ? { gatewayUrl: gateway.url } : {}),
+      ...(task.traceContext !== undefined ? { traceContext: task.traceContext } : {}),
     };
     const request: RunTaskCommandInput = {
       cluster: this.#settings.cluster,

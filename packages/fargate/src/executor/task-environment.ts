@@ -1,5 +1,5 @@
-import type { PublicKeyRecord } from '@cairn/core';
-import { CairnError, publicKeyRecordSchema } from '@cairn/protocol';
+import type { PublicKeyRecord, TaskTraceContext } from '@cairn/core';
+import { CairnError, publicKeyRecordSchema, taskEnvelopeSchema } from '@cairn/protocol';
 import { z } from 'zod';
 
 /**
@@ -23,6 +23,9 @@ export const taskEnvironmentNames = {
   cipherEndpoint: 'CAIRN_CIPHER_KMS_ENDPOINT',
   trustedKeys: 'CAIRN_TRUSTED_KEYS',
   gatewayUrl: 'CAIRN_MODEL_GATEWAY_URL',
+  // Prefixed: the worker's own process is not the one the trace context is for; its runtime is.
+  traceparent: 'CAIRN_TRACEPARENT',
+  tracestate: 'CAIRN_TRACESTATE',
 } as const;
 
 /** What a task is told, as the executor composes it and the worker reads it back. */
@@ -49,6 +52,8 @@ export interface TaskEnvironment {
    * attempt; its credential is sealed with the secrets, so `sealedSecrets` is set too.
    */
   readonly gatewayUrl?: string | undefined;
+  /** The attempt span's W3C trace context, which the worker gives its runtime as TRACEPARENT: ids, never a secret. */
+  readonly traceContext?: TaskTraceContext | undefined;
 }
 
 const names = taskEnvironmentNames;
@@ -75,6 +80,8 @@ export function taskEnvironmentPairs(environment: TaskEnvironment): { name: stri
     [names.cipherEndpoint]: environment.cipher?.endpoint,
     [names.trustedKeys]: JSON.stringify(environment.trustedKeys),
     [names.gatewayUrl]: environment.gatewayUrl,
+    [names.traceparent]: environment.traceContext?.traceparent,
+    [names.tracestate]: environment.traceContext?.tracestate,
   };
   return Object.entries(values)
     .filter((entry): entry is [string, string] => entry[1] !== undefined && entry[1] !== '')
@@ -108,6 +115,12 @@ const environmentSchema = z.object({
     .union([z.literal(''), z.url({ protocol: /^https?$/, error: `${names.gatewayUrl} must be an http(s) URL` })])
     .optional()
     .transform((value) => (value === '' ? undefined : value)),
+  // Checked as the task envelope checks it.
+  [names.traceparent]: z
+    .union([z.literal(''), taskEnvelopeSchema.shape.traceContext.unwrap().shape.traceparent])
+    .optional()
+    .transform((value) => (value === '' ? undefined : value)),
+  [names.tracestate]: optional,
 });
 
 /**
@@ -153,6 +166,8 @@ export function readTaskEnvironment(env: Readonly<Record<string, string | undefi
       },
     );
   }
+  const traceparent = values[names.traceparent];
+  const tracestate = values[names.tracestate];
   const gatewayUrl = values[names.gatewayUrl];
   if (gatewayUrl !== undefined && sealedSecrets === undefined) {
     throw new CairnError(
@@ -180,5 +195,6 @@ export function readTaskEnvironment(env: Readonly<Record<string, string | undefi
     ...(keyId !== undefined ? { cipher: { keyId, region: values[names.cipherRegion], endpoint: values[names.cipherEndpoint] } } : {}),
     trustedKeys,
     ...(gatewayUrl !== undefined ? { gatewayUrl } : {}),
+    ...(traceparent !== undefined ? { traceContext: { traceparent, ...(tracestate !== undefined ? { tracestate } : {}) } } : {}),
   };
 }

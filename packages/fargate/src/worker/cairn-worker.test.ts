@@ -60,6 +60,10 @@ test('a task environment with a gateway URL and nothing sealed to carry its cred
     env: { ...env, CAIRN_MODEL_GATEWAY_URL: '10.0.1.5:7411', CAIRN_SEALED_SECRETS: 'task-secrets/x.json', CAIRN_CIPHER_KMS_KEY_ID: 'k' },
   });
   expect(notUrl.error).toMatchObject({ code: 'CAIRN_CONFIG_INVALID', path: 'CAIRN_MODEL_GATEWAY_URL' });
+  // The trace context is checked as the task envelope checks it: a version 00 traceparent.
+  const badTrace = await runTaskWorker({ env: { ...env, CAIRN_TRACEPARENT: '01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01' } });
+  expect(badTrace.exitCode).toBe(workerExitCodes.environmentInvalid);
+  expect(badTrace.error).toMatchObject({ code: 'CAIRN_CONFIG_INVALID', path: 'CAIRN_TRACEPARENT' });
 });
 
 test('exit codes follow the record: 0, the runtime’s own code on failure, 124 timed out, 143 cancelled', () => {

@@ -113,6 +113,7 @@ export async function runTaskWorker(options: TaskWorkerOptions): Promise<TaskWor
         manifestDigest: environment.manifestDigest as `sha256:${string}`,
         ...(secrets ? { secrets } : {}),
         ...(gateway ? { gateway } : {}),
+        ...(environment.traceContext ? { traceContext: environment.traceContext } : {}),
       },
       options.signal,
     );
