@@ -1,5 +1,6 @@
 import type { Logger, StorageProviderV1 } from '@cairn/core';
 import type { EngineService, LeaderTask } from '@cairn/engine';
+import { dollars } from '@cairn/protocol/format';
 import { RunSpend } from '../../gateway/model-spend.ts';
 import { runDeliveries } from '../../delivery/item-delivery.ts';
 import type { ReviewForge, FollowUpDetail } from './review-loop.ts';
@@ -104,7 +105,7 @@ export class FollowUpReplies implements LeaderTask {
     const spent =
       total.calls === 0
         ? 'no model calls'
-        : `${total.calls} model call${total.calls === 1 ? '' : 's'}, ${total.inputTokens} input and ${total.outputTokens} output tokens, $${total.costUsd.toFixed(4)}`;
+        : `${total.calls} model call${total.calls === 1 ? '' : 's'}, ${total.inputTokens} input and ${total.outputTokens} output tokens, ${dollars(total.costUsd)}`;
     const outcome =
       conflict !== undefined
         ? `**Nothing was pushed:** \`${detail.branch}\` moved while the follow-up ran (someone pushed to it since ${detail.head}), so its change was not delivered and nothing was overwritten (\`CAIRN_FORGE_CONFLICT\`). Ask again to have it work from the branch as it is now.`
