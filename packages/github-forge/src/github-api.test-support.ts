@@ -4,6 +4,7 @@ import { existsSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { promisify } from 'node:util';
+import { githubRequestCheck } from './github-openapi.test-support.ts';
 
 const run = promisify(execFile);
 
@@ -13,6 +14,8 @@ const run = promisify(execFile);
  * bodies): app installation tokens (the app's RS256 JWT verified), pulls list/create/update/get,
  * issue comments, and a user's permission on a repository. Pull requests are kept in memory; their
  * head commits are read from the served git repositories, as GitHub follows a pushed branch.
+ * Every request is first checked against GitHub's published OpenAPI description of its API
+ * (`githubRequestCheck`): an operation GitHub lacks is 404, a parameter or body it refuses is 422.
  */
 export interface GitHubApiServer {
   /** `http://127.0.0.1:<port>`: the forge's `apiUrl`. */
@@ -215,6 +218,11 @@ export async function startGitHubApiServer(options: GitHubApiServerOptions): Pro
     const segments = target.pathname.split('/').filter(Boolean).map(decodeURIComponent);
     const failure = failures.shift();
     if (failure !== undefined) throw new HttpFailure(failure, { message: 'Server Error', status: String(failure) });
+    // What GitHub's published description refuses is refused before any route reads it.
+    const hasBody = method !== 'GET' && method !== 'HEAD' && method !== 'DELETE';
+    const body = hasBody ? await readBody(request) : {};
+    const refused = githubRequestCheck().check(method, target, hasBody ? body : undefined);
+    if (refused !== undefined) throw new HttpFailure(refused.status, refused.body);
 
     if (method === 'POST' && segments.length === 4 && segments[0] === 'app' && segments[1] === 'installations' && segments[3] === 'access_tokens') {
       verifyAppJwt(request);
@@ -260,7 +268,6 @@ export async function startGitHubApiServer(options: GitHubApiServerOptions): Pro
     }
     if (rest[0] === 'pulls' && rest.length === 1 && method === 'POST') {
       authorize(request, repository, true);
-      const body = await readBody(request);
       for (const field of ['title', 'head', 'base'])
         if (typeof body[field] !== 'string' || body[field] === '') throw validation([{ resource: 'PullRequest', code: 'missing_field', field }]);
       const head = String(body['head']).replace(new RegExp(`^${segments[1]}:`), '');
@@ -299,7 +306,6 @@ export async function startGitHubApiServer(options: GitHubApiServerOptions): Pro
     if (rest[0] === 'pulls' && rest.length === 2 && method === 'PATCH') {
       authorize(request, repository, true);
       const pull = findPull(rest[1]);
-      const body = await readBody(request);
       if (body['base'] !== undefined && (typeof body['base'] !== 'string' || (await tipOf(repository, body['base'])) === null)) {
         throw validation([{ resource: 'PullRequest', field: 'base', code: 'invalid' }]);
       }
@@ -316,7 +322,6 @@ export async function startGitHubApiServer(options: GitHubApiServerOptions): Pro
     if (rest[0] === 'issues' && rest[2] === 'comments' && rest.length === 3 && method === 'POST') {
       const grant = authorize(request, repository, true);
       findPull(rest[1]);
-      const body = await readBody(request);
       if (typeof body['body'] !== 'string' || body['body'] === '') throw validation([{ resource: 'IssueComment', code: 'missing_field', field: 'body' }]);
       nextComment += 1;
       const key = `${repository}#${rest[1]}`;
@@ -403,7 +408,6 @@ export async function startGitHubApiServer(options: GitHubApiServerOptions): Pro
           ? [...comments.entries()].some(([key, list]) => key.startsWith(`${repository}#`) && list.some((comment) => comment.id === commentId))
           : (reviews.get(repository) ?? []).some((review) => review.commentIds.includes(commentId));
       if (!exists) throw notFound();
-      const body = await readBody(request);
       if (typeof body['content'] !== 'string' || !reactionContents.includes(body['content']))
         throw validation([{ resource: 'Reaction', code: 'invalid', field: 'content' }]);
       const already = reactions.findIndex(

@@ -635,7 +635,7 @@ export interface paths {
     };
     readonly get?: never;
     readonly put?: never;
-    /** A GitHub webhook delivery (issues, issue_comment), signed with X-Hub-Signature-256: a labelled issue or a /cairn run comment by someone with write access starts a run from a template */
+    /** A GitHub webhook delivery, signed with X-Hub-Signature-256: a labelled issue or a /cairn run comment by someone with write access starts a run from a template; with triggers.github.reviewLoop, a review, a mention of its handle or a failed check (pull_request_review, pull_request_review_comment, issue_comment, check_run, workflow_run) on a pull request Cairn delivered starts a follow-up run */
     readonly post: operations['receiveGithubDelivery'];
     readonly delete?: never;
     readonly options?: never;
