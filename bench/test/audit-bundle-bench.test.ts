@@ -6,7 +6,12 @@ import bundleBenchmarks, { runBundle } from '../audit-bundle.bench.ts';
 // refuses went unnoticed; run small, the bench throws exactly when its bundles do not verify.
 test('the audit-bundle bench runs at a small size: both of its bundles verify, and it reports its rows', async () => {
   const rows = await bundleBenchmarks({ log: () => {} }, { small: 200, large: 2_000 });
-  expect(rows.map((row) => row.name)).toEqual(['audit.bundle-verify-200', 'audit.bundle-size-200', 'audit.bundle-verify-2000', 'audit.bundle-verify-2000.main-thread-cpu']);
+  expect(rows.map((row) => row.name)).toEqual([
+    'audit.bundle-verify-200',
+    'audit.bundle-size-200',
+    'audit.bundle-verify-2000',
+    'audit.bundle-verify-2000.main-thread-cpu',
+  ]);
   for (const row of rows) expect(row.value).toBeGreaterThanOrEqual(0);
   expect(rows[0]!.value).toBeGreaterThan(0);
 });

@@ -4,7 +4,6 @@ import type { components } from './api/openapi.d.ts';
 /** What model calls spent, as `GET /v1/runs/:runId` answers it (`spend.total`, `spend.items`): the API's ModelSpend. */
 export type ModelSpend = components['schemas']['ModelSpend'];
 
-
 /**
  * A spend in a line: dollars (marked as a floor when some calls have no known cost), calls, and
  * tokens with how many of them were read from a cache.

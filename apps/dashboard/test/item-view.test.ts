@@ -306,7 +306,15 @@ test("an agent's stream-json output reads as a transcript, its raw output a clic
   const { base, api, operatorToken } = await start('tokens');
   // Claude Code's stream-json, as an agent item writes it (printed here by a command, so no model is needed).
   const events = [
-    { type: 'assistant', message: { content: [{ type: 'text', text: 'Reading the notes.' }, { type: 'tool_use', id: 't1', name: 'Read', input: { file_path: 'NOTES.md' } }] } },
+    {
+      type: 'assistant',
+      message: {
+        content: [
+          { type: 'text', text: 'Reading the notes.' },
+          { type: 'tool_use', id: 't1', name: 'Read', input: { file_path: 'NOTES.md' } },
+        ],
+      },
+    },
     { type: 'user', message: { content: [{ type: 'tool_result', tool_use_id: 't1', content: 'alpha: todo' }] } },
     { type: 'result', subtype: 'success', num_turns: 1, result: 'Done.' },
   ];
@@ -315,12 +323,14 @@ test("an agent's stream-json output reads as a transcript, its raw output a clic
   await runReaches(api, runId);
   const page = await signedIn(base, operatorToken, `#/runs/${runId}/items/agent`);
   const transcript = page.getByRole('list', { name: 'Transcript' });
-  await expect.poll(() => transcript.locator('li').allTextContents()).toEqual([
-    'AgentReading the notes.',
-    `Tool call Read${JSON.stringify({ file_path: 'NOTES.md' }, null, 2)}`,
-    'Tool resultalpha: todo',
-    'Ended success · 1 turns · Done.',
-  ]);
+  await expect
+    .poll(() => transcript.locator('li').allTextContents())
+    .toEqual([
+      'AgentReading the notes.',
+      `Tool call Read${JSON.stringify({ file_path: 'NOTES.md' }, null, 2)}`,
+      'Tool resultalpha: todo',
+      'Ended success · 1 turns · Done.',
+    ]);
   expect(await page.getByLabel('Output').isVisible()).toBe(false);
   await page.getByRole('button', { name: 'Show the raw output' }).click();
   expect(await page.getByLabel('Output').isVisible()).toBe(true);

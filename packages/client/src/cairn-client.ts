@@ -585,7 +585,10 @@ export class CairnClient {
   /** Stores bytes (a workspace snapshot) by their digest; returns the digest a run spec names (`workspace: { snapshot }`). */
   async uploadBlob(bytes: Uint8Array): Promise<Digest> {
     return (
-      await this.#json<{ digest: Digest }>('POST', '/v1/blobs', bytes, { 'content-type': 'application/octet-stream', 'x-cairn-digest': `sha256:${createHash('sha256').update(bytes).digest('hex')}` })
+      await this.#json<{ digest: Digest }>('POST', '/v1/blobs', bytes, {
+        'content-type': 'application/octet-stream',
+        'x-cairn-digest': `sha256:${createHash('sha256').update(bytes).digest('hex')}`,
+      })
     ).digest;
   }
 
@@ -617,7 +620,8 @@ export class CairnClient {
       ...(options.indexFolder === undefined ? {} : { indexFolder: options.indexFolder }),
     });
     // Unchanged since a snapshot the server holds: nothing to write, nothing to send.
-    if (prepared.known !== undefined && (await this.#holdsBlob(prepared.known.digest))) return { digest: prepared.known.digest, entries: prepared.known.entries };
+    if (prepared.known !== undefined && (await this.#holdsBlob(prepared.known.digest)))
+      return { digest: prepared.known.digest, entries: prepared.known.entries };
     const folder = await mkdtemp(join(tmpdir(), 'cairn-upload-'));
     try {
       const file = join(folder, 'snapshot.tar');

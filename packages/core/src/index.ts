@@ -67,7 +67,16 @@ export type { AttemptState, ItemState, RunState, TerminalAttemptState, TerminalI
 export type { ItemLogEnd, ItemLogLine } from './model/item-log-line.ts';
 export type { LiveLogState, LiveLogStreamProgress, LogStream } from './model/live-log.ts';
 export type { Logger } from './model/logger.ts';
-export type { CandidateCheckResult, EgressRefusal, EgressSummary, LimitHit, PatchStats, ResultArtifacts, ResultRecord, StorageWait } from './model/result-record.ts';
+export type {
+  CandidateCheckResult,
+  EgressRefusal,
+  EgressSummary,
+  LimitHit,
+  PatchStats,
+  ResultArtifacts,
+  ResultRecord,
+  StorageWait,
+} from './model/result-record.ts';
 export type {
   AgentRuntimeSpec,
   BackoffSpec,

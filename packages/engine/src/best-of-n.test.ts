@@ -121,7 +121,9 @@ describe.each(backends)('best of N on %s', (backend) => {
     expect(manifests.get(`${runId}/after/1`)?.inputs['fix']?.digest).toBe(attempts[3]!.artifacts!['patch']);
     const entries = engine.audit.runEntries(runId);
     const checked = entries.filter((entry) => entry.action === 'candidate.checked');
-    expect(checked.map((entry) => [entry.data['candidate'], entry.data['outcome'], (entry.data['check'] as { passed?: boolean } | null)?.passed ?? null])).toEqual(
+    expect(
+      checked.map((entry) => [entry.data['candidate'], entry.data['outcome'], (entry.data['check'] as { passed?: boolean } | null)?.passed ?? null]),
+    ).toEqual(
       expect.arrayContaining([
         [1, 'failed', null],
         [2, 'succeeded', true],
@@ -179,9 +181,13 @@ describe.each(backends)('best of N on %s', (backend) => {
     const { engine, storage } = await engineWith({ task: candidateWorker(manifests) });
     engine.start();
     const { runId } = engine.submit(
-      bestOf([['exit=2'], ['patch=40', 'check=fail'], ['exit=0']], { check: { argv: ['npm', 'test'] }, order: 'first' }, {
-        retry: { maxAttempts: 2, backoff: { initial: '1ms' } },
-      }),
+      bestOf(
+        [['exit=2'], ['patch=40', 'check=fail'], ['exit=0']],
+        { check: { argv: ['npm', 'test'] }, order: 'first' },
+        {
+          retry: { maxAttempts: 2, backoff: { initial: '1ms' } },
+        },
+      ),
       { actor: ana },
     );
     expect((await engine.waitForRun(runId)).state).toBe('failed');
@@ -189,7 +195,7 @@ describe.each(backends)('best of N on %s', (backend) => {
     expect(fix.state).toBe('failed');
     expect(fix.failure?.code).toBe('CAIRN_CANDIDATES_NONE_PASSED');
     expect(fix.failure?.message).toBe(
-      'No candidate of round 2 passed its check: candidate 1 (attempt 4): failed, not checked; candidate 2 (attempt 5): check failed (exit 1); candidate 3 (attempt 6): changed nothing, not checked. Each check\'s output is in its attempt\'s log. No rounds are left (retry.maxAttempts counts rounds).',
+      "No candidate of round 2 passed its check: candidate 1 (attempt 4): failed, not checked; candidate 2 (attempt 5): check failed (exit 1); candidate 3 (attempt 6): changed nothing, not checked. Each check's output is in its attempt's log. No rounds are left (retry.maxAttempts counts rounds).",
     );
     expect(engine.attempts(runId, 'fix')).toHaveLength(6);
     const none = engine.audit.runEntries(runId).filter((entry) => entry.action === 'candidate.none-passed');
@@ -221,7 +227,13 @@ describe.each(backends)('best of N on %s', (backend) => {
     const { engine } = await engineWith({ task: candidateWorker(manifests) });
     engine.start();
     const { runId } = engine.submit(
-      bestOf([['patch=10', 'check=pass', 'sleep=20000'], ['patch=10', 'check=pass', 'sleep=20000']], { check: { argv: ['npm', 'test'] }, order: 'first' }),
+      bestOf(
+        [
+          ['patch=10', 'check=pass', 'sleep=20000'],
+          ['patch=10', 'check=pass', 'sleep=20000'],
+        ],
+        { check: { argv: ['npm', 'test'] }, order: 'first' },
+      ),
       { actor: ana },
     );
     for (let wait = 0; wait < 400 && manifests.size < 2; wait++) await sleep(5);
@@ -258,6 +270,10 @@ describe.each(backends)('best of N on %s', (backend) => {
     expect(engine.attempts(runId, 'fix').map((attempt) => attempt.state)).toEqual(['succeeded', 'cancelled', 'cancelled']);
     const entries = engine.audit.runEntries(runId);
     expect(entries.find((entry) => entry.action === 'candidate.selected')?.data).toMatchObject({ candidate: 1, stopOnFirstPass: true, passed: [1] });
-    expect(entries.filter((entry) => entry.action === 'candidate.checked').map((entry) => entry.data['outcome'])).toEqual(['succeeded', 'cancelled', 'cancelled']);
+    expect(entries.filter((entry) => entry.action === 'candidate.checked').map((entry) => entry.data['outcome'])).toEqual([
+      'succeeded',
+      'cancelled',
+      'cancelled',
+    ]);
   });
 });

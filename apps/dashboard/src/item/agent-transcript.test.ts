@@ -3,7 +3,15 @@ import { transcriptOf } from './agent-transcript.ts';
 
 const streamJson = [
   { type: 'system', subtype: 'init', session_id: 's1' },
-  { type: 'assistant', message: { content: [{ type: 'text', text: 'I will read the README.' }, { type: 'tool_use', id: 't1', name: 'Read', input: { file_path: 'README.md' } }] } },
+  {
+    type: 'assistant',
+    message: {
+      content: [
+        { type: 'text', text: 'I will read the README.' },
+        { type: 'tool_use', id: 't1', name: 'Read', input: { file_path: 'README.md' } },
+      ],
+    },
+  },
   { type: 'user', message: { content: [{ type: 'tool_result', tool_use_id: 't1', content: [{ type: 'text', text: '# Cairn' }] }] } },
   { type: 'user', message: { content: [{ type: 'tool_result', tool_use_id: 't2', content: 'denied', is_error: true }] } },
   { type: 'result', subtype: 'success', num_turns: 2, result: 'Tidied.' },

@@ -12,7 +12,8 @@ const isObject = (value: unknown): value is Json => typeof value === 'object' &&
 /** A tool result's content as text: a string, or the text parts of a content list. */
 function contentText(content: unknown): string {
   if (typeof content === 'string') return content;
-  if (Array.isArray(content)) return content.map((part) => (isObject(part) && typeof part['text'] === 'string' ? part['text'] : JSON.stringify(part))).join('\n');
+  if (Array.isArray(content))
+    return content.map((part) => (isObject(part) && typeof part['text'] === 'string' ? part['text'] : JSON.stringify(part))).join('\n');
   return content === undefined ? '' : JSON.stringify(content);
 }
 

@@ -127,8 +127,7 @@ export function ItemPanel({
       <h3>Attempts and output</h3>
       {item?.state === 'ready' && runAwaitingBudget && spec?.runtime.kind === 'agent' && (
         <p class="budget-held" role="status">
-          Held: the run has spent its budget, and starts no agent item until it is raised (the Budget panel above) or the run is
-          cancelled.
+          Held: the run has spent its budget, and starts no agent item until it is raised (the Budget panel above) or the run is cancelled.
         </p>
       )}
       {item?.state === 'ready' && item.lockWait && (

@@ -6,7 +6,12 @@ function grownRun(count: number, withSetup: boolean) {
   const emitted = Array.from({ length: count }, (_, index) => `plan/part-${index}`);
   const nodes = [...(withSetup ? ['setup'] : []), 'plan', ...emitted, 'report'];
   const edges = [
-    ...(withSetup ? [{ from: 'setup', to: 'plan' }, { from: 'setup', to: 'report' }] : []),
+    ...(withSetup
+      ? [
+          { from: 'setup', to: 'plan' },
+          { from: 'setup', to: 'report' },
+        ]
+      : []),
     ...emitted.map((itemId) => ({ from: 'plan', to: itemId, kind: 'emitted' as const })),
     ...emitted.map((itemId) => ({ from: itemId, to: 'report', kind: 'join' as const })),
     { from: 'plan', to: 'report' },

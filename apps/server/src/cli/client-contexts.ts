@@ -12,26 +12,26 @@ import type { z } from 'zod';
  */
 function buildClientConfigSchema(z: typeof import('zod').z) {
   return z.strictObject({
-  current: z.string().min(1).optional(),
-  contexts: z
-    .record(
-      z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/),
-      z.strictObject({
-        server: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }),
-        token: z.string().min(1).optional(),
-        /** A sign-in through the identity provider (`cairn login`): where to refresh `token`, and with what. */
-        login: z
-          .strictObject({
-            issuer: z.url({ protocol: /^https?$/ }),
-            clientId: z.string().min(1),
-            refreshToken: z.string().min(1).optional(),
-            /** When `token` expires (ISO 8601); a command refreshes it a minute before. */
-            expiresAt: z.iso.datetime().optional(),
-          })
-          .optional(),
-      }),
-    )
-    .default({}),
+    current: z.string().min(1).optional(),
+    contexts: z
+      .record(
+        z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/),
+        z.strictObject({
+          server: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }),
+          token: z.string().min(1).optional(),
+          /** A sign-in through the identity provider (`cairn login`): where to refresh `token`, and with what. */
+          login: z
+            .strictObject({
+              issuer: z.url({ protocol: /^https?$/ }),
+              clientId: z.string().min(1),
+              refreshToken: z.string().min(1).optional(),
+              /** When `token` expires (ISO 8601); a command refreshes it a minute before. */
+              expiresAt: z.iso.datetime().optional(),
+            })
+            .optional(),
+        }),
+      )
+      .default({}),
   });
 }
 

@@ -4,14 +4,15 @@ import { earlierFailureLines, rerunMerges } from './earlier-failure-lines.ts';
 
 const conflict: AttemptFailure = {
   code: 'CAIRN_MERGE_CONFLICT',
-  message: 'The patch of item "beta" (runtime.from[1]) conflicts with what was merged before it ("alpha") at path: NOTES.md. Nothing was merged.\n--- NOTES.md\n<<<<<<< merged so far',
+  message:
+    'The patch of item "beta" (runtime.from[1]) conflicts with what was merged before it ("alpha") at path: NOTES.md. Nothing was merged.\n--- NOTES.md\n<<<<<<< merged so far',
   exitCode: null,
   signal: null,
   stderrTail: '',
   mergeConflict: { from: 'beta', position: 1, merged: ['alpha'] },
 };
 
-test('a merge is known by the item it re-ran, <merge>/<producer>; a planner\'s items are not re-runs', () => {
+test("a merge is known by the item it re-ran, <merge>/<producer>; a planner's items are not re-runs", () => {
   const items = [
     { itemId: 'alpha', state: 'succeeded' },
     { itemId: 'beta', state: 'succeeded' },

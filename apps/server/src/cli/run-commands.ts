@@ -159,11 +159,7 @@ export function addRunCommands(): void {
         throw new CairnError('CAIRN_PAYLOAD_INVALID', 'cairn budget needs --usd, --tokens or both: the limits the run gets.', { path: '--usd' });
       const budget = { ...(options.usd === undefined ? {} : { usd: options.usd }), ...(options.tokens === undefined ? {} : { tokens: options.tokens }) };
       const run = await (await clientOf(options.server)).raiseBudget(runId, budget, options.reason);
-      say(
-        json()
-          ? JSON.stringify(run)
-          : `budget raised: run ${runId} may spend ${budgetText(budget)} (${run.state})`,
-      );
+      say(json() ? JSON.stringify(run) : `budget raised: run ${runId} may spend ${budgetText(budget)} (${run.state})`);
     });
 
   program

@@ -76,8 +76,7 @@ function serve(directory: string) {
   child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
   const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
   const until = async (pattern: RegExp, ms: number) => {
-    for (const started = Date.now(); Date.now() - started < ms; await new Promise((resolve) => setTimeout(resolve, 100)))
-      if (pattern.test(output)) return true;
+    for (const started = Date.now(); Date.now() - started < ms; await new Promise((resolve) => setTimeout(resolve, 100))) if (pattern.test(output)) return true;
     return false;
   };
   return { output: () => output, exited, until };

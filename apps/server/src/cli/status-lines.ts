@@ -14,7 +14,13 @@ import { candidateLines, candidatesOf } from './candidate-lines.ts';
  * under a best-of-N item, its candidates side by side and the winner.
  */
 export function statusItemLines(
-  items: readonly { readonly itemId: string; readonly state: ItemState; readonly priority?: number; readonly egress?: unknown; readonly candidates?: unknown }[],
+  items: readonly {
+    readonly itemId: string;
+    readonly state: ItemState;
+    readonly priority?: number;
+    readonly egress?: unknown;
+    readonly candidates?: unknown;
+  }[],
   spend: Readonly<Record<string, ModelCallSpend>> | undefined,
   runPriority?: number,
 ): string[] {

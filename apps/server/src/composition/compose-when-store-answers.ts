@@ -37,12 +37,16 @@ export async function composeWhenStoreAnswers<T>(compose: () => Promise<T>, opti
       const leftMs = options.waitMs - (now() - started);
       if (leftMs <= 0) {
         if (options.waitMs === 0) throw refusal;
-        throw new CairnError(refusal.code, `${refusal.message} (the server waited ${Math.round((now() - started) / 1_000)} s for it to answer: server.timeouts.storeWait)`, {
-          ...(refusal.path === undefined ? {} : { path: refusal.path }),
-          action: `${refusal.action} If it is only slow to start, give it longer: server.timeouts.storeWait.`,
-          details: refusal.details,
-          cause: refusal,
-        });
+        throw new CairnError(
+          refusal.code,
+          `${refusal.message} (the server waited ${Math.round((now() - started) / 1_000)} s for it to answer: server.timeouts.storeWait)`,
+          {
+            ...(refusal.path === undefined ? {} : { path: refusal.path }),
+            action: `${refusal.action} If it is only slow to start, give it longer: server.timeouts.storeWait.`,
+            details: refusal.details,
+            cause: refusal,
+          },
+        );
       }
       options.onWait(refusal, leftMs);
       await sleep(Math.min(retryEveryMs, leftMs));

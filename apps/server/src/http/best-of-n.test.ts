@@ -51,7 +51,10 @@ test("the guide's example: of three candidates two pass the check, the smaller d
   const bundleText = await (await fetch(`${base}/v1/runs/${runId}/bundle`, { headers: { authorization: `Bearer ${operatorToken}` } })).text();
   const verify = (value: unknown) => verifyBundle(value, { trustedKeys: [composition.signingKey] });
   const report = await verify(new TextEncoder().encode(bundleText));
-  expect(report.checks.find((check) => check.name === 'candidates'), JSON.stringify(report.checks)).toMatchObject({ status: 'pass' });
+  expect(
+    report.checks.find((check) => check.name === 'candidates'),
+    JSON.stringify(report.checks),
+  ).toMatchObject({ status: 'pass' });
   expect(report.verdict).toBe('verified');
   const edited = JSON.parse(bundleText) as { entries: { action: string; data: Record<string, unknown> }[] };
   const choice = edited.entries.find((entry) => entry.action === 'candidate.selected')!;
@@ -62,18 +65,25 @@ test("the guide's example: of three candidates two pass the check, the smaller d
   expect(refused.checks.find((check) => check.name === 'candidates')?.detail).toContain('chooses attempt 2, but order smallest-diff puts attempt 3 first');
 });
 
-test('no candidate passes: the item fails with CAIRN_CANDIDATES_NONE_PASSED, each candidate listed, and what applies it is skipped', { timeout: 120_000 }, async () => {
-  const { base, operatorToken } = await start();
-  const client = createCairnClient({ baseUrl: base, token: operatorToken });
-  const none = spec('best-of-three').replace("s/a - b/a + b/", 's/a - b/a + b + 1/');
-  expect(none).toContain('a + b + 1');
-  const { runId } = await client.submit(none.replace(/printf 'add\(\) \{ a=\$1; b=\$2; sum=\$\(\(a \+ b\)\)/, "printf 'add() { a=$1; b=$2; sum=$((a + b + 2))"), { workspace: workspace() });
-  const run = await client.waitForRun(runId, { signal: AbortSignal.timeout(90_000) });
-  const items = await client.items(runId);
-  expect(run.state).toBe('failed');
-  expect(items[0]).toMatchObject({ itemId: 'fix', state: 'failed', failure: { code: 'CAIRN_CANDIDATES_NONE_PASSED' } });
-  expect(items[0]!.failure!.message).toBe(
-    "No candidate of round 1 passed its check: candidate 1 (attempt 1): check failed (exit 1); candidate 2 (attempt 2): check failed (exit 1); candidate 3 (attempt 3): check failed (exit 1). Each check's output is in its attempt's log. No rounds are left (retry.maxAttempts counts rounds).",
-  );
-  expect(items[1]!.state).toBe('skipped');
-});
+test(
+  'no candidate passes: the item fails with CAIRN_CANDIDATES_NONE_PASSED, each candidate listed, and what applies it is skipped',
+  { timeout: 120_000 },
+  async () => {
+    const { base, operatorToken } = await start();
+    const client = createCairnClient({ baseUrl: base, token: operatorToken });
+    const none = spec('best-of-three').replace('s/a - b/a + b/', 's/a - b/a + b + 1/');
+    expect(none).toContain('a + b + 1');
+    const { runId } = await client.submit(
+      none.replace(/printf 'add\(\) \{ a=\$1; b=\$2; sum=\$\(\(a \+ b\)\)/, "printf 'add() { a=$1; b=$2; sum=$((a + b + 2))"),
+      { workspace: workspace() },
+    );
+    const run = await client.waitForRun(runId, { signal: AbortSignal.timeout(90_000) });
+    const items = await client.items(runId);
+    expect(run.state).toBe('failed');
+    expect(items[0]).toMatchObject({ itemId: 'fix', state: 'failed', failure: { code: 'CAIRN_CANDIDATES_NONE_PASSED' } });
+    expect(items[0]!.failure!.message).toBe(
+      "No candidate of round 1 passed its check: candidate 1 (attempt 1): check failed (exit 1); candidate 2 (attempt 2): check failed (exit 1); candidate 3 (attempt 3): check failed (exit 1). Each check's output is in its attempt's log. No rounds are left (retry.maxAttempts counts rounds).",
+    );
+    expect(items[1]!.state).toBe('skipped');
+  },
+);

@@ -13,7 +13,7 @@ const candidateViewSchema = z
     score: z.number().nullable().meta({ description: "The number on the check's last stdout line, when there was one" }),
     patchBytes: z.int().min(0),
   })
-  .meta({ id: 'Candidate', description: "One candidate of a best-of-N item, as its candidate.checked audit entry records it (ADR 0053)" });
+  .meta({ id: 'Candidate', description: 'One candidate of a best-of-N item, as its candidate.checked audit entry records it (ADR 0053)' });
 
 /** A best-of-N item's candidates and the choice among them, as the run's audit entries record them. */
 export const itemCandidatesViewSchema = z
@@ -40,7 +40,9 @@ export async function withItemCandidates<Item extends { readonly itemId: string;
   items: readonly Item[],
 ): Promise<(Item | (Item & { readonly candidates: ItemCandidatesView }))[]> {
   const spec = await service.spec(runId);
-  const bestOf = new Map((spec?.items ?? []).flatMap((item) => (item.candidates && item.select ? [[item.id, { candidates: item.candidates, select: item.select }] as const] : [])));
+  const bestOf = new Map(
+    (spec?.items ?? []).flatMap((item) => (item.candidates && item.select ? [[item.id, { candidates: item.candidates, select: item.select }] as const] : [])),
+  );
   if (bestOf.size === 0 || !items.some((item) => bestOf.has(item.itemId) && item.state !== 'blocked' && item.state !== 'ready')) return [...items];
   const views = new Map<string, ItemCandidatesView & { checked: ItemCandidatesView['checked'][number][] }>();
   const viewOf = (itemId: string) => {

@@ -56,7 +56,10 @@ const round = () => [checked(1, null, 0), checked(2, true, 300), checked(3, true
 
 describe('the candidates check', () => {
   test('passes a round whose winner passed and comes first in the declared order', () => {
-    expect(verdict([...round(), selected(3), entry('item.succeeded', {})])).toEqual({ status: 'pass', detail: '1 round of candidates decided as their items\' order says' });
+    expect(verdict([...round(), selected(3), entry('item.succeeded', {})])).toEqual({
+      status: 'pass',
+      detail: "1 round of candidates decided as their items' order says",
+    });
   });
 
   test('passes a run without candidates, saying so', () => {
@@ -65,13 +68,30 @@ describe('the candidates check', () => {
 
   test.each([
     ['a winner that did not pass', () => [...round(), selected(1)], 'which did not pass its check (failed, not checked)'],
-    ['a winner the order does not put first', () => [...round(), selected(2, { patch: `sha256:${'2'.repeat(64)}` })], 'but order smallest-diff puts attempt 3 first'],
-    ['an order other than the spec\'s', () => [...round(), selected(3, { order: 'score' })], 'but the spec says smallest-diff'],
-    ['a patch other than the winner\'s', () => [...round(), selected(3, { patch: `sha256:${'9'.repeat(64)}` })], "but attempt 3's check names"],
-    ['a candidate missing from the round', () => [checked(2, true, 300), checked(3, true, 120), selected(3)], 'has 2 candidate.checked entries before it, not the 3'],
+    [
+      'a winner the order does not put first',
+      () => [...round(), selected(2, { patch: `sha256:${'2'.repeat(64)}` })],
+      'but order smallest-diff puts attempt 3 first',
+    ],
+    ["an order other than the spec's", () => [...round(), selected(3, { order: 'score' })], 'but the spec says smallest-diff'],
+    ["a patch other than the winner's", () => [...round(), selected(3, { patch: `sha256:${'9'.repeat(64)}` })], "but attempt 3's check names"],
+    [
+      'a candidate missing from the round',
+      () => [checked(2, true, 300), checked(3, true, 120), selected(3)],
+      'has 2 candidate.checked entries before it, not the 3',
+    ],
     ['a success without a selection', () => [...round(), entry('item.succeeded', {})], 'succeeded with no candidate.selected before it'],
     ['a none-passed round where one passed', () => [...round(), entry('candidate.none-passed', { itemId: 'fix', round: 1 })], 'but attempt 3 did'],
-    ['an edited score that would change a score order', () => [checked(1, true, 10, { check: { exitCode: 0, passed: true, score: 0.2 } }), checked(2, true, 20, { check: { exitCode: 0, passed: true, score: 0.9 } }), checked(3, null, 0), selected(1, { order: 'score' })], 'puts attempt 2 first'],
+    [
+      'an edited score that would change a score order',
+      () => [
+        checked(1, true, 10, { check: { exitCode: 0, passed: true, score: 0.2 } }),
+        checked(2, true, 20, { check: { exitCode: 0, passed: true, score: 0.9 } }),
+        checked(3, null, 0),
+        selected(1, { order: 'score' }),
+      ],
+      'puts attempt 2 first',
+    ],
   ] as const)('fails %s, naming the entry', (_name, entries, message) => {
     const spec: ItemSpec = _name.startsWith('an edited score') ? { ...fix, select: { check: { argv: ['t'] }, order: 'score' } } : fix;
     const result = verdict([...entries()], spec);

@@ -28,7 +28,8 @@ export function checkCandidates({ bundle }: BundleContext): CheckResult {
     }
     if (entry.action === 'item.succeeded') {
       const itemId = entry.entity.id.slice(bundle.runId.length + 1);
-      if (specs.has(itemId) && !selectedItems.has(itemId)) return fail(`${at}: item ${itemId} has candidates and succeeded with no candidate.selected before it`);
+      if (specs.has(itemId) && !selectedItems.has(itemId))
+        return fail(`${at}: item ${itemId} has candidates and succeeded with no candidate.selected before it`);
       continue;
     }
     if (entry.action !== 'candidate.selected' && entry.action !== 'candidate.none-passed') continue;
@@ -38,7 +39,9 @@ export function checkCandidates({ bundle }: BundleContext): CheckResult {
     if (spec === undefined) return fail(`${at} names item ${itemId}, which has no candidates in the run's spec`);
     const ofRound = checked.filter((candidate) => candidate.itemId === itemId && candidate.round === round);
     if (ofRound.length !== spec.candidates.count)
-      return fail(`${at}: round ${String(round)} of item ${itemId} has ${ofRound.length} candidate.checked entries before it, not the ${spec.candidates.count} candidates its spec runs`);
+      return fail(
+        `${at}: round ${String(round)} of item ${itemId} has ${ofRound.length} candidate.checked entries before it, not the ${spec.candidates.count} candidates its spec runs`,
+      );
     const ranking = { order: spec.select.order, stopOnFirstPass: spec.select.stopOnFirstPass === true };
     const ranked = rankCandidates(ofRound, ranking);
     rounds++;
@@ -48,13 +51,21 @@ export function checkCandidates({ bundle }: BundleContext): CheckResult {
     }
     const data: JsonObject = entry.data;
     const winner = ofRound.find((candidate) => candidate.attempt === data['attempt']);
-    if (winner === undefined) return fail(`${at} chooses attempt ${String(data['attempt'])}, which is no candidate of round ${String(round)} of item ${itemId}`);
-    if (!winner.passed) return fail(`${at} chooses attempt ${winner.attempt}, which did not pass its check (${winner.outcome}${winner.check ? `, check exit ${winner.check.exitCode ?? 'none'}` : ', not checked'})`);
+    if (winner === undefined)
+      return fail(`${at} chooses attempt ${String(data['attempt'])}, which is no candidate of round ${String(round)} of item ${itemId}`);
+    if (!winner.passed)
+      return fail(
+        `${at} chooses attempt ${winner.attempt}, which did not pass its check (${winner.outcome}${winner.check ? `, check exit ${winner.check.exitCode ?? 'none'}` : ', not checked'})`,
+      );
     if (data['order'] !== spec.select.order || data['stopOnFirstPass'] !== ranking.stopOnFirstPass)
-      return fail(`${at} says order ${String(data['order'])} (stopOnFirstPass ${String(data['stopOnFirstPass'])}), but the spec says ${spec.select.order} (stopOnFirstPass ${ranking.stopOnFirstPass})`);
+      return fail(
+        `${at} says order ${String(data['order'])} (stopOnFirstPass ${String(data['stopOnFirstPass'])}), but the spec says ${spec.select.order} (stopOnFirstPass ${ranking.stopOnFirstPass})`,
+      );
     const best = ranked[0]!;
     if (best.attempt !== winner.attempt)
-      return fail(`${at} chooses attempt ${winner.attempt}, but order ${spec.select.order}${ranking.stopOnFirstPass ? ' under stopOnFirstPass' : ''} puts attempt ${best.attempt} first`);
+      return fail(
+        `${at} chooses attempt ${winner.attempt}, but order ${spec.select.order}${ranking.stopOnFirstPass ? ' under stopOnFirstPass' : ''} puts attempt ${best.attempt} first`,
+      );
     const patch = bundle.entries.find((each) => each.action === 'candidate.checked' && each.seq === winner.seq)?.data['patch'];
     if (data['patch'] !== patch) return fail(`${at} names patch ${String(data['patch'])}, but attempt ${winner.attempt}'s check names ${String(patch)}`);
     selectedItems.add(itemId);

@@ -36,7 +36,11 @@ describe('rankCandidates', () => {
   });
 
   test('ties fall to the smaller diff, then the lower candidate', () => {
-    const tied = [candidate({ candidate: 3, score: 1, patchBytes: 50 }), candidate({ candidate: 2, score: 1, patchBytes: 50 }), candidate({ candidate: 1, score: 1, patchBytes: 60 })];
+    const tied = [
+      candidate({ candidate: 3, score: 1, patchBytes: 50 }),
+      candidate({ candidate: 2, score: 1, patchBytes: 50 }),
+      candidate({ candidate: 1, score: 1, patchBytes: 60 }),
+    ];
     expect(winners(tied, 'score')).toEqual([2, 3, 1]);
     expect(winners(tied, 'smallest-diff')).toEqual([2, 3, 1]);
   });

@@ -41,8 +41,9 @@ function hashLeaves(texts: string, lengths: Uint32Array): void {
 function walk({ treeSize, indexes, proof }: InclusionWorkerBegin): InclusionWorkerResponse {
   const proofHashes = Array.from({ length: proof.byteLength / hashLength }, (_, index) => proof.subarray(index * hashLength, (index + 1) * hashLength));
   const cursor: WalkCursor = { leaf: 0, proof: 0, exhausted: false };
-  const root = hashed < indexes.length
-    ? new Uint8Array(hashLength)
-    : subtreeRoot(0, treeSize, indexes, (position) => leafHashes.subarray(position * hashLength, (position + 1) * hashLength), proofHashes, cursor);
+  const root =
+    hashed < indexes.length
+      ? new Uint8Array(hashLength)
+      : subtreeRoot(0, treeSize, indexes, (position) => leafHashes.subarray(position * hashLength, (position + 1) * hashLength), proofHashes, cursor);
   return { root, proofHashesTaken: cursor.proof, leavesTaken: cursor.leaf, leavesHashed: hashed, exhausted: cursor.exhausted };
 }

@@ -137,7 +137,14 @@ export class AttemptRecorder {
 
   /** Records a start the executor refused (or that could not be tried): the attempt and its item fail. */
   recordStartFailure(
-    dispatch: { readonly runId: string; readonly itemId: string; readonly attempt: number; readonly executionId: string; readonly candidate?: unknown; readonly itemHasCandidates?: boolean },
+    dispatch: {
+      readonly runId: string;
+      readonly itemId: string;
+      readonly attempt: number;
+      readonly executionId: string;
+      readonly candidate?: unknown;
+      readonly itemHasCandidates?: boolean;
+    },
     error: unknown,
   ): void {
     const { runId, itemId, executionId } = dispatch;

@@ -129,14 +129,12 @@ export class CandidateRounds {
     }
     // Said candidate by candidate, whatever order their checks came in.
     const byCandidate = [...checked].sort((a, b) => a.candidate - b.candidate);
-    const summary = byCandidate.map(
-      (each): JsonObject => ({
-        attempt: each.attempt,
-        candidate: each.candidate,
-        outcome: each.outcome,
-        ...(each.check === null ? {} : { check: { exitCode: each.check.exitCode, passed: each.check.passed, score: each.check.score } }),
-      }),
-    );
+    const summary = byCandidate.map((each): JsonObject => ({
+      attempt: each.attempt,
+      candidate: each.candidate,
+      outcome: each.outcome,
+      ...(each.check === null ? {} : { check: { exitCode: each.check.exitCode, passed: each.check.passed, score: each.check.score } }),
+    }));
     const maxRounds = spec.retry?.maxAttempts ?? 1;
     const roundsLeft = maxRounds - round;
     settings.audit.append({

@@ -105,7 +105,9 @@ export class ManifestDrafter {
     // Only an engine with a gateway builds the attempt it asks about (this is the dispatch's hot path).
     // A round of candidates has a credential issued for each of its attempts instead.
     const gateway =
-      spec.candidates === undefined ? this.#settings.gateway?.issue({ runId, itemId, attempt, executionId, spec, timeoutMs: manifest.limits.timeoutMs }) : undefined;
+      spec.candidates === undefined
+        ? this.#settings.gateway?.issue({ runId, itemId, attempt, executionId, spec, timeoutMs: manifest.limits.timeoutMs })
+        : undefined;
     const drafted: DraftedDispatch = {
       manifest,
       runId,
@@ -131,7 +133,14 @@ export class ManifestDrafter {
       drafted,
       spec as CandidateItemSpec,
       (candidateAttempt, candidateExecutionId, candidateSpec) =>
-        this.#settings.gateway?.issue({ runId, itemId, attempt: candidateAttempt, executionId: candidateExecutionId, spec: candidateSpec, timeoutMs: manifest.limits.timeoutMs }),
+        this.#settings.gateway?.issue({
+          runId,
+          itemId,
+          attempt: candidateAttempt,
+          executionId: candidateExecutionId,
+          spec: candidateSpec,
+          timeoutMs: manifest.limits.timeoutMs,
+        }),
       previous,
     );
   }

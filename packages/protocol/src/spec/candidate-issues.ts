@@ -30,9 +30,11 @@ export function candidateIssues(spec: RunSpecV1): ValidationIssue[] {
     refused('forEach', 'an item runs as candidates or once per element, not both; put candidates on an item that reads one element.');
     refused('emits', 'a planner adds items, and N candidates would add them N times; let a candidate item be planned instead.');
     refused('locks', 'each candidate is an attempt running at once and would need the locks too; take them on the item that applies the winner.');
-    if (item.effect === 'pure') report(`${base}.effect`, 'cannot be pure with candidates: a reused result has no candidates or check to prove; use read-impure.');
+    if (item.effect === 'pure')
+      report(`${base}.effect`, 'cannot be pure with candidates: a reused result has no candidates or check to prove; use read-impure.');
     const kind = item.runtime.kind;
-    if (kind === 'merge' || kind === 'deliver') report(`${base}.runtime`, `must run a program (command or agent) with candidates, not a ${kind}: it has nothing to choose among.`);
+    if (kind === 'merge' || kind === 'deliver')
+      report(`${base}.runtime`, `must run a program (command or agent) with candidates, not a ${kind}: it has nothing to choose among.`);
     if (spec.concurrency !== undefined && spec.concurrency < item.candidates.count)
       report(
         `${base}.candidates.count`,
@@ -40,9 +42,12 @@ export function candidateIssues(spec: RunSpecV1): ValidationIssue[] {
       );
     item.candidates.vary?.forEach((variation, position) => {
       const path = `${base}.candidates.vary[${position}]`;
-      if (kind !== 'agent' && variation.prompt !== undefined) report(`${path}.prompt`, `changes an agent's prompt, and the item runs a ${kind}: vary argv or env instead.`);
-      if (kind !== 'agent' && variation.model !== undefined) report(`${path}.model`, `changes an agent's model, and the item runs a ${kind}: vary argv or env instead.`);
-      if (kind !== 'command' && variation.argv !== undefined) report(`${path}.argv`, `changes a command's argv, and the item runs a ${kind}: vary prompt, model or env instead.`);
+      if (kind !== 'agent' && variation.prompt !== undefined)
+        report(`${path}.prompt`, `changes an agent's prompt, and the item runs a ${kind}: vary argv or env instead.`);
+      if (kind !== 'agent' && variation.model !== undefined)
+        report(`${path}.model`, `changes an agent's model, and the item runs a ${kind}: vary argv or env instead.`);
+      if (kind !== 'command' && variation.argv !== undefined)
+        report(`${path}.argv`, `changes a command's argv, and the item runs a ${kind}: vary prompt, model or env instead.`);
     });
   });
   return issues;

@@ -33,13 +33,16 @@ export const candidateVariationSchema = z
     env: z
       .record(
         z.string().regex(environmentName, 'must be an environment variable name: letters, digits and "_", not starting with a digit'),
-        z.string().max(limits.textLength, `must be at most ${limits.textLength} characters`).refine((value) => !value.includes('\0'), noNul),
+        z
+          .string()
+          .max(limits.textLength, `must be at most ${limits.textLength} characters`)
+          .refine((value) => !value.includes('\0'), noNul),
       )
       .refine((entries) => Object.keys(entries).length <= limits.mapEntries, `must hold at most ${limits.mapEntries} entries`)
       .exactOptional(),
   })
   .refine((variation) => Object.keys(variation).length > 0, 'must change something: prompt, model, argv or env')
-  .meta({ description: 'What one candidate changes of its item: prompt and model of an agent, argv of a command, env (merged over the item\'s) of either.' });
+  .meta({ description: "What one candidate changes of its item: prompt and model of an agent, argv of a command, env (merged over the item's) of either." });
 true satisfies SchemaImplements<typeof candidateVariationSchema, CandidateVariation>;
 
 export const candidatesSpecSchema = z
@@ -54,15 +57,17 @@ export const candidatesSpecSchema = z
     error: 'must hold at most `count` variations: candidate k runs vary[k-1]',
     path: ['vary'],
   })
-  .meta({ description: 'Best of N (ADR 0053): count attempts of the item run side by side as one round, each over its own workspace; select chooses the one whose patch is the item\'s.' });
+  .meta({
+    description:
+      "Best of N (ADR 0053): count attempts of the item run side by side as one round, each over its own workspace; select chooses the one whose patch is the item's.",
+  });
 true satisfies SchemaImplements<typeof candidatesSpecSchema, CandidatesSpec>;
 
 export const candidateCheckSpecSchema = z.strictObject({
-  argv: argv.meta({ description: 'Run over each candidate\'s patch in a sandbox of its own: exit 0 passes it; a last stdout line that is a number is its score.' }),
-  timeout: z
-    .string()
-    .regex(durationPattern, 'must be a duration: a positive whole number and one unit of ms, s, m, h or d (30s, 10m, 2h)')
-    .exactOptional(),
+  argv: argv.meta({
+    description: "Run over each candidate's patch in a sandbox of its own: exit 0 passes it; a last stdout line that is a number is its score.",
+  }),
+  timeout: z.string().regex(durationPattern, 'must be a duration: a positive whole number and one unit of ms, s, m, h or d (30s, 10m, 2h)').exactOptional(),
 });
 true satisfies SchemaImplements<typeof candidateCheckSpecSchema, CandidateCheckSpec>;
 
@@ -71,9 +76,12 @@ export const selectSpecSchema = z
     check: candidateCheckSpecSchema,
     order: z.enum(
       ['score', 'smallest-diff', 'first'],
-      'must be score (the highest score of the check\'s last line), smallest-diff (the fewest patch bytes) or first (the first to pass)',
+      "must be score (the highest score of the check's last line), smallest-diff (the fewest patch bytes) or first (the first to pass)",
     ),
     stopOnFirstPass: z.boolean('must be true or false').exactOptional(),
   })
-  .meta({ description: 'How the winner among the item\'s candidates is chosen: the check passes or fails each, order ranks those that passed (ties: the smaller diff, then the lower candidate).' });
+  .meta({
+    description:
+      "How the winner among the item's candidates is chosen: the check passes or fails each, order ranks those that passed (ties: the smaller diff, then the lower candidate).",
+  });
 true satisfies SchemaImplements<typeof selectSpecSchema, SelectSpec>;

@@ -60,13 +60,18 @@ items:
   });
 
   test('refuse what N attempts of one item cannot be, each at its own path', () => {
-    const found = issues(
-      spec({ candidates: { count: 2 }, select, locks: ['file:a'], effect: 'pure', emits: { maxItems: 3 } }),
-    );
+    const found = issues(spec({ candidates: { count: 2 }, select, locks: ['file:a'], effect: 'pure', emits: { maxItems: 3 } }));
     expect(found.map(([path]) => path).sort()).toEqual(['$.items[0].effect', '$.items[0].emits', '$.items[0].locks']);
-    expect(issues({ version: 1, name: 'm', items: [{ id: 'a', runtime: { kind: 'command', argv: ['true'] } }, { id: 'm', runtime: { kind: 'merge', from: ['a'] }, candidates: { count: 2 }, select }] })).toEqual([
-      ['$.items[1].runtime', expect.stringContaining('not a merge')],
-    ]);
+    expect(
+      issues({
+        version: 1,
+        name: 'm',
+        items: [
+          { id: 'a', runtime: { kind: 'command', argv: ['true'] } },
+          { id: 'm', runtime: { kind: 'merge', from: ['a'] }, candidates: { count: 2 }, select },
+        ],
+      }),
+    ).toEqual([['$.items[1].runtime', expect.stringContaining('not a merge')]]);
     expect(issues(spec({ candidates: { count: 4 }, select }, { concurrency: 3 }))).toEqual([
       ['$.items[0].candidates.count', expect.stringContaining("more than the run's concurrency 3")],
     ]);

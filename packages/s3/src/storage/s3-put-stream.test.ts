@@ -18,7 +18,12 @@ async function streamingProvider() {
   const bucket = await createTestBucket(raw);
   buckets.push(bucket);
   // The smallest parts S3 takes, so a test body of a few parts is small.
-  return createS3StorageProvider({ bucket, client: radosgwClient({ maxAttempts: 1 }), multipartThresholdBytes: 5 * mebibyte, multipartPartBytes: 5 * mebibyte });
+  return createS3StorageProvider({
+    bucket,
+    client: radosgwClient({ maxAttempts: 1 }),
+    multipartThresholdBytes: 5 * mebibyte,
+    multipartPartBytes: 5 * mebibyte,
+  });
 }
 
 /** The bytes `chunks(total, seed)` yields, whole. */
@@ -70,13 +75,17 @@ test('a body over the threshold is uploaded in parts from a reused buffer, read 
   expect(await uploadsInProgress(storage.settings.bucket)).toEqual([]);
 });
 
-test('a producer that throws mid-way: putStream rejects with its error, nothing is stored and the multipart upload is aborted', { timeout: 120_000 }, async () => {
-  const storage = await streamingProvider();
-  const failure = await storage.putStream('big/broken', chunks(20 * mebibyte, 2, { bytes: 0 }, 11 * mebibyte)).catch((error: unknown) => error);
-  expect((failure as Error).message).toBe('the producer failed mid-way');
-  expect(await readRaw(storage.settings.bucket, 'big/broken')).toBeNull();
-  expect(await uploadsInProgress(storage.settings.bucket)).toEqual([]);
-});
+test(
+  'a producer that throws mid-way: putStream rejects with its error, nothing is stored and the multipart upload is aborted',
+  { timeout: 120_000 },
+  async () => {
+    const storage = await streamingProvider();
+    const failure = await storage.putStream('big/broken', chunks(20 * mebibyte, 2, { bytes: 0 }, 11 * mebibyte)).catch((error: unknown) => error);
+    expect((failure as Error).message).toBe('the producer failed mid-way');
+    expect(await readRaw(storage.settings.bucket, 'big/broken')).toBeNull();
+    expect(await uploadsInProgress(storage.settings.bucket)).toEqual([]);
+  },
+);
 
 test('a content-addressed key whose large body does not match: CAIRN_DIGEST_MISMATCH, nothing stored, nothing in progress', { timeout: 120_000 }, async () => {
   const storage = await streamingProvider();
@@ -90,19 +99,23 @@ test('a content-addressed key whose large body does not match: CAIRN_DIGEST_MISM
   expect(await stagedObjects(storage.settings.bucket)).toEqual([]);
 });
 
-test('if-absent over the threshold: exactly one of racing puts is written, a later one reads its body to the end and changes nothing', { timeout: 180_000 }, async () => {
-  const storage = await streamingProvider();
-  const total = 6 * mebibyte;
-  const results = await Promise.all([1, 2, 3].map((seed) => storage.putStream('big/once', chunks(total, seed), { ifAbsent: true })));
-  expect(results.filter((result) => result.written)).toHaveLength(1);
-  const winner = [1, 2, 3][results.findIndex((result) => result.written)]!;
-  const stored = await readRaw(storage.settings.bucket, 'big/once');
-  expect(createHash('sha256').update(stored!).digest('hex')).toBe(createHash('sha256').update(content(total, winner)).digest('hex'));
-  const read = { bytes: 0 };
-  expect(await storage.putStream('big/once', chunks(total, 7, read), { ifAbsent: true })).toEqual({ written: false });
-  expect(read.bytes).toBe(total);
-  expect(Buffer.compare(Buffer.from((await readRaw(storage.settings.bucket, 'big/once'))!), Buffer.from(content(total, winner)))).toBe(0);
-  // The staged copies are gone, and so are their uploads.
-  expect(await stagedObjects(storage.settings.bucket)).toEqual([]);
-  expect(await uploadsInProgress(storage.settings.bucket)).toEqual([]);
-});
+test(
+  'if-absent over the threshold: exactly one of racing puts is written, a later one reads its body to the end and changes nothing',
+  { timeout: 180_000 },
+  async () => {
+    const storage = await streamingProvider();
+    const total = 6 * mebibyte;
+    const results = await Promise.all([1, 2, 3].map((seed) => storage.putStream('big/once', chunks(total, seed), { ifAbsent: true })));
+    expect(results.filter((result) => result.written)).toHaveLength(1);
+    const winner = [1, 2, 3][results.findIndex((result) => result.written)]!;
+    const stored = await readRaw(storage.settings.bucket, 'big/once');
+    expect(createHash('sha256').update(stored!).digest('hex')).toBe(createHash('sha256').update(content(total, winner)).digest('hex'));
+    const read = { bytes: 0 };
+    expect(await storage.putStream('big/once', chunks(total, 7, read), { ifAbsent: true })).toEqual({ written: false });
+    expect(read.bytes).toBe(total);
+    expect(Buffer.compare(Buffer.from((await readRaw(storage.settings.bucket, 'big/once'))!), Buffer.from(content(total, winner)))).toBe(0);
+    // The staged copies are gone, and so are their uploads.
+    expect(await stagedObjects(storage.settings.bucket)).toEqual([]);
+    expect(await uploadsInProgress(storage.settings.bucket)).toEqual([]);
+  },
+);

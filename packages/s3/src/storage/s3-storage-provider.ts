@@ -441,7 +441,13 @@ export class S3StorageProvider implements StorageProviderV1 {
         const body = await bodyOf();
         try {
           const response = await this.client.send(
-            new PutObjectCommand({ ...this.#putParameters(key, objectKey, new Uint8Array(0), contentType, writeId), Body: body, ContentLength: size.length, IfNoneMatch: '*', ...(size.checksumCrc32 === undefined ? {} : { ChecksumCRC32: size.checksumCrc32 }) }),
+            new PutObjectCommand({
+              ...this.#putParameters(key, objectKey, new Uint8Array(0), contentType, writeId),
+              Body: body,
+              ContentLength: size.length,
+              IfNoneMatch: '*',
+              ...(size.checksumCrc32 === undefined ? {} : { ChecksumCRC32: size.checksumCrc32 }),
+            }),
           );
           checkEchoedEncryption(this.settings.encryption, response, operation, this.location);
         } finally {
@@ -523,7 +529,10 @@ export class S3StorageProvider implements StorageProviderV1 {
   async #stagedBody(stagedKey: string, operation: string): Promise<Readable> {
     const staged = await this.#getObject(stagedKey);
     if (staged === null)
-      throw new CairnError('CAIRN_STORAGE_UNAVAILABLE', `[cairn] [s3] ${operation} at ${this.location}: the staged upload ${stagedKey} vanished before it was published. Put it again.`);
+      throw new CairnError(
+        'CAIRN_STORAGE_UNAVAILABLE',
+        `[cairn] [s3] ${operation} at ${this.location}: the staged upload ${stagedKey} vanished before it was published. Put it again.`,
+      );
     return staged.Body as Readable;
   }
 

@@ -46,7 +46,12 @@ async function runCandidate(argv: string[], check: string[], fields: { readonly 
   const envelope = await signManifest(manifest, signer);
   const manifestDigest = digestOfJson(envelope);
   await storage.put(manifestKey(manifestDigest), canonicalJsonBytes(envelope));
-  const worker = createWorker({ storage, trustedKeys: [key], runtimes: { command: createCommandRuntime({ killGraceMs: 200 }) }, workRoot: temporaryDirectory() });
+  const worker = createWorker({
+    storage,
+    trustedKeys: [key],
+    runtimes: { command: createCommandRuntime({ killGraceMs: 200 }) },
+    workRoot: temporaryDirectory(),
+  });
   const record: ResultRecord = await worker.run({ executionId: manifest.executionId, manifestDigest, ...(fields.secrets ? { secrets: fields.secrets } : {}) });
   const stdout = Buffer.from((await storage.get(blobKey(record.artifacts.stdout)))!).toString('utf8');
   return { record, stdout };

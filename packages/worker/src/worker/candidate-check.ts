@@ -65,7 +65,9 @@ export async function runCandidateCheck(run: CandidateCheckRun): Promise<Candida
         sinks: { stdout: (chunk) => stdout.write(chunk), stderr: (chunk) => stderr.write(chunk) },
       });
       const output = `${stdout.text()}${stderr.text()}`;
-      const why = result.aborted ? `\n[check] stopped: ${run.signal?.aborted ? 'the candidate was cancelled' : `no end within its timeout of ${check.timeoutMs} ms`}` : '';
+      const why = result.aborted
+        ? `\n[check] stopped: ${run.signal?.aborted ? 'the candidate was cancelled' : `no end within its timeout of ${check.timeoutMs} ms`}`
+        : '';
       return {
         passed: !result.aborted && result.exitCode === 0,
         exitCode: result.aborted ? null : result.exitCode,

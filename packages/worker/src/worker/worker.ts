@@ -380,7 +380,11 @@ export class Worker {
         });
         // The check's output goes to the attempt's log (redacted as any), not to the audit log.
         if (state.check.tail !== '') logs.stdout.write(Buffer.from(`[check] output (its end):\n${state.check.tail}\n`));
-        logs.stdout.write(Buffer.from(`[check] ${state.check.passed ? 'passed' : 'failed'} (exit ${state.check.exitCode ?? 'none'}${state.check.score === null ? '' : `, score ${state.check.score}`})\n`));
+        logs.stdout.write(
+          Buffer.from(
+            `[check] ${state.check.passed ? 'passed' : 'failed'} (exit ${state.check.exitCode ?? 'none'}${state.check.score === null ? '' : `, score ${state.check.score}`})\n`,
+          ),
+        );
       }
     } catch (error) {
       state.failure ??= started

@@ -15,7 +15,7 @@ test('a budget reached says what was spent of it, in dollars with two decimals (
   expect(reached('item a', { usd: 0.5, tokens: 100 }, spent(0.1, 50))).toBeUndefined();
 });
 
-test("a call crowded out by those in flight names their reservations and its own in the same dollars", () => {
+test('a call crowded out by those in flight names their reservations and its own in the same dollars', () => {
   expect(crowdedOut('run r1', { usd: 1 }, spent(0.5), { calls: 2, tokens: 0, usd: 0.4 }, { tokens: 0, usd: 0.25 })).toBe(
     "run r1 has spent $0.50 of its budget of $1.00 and its 2 calls in flight reserved $0.40: this call's $0.25 do not fit beside them",
   );

@@ -63,7 +63,7 @@ export function registerScheduleRoutes(app: HttpApp, { service, triggers }: Serv
           'A schedule gives either spec (a run spec) or template (a template name and its parameters), not both or neither.',
           {
             path: template === undefined ? 'schedule.spec' : 'schedule.template',
-            action: 'Send one of the two: spec for a fixed run, template to fill one of the server config\'s templates.',
+            action: "Send one of the two: spec for a fixed run, template to fill one of the server config's templates.",
           },
         );
       const spec = template === undefined ? request.body.spec : triggers.templates.fill(template.name, template.parameters).document;

@@ -239,7 +239,8 @@ test('a signed payload missing a required parameter, or breaking the spec, is re
     400,
     expect.objectContaining({
       message: 'The delivery to webhook alerts is not JSON; its parameters are read from a JSON payload.',
-      action: 'Send a JSON body (content-type application/json), signed as sent; config.triggers.webhooks.alerts.parameters names where in it each parameter is read.',
+      action:
+        'Send a JSON body (content-type application/json), signed as sent; config.triggers.webhooks.alerts.parameters names where in it each parameter is read.',
     }),
   ]);
   const long = await deliver(signed(alert({ title: 'x'.repeat(65_537) })));
