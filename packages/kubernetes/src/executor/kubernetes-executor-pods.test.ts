@@ -44,8 +44,20 @@ test("a task's pod runs the real worker and succeeds, its result stored; its Sec
   const secret = 'npm_kube-secret-marker-7f3a';
   const id = executionId('build');
   const executor = world().executor();
-  // Succeeds only when the runtime sees the secret's exact value (sealed in storage, opened by the worker).
-  const task = world().task(id, { kind: 'command', argv: ['/bin/sh', '-c', `test "$NPM_TOKEN" = '${secret}'`] }, { secrets: { NPM_TOKEN: secret } });
+  // Succeeds only when the runtime sees the secret's exact value (sealed in storage, opened by the
+  // worker) and the attempt's trace context (so an agent's own spans join the attempt's trace).
+  const traceContext = { traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01', tracestate: 'cairn=1' };
+  const task = {
+    ...world().task(
+      id,
+      {
+        kind: 'command',
+        argv: ['/bin/sh', '-c', `test "$NPM_TOKEN" = '${secret}' && test "$TRACEPARENT" = '${traceContext.traceparent}' && test "$TRACESTATE" = cairn=1`],
+      },
+      { secrets: { NPM_TOKEN: secret } },
+    ),
+    traceContext,
+  };
   const handle = await executor.start(task);
   const { endpoint } = world();
   expect(handle).toEqual({ executor: 'kubernetes', executionId: id, namespace: endpoint.namespace, pod: podNameOf(id), uid: expect.any(String) });

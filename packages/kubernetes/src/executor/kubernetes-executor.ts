@@ -231,6 +231,8 @@ export class KubernetesExecutor implements ExecutorV1 {
         ...(sealed !== undefined ? { cipher: this.#settings.taskCipher } : {}),
         trustedKeys: this.#settings.trustedKeys,
         ...(task.gateway !== undefined ? { gatewayUrl: task.gateway.url } : {}),
+        // Only ids (ADR 0055): the runtime's own spans join the attempt's trace.
+        ...(task.traceContext !== undefined ? { traceContext: task.traceContext } : {}),
       };
       const body = attemptPod({
         name,
