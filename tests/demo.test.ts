@@ -46,7 +46,7 @@ test('cairn demo tells the story: live progress, an approval, patch stats, the r
   expect(demo.stderr.includes('WITHOUT a sandbox')).toBe(!sandboxed);
   expect(demo.stdout).toMatch(/^dashboard at http:\/\/127\.0\.0\.1:\d+\/dashboard\/ \(while the demo runs; --keep-serving keeps it up after\)$/m);
   // It ends with the verification report: the claim, then every check.
-  const tail = demo.stdout.trimEnd().split('\n').slice(-9);
+  const tail = demo.stdout.trimEnd().split('\n').slice(-10);
   expect(tail[0]).toBe('valid: true, claim: tamper-detecting, verdict: verified');
   expect(tail.slice(1).map((line) => line.trim().split(/\s+/).slice(0, 2).join(' '))).toEqual([
     'pass entries',
@@ -57,6 +57,7 @@ test('cairn demo tells the story: live progress, an approval, patch stats, the r
     'pass artifacts',
     'pass anchor',
     'not-checked timestamp',
+    'pass candidates',
   ]);
 });
 

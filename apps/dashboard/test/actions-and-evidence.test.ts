@@ -119,7 +119,7 @@ test("the Evidence view runs every check of cairn verify in the page, says again
   const page = await signedIn(base, auditor.token, `#/runs/${runId}/evidence`);
   const checks = page.getByRole('region', { name: 'Checks in this page' });
   const rows = checks.locator('.checks-table tr');
-  await expect.poll(() => rows.count(), { timeout: 30_000 }).toBe(8);
+  await expect.poll(() => rows.count(), { timeout: 30_000 }).toBe(9);
   const statuses = await rows.evaluateAll((all) => all.map((row) => [row.getAttribute('data-check'), row.getAttribute('data-status')]));
   expect(statuses).toEqual([
     ['entries', 'pass'],
@@ -131,6 +131,8 @@ test("the Evidence view runs every check of cairn verify in the page, says again
     // Receipts were checked, but no anchor is read live from the page.
     ['anchor', 'not-checked'],
     ['timestamp', 'not-checked'],
+    // No item of the run has candidates: nothing to re-decide.
+    ['candidates', 'pass'],
   ]);
   // A status is one word on one line, "not-checked" too, at 800 px as at 1400, beside a long detail.
   for (const width of [800, 1400]) {
@@ -146,7 +148,7 @@ test("the Evidence view runs every check of cairn verify in the page, says again
         return `${cell.textContent!.trim()}: ${new Set(rects.map((rect) => Math.round(rect.top))).size}${besideIcon ? '' : ' (icon above)'}`;
       }),
     );
-    expect(lines, `at ${width} px`).toEqual([...Array.from({ length: 6 }, () => 'pass: 1'), 'not-checked: 1', 'not-checked: 1']);
+    expect(lines, `at ${width} px`).toEqual([...Array.from({ length: 6 }, () => 'pass: 1'), 'not-checked: 1', 'not-checked: 1', 'pass: 1']);
   }
   // Each check with the verifier's own detail.
   expect(await checks.locator('tr[data-check="inclusion"] .check-detail').textContent()).toMatch(
@@ -190,7 +192,7 @@ test('the Evidence view loads its verifier and runs every check without a Conten
   // Signed in first, so the verifier's chunk loads (and its schemas are built) in this page.
   await page.evaluate((target) => (location.hash = target), `#/runs/${runId}/evidence`);
   const rows = page.getByRole('region', { name: 'Checks in this page' }).locator('.checks-table tr');
-  await expect.poll(() => rows.count(), { timeout: 30_000 }).toBe(8);
+  await expect.poll(() => rows.count(), { timeout: 30_000 }).toBe(9);
   // Without zod's JIT the verifier reads the bundle as before: no check fails.
   expect(await rows.evaluateAll((all) => all.map((row) => row.getAttribute('data-status')))).not.toContain('fail');
   expect(await cspViolations(page)).toEqual([]);

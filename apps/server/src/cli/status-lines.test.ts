@@ -41,7 +41,7 @@ test('ids over 16 characters and the spend after the states: every column starts
   ];
   const lines = statusItemLines(items, { 'a-very-long-item-identifier-of-40-chars': spend(0.5, 90), short: spend(0.25, 190) });
   expect(lines).toEqual([
-    '  a-very-long-item-identifier-of-40-chars succeeded          $0.5, 100 tokens',
+    '  a-very-long-item-identifier-of-40-chars succeeded          $0.50, 100 tokens',
     '  short                                   ready              $0.25, 200 tokens',
     '  reviewing-the-change                    awaiting-approval',
   ]);
@@ -71,7 +71,7 @@ test("items' priorities in a column of their own when any is not the run's; none
   };
   expect(statusItemLines(items, { lint: spend }, 3)).toEqual([
     '  deploy           ready              priority 5',
-    '  lint             running            priority 3  $0.5, 100 tokens',
+    '  lint             running            priority 3  $0.50, 100 tokens',
     '  report           awaiting-approval  priority 1',
   ]);
   expect(
