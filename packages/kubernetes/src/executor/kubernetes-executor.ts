@@ -4,6 +4,8 @@ import { CairnError, isCairnError, parsePayload, parseSettings, resultKey, taskE
 import { CoreV1Api, KubeConfig, NetworkingV1Api } from '@kubernetes/client-node';
 import type { z } from 'zod';
 import { readAttemptEnd, writeAttemptEnd } from './attempt-end-record.ts';
+import { kubernetesHandleOf, kubernetesProvider, type KubernetesHandle } from './kubernetes-handle.ts';
+import { EndedPodRemoval, podListingFailure } from './ended-pod-removal.ts';
 import { attemptNetworkPolicy } from './attempt-network-policy.ts';
 import { attemptCredentialSecret, attemptPod, credentialKeysOf, podOwnerReference, type TaskCredentials } from './attempt-pod.ts';
 import {
@@ -11,7 +13,6 @@ import {
   credentialSecretNameOf,
   executionDigestOf,
   executionLabels,
-  managedByValue,
   networkPolicyNameOf,
   ownerDigestOf,
   podNameOf,
@@ -24,15 +25,7 @@ import { readManifestFacts, type ManifestFacts } from './stored-manifest.ts';
 
 export { kubernetesExecutorSettingsSchema, type KubernetesExecutorSettings } from './kubernetes-executor-settings.ts';
 
-const provider = 'kubernetes';
-
-/** A handle this executor issued: the namespace, pod name and uid find the pod again from any process. */
-interface KubernetesHandle {
-  readonly executionId: string;
-  readonly namespace: string;
-  readonly pod: string;
-  readonly uid: string;
-}
+const provider = kubernetesProvider;
 
 /** What a cancel leaves when the worker could not write its own account (it had not started, or was killed). */
 const cancelledStatus: ExecutionStatus = {
@@ -69,6 +62,8 @@ export class KubernetesExecutor implements ExecutorV1 {
   readonly #starting = new Map<string, Promise<ExecutionHandle>>();
   /** The owner label of this executor's pods: what `sweep` selects. */
   readonly #ownerDigest: string;
+  /** Ended pods' deletion and the sweep. */
+  readonly #removal: EndedPodRemoval;
 
   constructor(settings: KubernetesExecutorSettings) {
     this.#settings = parseSettings(kubernetesExecutorSettingsSchema, settings, settingsPathOf(settings));
@@ -78,6 +73,14 @@ export class KubernetesExecutor implements ExecutorV1 {
     this.#core = config.makeApiClient(CoreV1Api);
     this.#networking = config.makeApiClient(NetworkingV1Api);
     this.#ownerDigest = ownerDigestOf(this.#settings.taskStorage);
+    this.#removal = new EndedPodRemoval({
+      core: this.#core,
+      namespace: this.#settings.namespace,
+      storage: this.#storage,
+      ownerDigest: this.#ownerDigest,
+      settingsPath: this.#settings.settingsPath,
+      logger: settings.logger,
+    });
     this.#watch = new PodWatch({ config, namespace: this.#settings.namespace, selector: attemptPodSelector, logger: settings.logger });
   }
 
@@ -125,7 +128,7 @@ export class KubernetesExecutor implements ExecutorV1 {
         // eviction, the deadline) after the worker wrote it, the reason says so beside it.
         const named = record !== undefined && progress.named && record.outcome !== 'succeeded';
         const status = record ? { ...recordStatus(record), ...(named ? { reason: progress.status.reason! } : {}) } : (written?.status ?? progress.status);
-        if (!deleting) await this.#removeEnded(executionId, name, uid, status);
+        if (!deleting) await this.#removal.removeEnded(executionId, name, uid, status);
         return this.#settle(executionId, status);
       }
       case 'stuck': {
@@ -133,7 +136,7 @@ export class KubernetesExecutor implements ExecutorV1 {
         // pod is deleted so that it cannot start later, after its attempt was recorded failed.
         this.#settings.logger?.warn({ executionId, pod: name, reason: progress.status.reason }, 'an attempt pod will not start; deleting it');
         await writeAttemptEnd(this.#storage, executionId, progress.status, this.#settings.settingsPath, { uid });
-        await this.#deletePod(name, uid);
+        await this.#removal.deletePod(name, uid);
         return this.#settle(executionId, progress.status);
       }
     }
@@ -150,45 +153,18 @@ export class KubernetesExecutor implements ExecutorV1 {
     // The worker gets SIGTERM and records the attempt cancelled within the grace period. The Secret
     // and the NetworkPolicy are owned by the pod: the garbage collector deletes them after it (the
     // test endpoint runs one too), so they are not deleted here, and the Role needs no more.
-    await this.#deletePod(name, uid);
+    await this.#removal.deletePod(name, uid);
   }
 
   /**
    * Deletes this executor's attempt pods (those labelled with its owner: its storage location)
-   * whose attempts `live` says are over or unknown: the pods of attempts that ended while no
-   * executor read them, or that a restarted engine recorded lost. A pod whose attempt is live is
-   * left for `inspect`, which reads its exit first: an exit is always read, after a restart too.
-   * Call it on the engine's leader, once the engine runs (a dispatched attempt is live before its
-   * pod exists). Answers the names of the pods deleted; CAIRN_EXECUTOR_UNAVAILABLE when the pods
-   * cannot be listed. A pod that cannot be deleted is logged and left for the next sweep.
+   * whose attempts `live` says are over or unknown; a live attempt's pod is left for `inspect`,
+   * which reads its exit first. Call it on the engine's leader, once the engine runs (a dispatched
+   * attempt is live before its pod exists). Answers the names of the pods deleted;
+   * CAIRN_EXECUTOR_UNAVAILABLE when the pods cannot be listed (see EndedPodRemoval.sweep).
    */
   async sweep(live: (executionId: string) => boolean | Promise<boolean>): Promise<string[]> {
-    const labelSelector = `${executionLabels.managedBy}=${managedByValue},${executionLabels.owner}=${this.#ownerDigest}`;
-    let pods: ObservedPod[];
-    try {
-      pods = (await this.#core.listNamespacedPod({ namespace: this.#settings.namespace, labelSelector })).items as ObservedPod[];
-    } catch (error) {
-      throw this.#listingFailure(error);
-    }
-    const deleted: string[] = [];
-    for (const pod of pods) {
-      const executionId = pod.metadata?.annotations?.[executionLabels.executionId];
-      const name = pod.metadata?.name;
-      const uid = pod.metadata?.uid;
-      if (executionId === undefined || name === undefined || uid === undefined || pod.metadata?.deletionTimestamp !== undefined) continue;
-      if (await live(executionId)) continue;
-      try {
-        await this.#deletePod(name, uid);
-        deleted.push(name);
-      } catch (error) {
-        this.#settings.logger?.warn(
-          { executionId, pod: name, error: String(error) },
-          'could not delete the pod of an attempt that is over; the next sweep tries again',
-        );
-      }
-    }
-    if (deleted.length > 0) this.#settings.logger?.info({ pods: deleted.length }, 'deleted the pods of attempts that are over');
-    return deleted;
+    return this.#removal.sweep(live);
   }
 
   /** Stops the pod watch. The executor answers nothing after it. */
@@ -376,14 +352,7 @@ export class KubernetesExecutor implements ExecutorV1 {
 
   /** Listing or watching the attempt pods failed: the cluster cannot be read now. */
   #listingFailure(error: unknown): CairnError {
-    return kubernetesFailure(
-      error,
-      'listing',
-      `the attempt pods of namespace ${this.#settings.namespace}`,
-      'CAIRN_EXECUTOR_UNAVAILABLE',
-      this.#settings.settingsPath,
-      this.#settings.settingsPath,
-    );
+    return podListingFailure(error, this.#settings.namespace, this.#settings.settingsPath);
   }
 
   /**
@@ -425,48 +394,6 @@ export class KubernetesExecutor implements ExecutorV1 {
       );
     }
     return pod;
-  }
-
-  /**
-   * An ended pod goes once its exit is answered: the answer is stored first (a restarted executor
-   * reads it there, the pod gone), then the pod is deleted, its Secret and NetworkPolicy with it
-   * (owned by it: the garbage collector's). A pod that cannot be deleted now is left for `sweep`,
-   * its credential Secret deleted at least: nothing reads it any more.
-   */
-  async #removeEnded(executionId: string, name: string, uid: string, status: ExecutionStatus): Promise<void> {
-    await writeAttemptEnd(this.#storage, executionId, status, this.#settings.settingsPath, { uid, answered: true });
-    try {
-      await this.#deletePod(name, uid);
-    } catch (error) {
-      this.#settings.logger?.warn({ executionId, pod: name, error: String(error) }, 'could not delete an ended attempt pod; the sweep will');
-      await this.#deleteCredential(name);
-    }
-  }
-
-  /** Deletes the credential Secret of a pod that ended (best effort: the garbage collector deletes it with the pod in any case). */
-  async #deleteCredential(podName: string): Promise<void> {
-    const name = credentialSecretNameOf(podName);
-    try {
-      await this.#core.deleteNamespacedSecret({ name, namespace: this.#settings.namespace });
-    } catch (error) {
-      if (answeredWith(error, 404)) return;
-      this.#settings.logger?.warn({ secret: name, error: String(error) }, "could not delete an ended attempt's credential secret");
-    }
-  }
-
-  /** Deletes a pod by name, only if it is still the one of that uid; gone already is fine. */
-  async #deletePod(name: string, uid: string): Promise<void> {
-    try {
-      await this.#core.deleteNamespacedPod({
-        name,
-        namespace: this.#settings.namespace,
-        body: { preconditions: { uid }, propagationPolicy: 'Background' },
-      });
-    } catch (error) {
-      // 404: gone already; 409: the name is another pod's now.
-      if (answeredWith(error, 404) || answeredWith(error, 409)) return;
-      throw kubernetesFailure(error, 'deleting pod', name, 'CAIRN_EXECUTOR_UNAVAILABLE', 'handle.pod', this.#settings.settingsPath);
-    }
   }
 
   /**
@@ -521,33 +448,7 @@ export class KubernetesExecutor implements ExecutorV1 {
   }
 
   #handleOf(handle: ExecutionHandle): KubernetesHandle {
-    const fields = (typeof handle === 'object' && handle !== null ? handle : {}) as Partial<Record<string, unknown>>;
-    const text = (key: string) => typeof fields[key] === 'string' && (fields[key] as string).length > 0;
-    const problem =
-      fields['executor'] !== provider
-        ? `it was not issued by the Kubernetes executor (executor: ${JSON.stringify(fields['executor'])})`
-        : !text('executionId')
-          ? 'it has no executionId'
-          : !text('namespace')
-            ? 'it has no namespace'
-            : fields['namespace'] !== this.#settings.namespace
-              ? `it names namespace ${JSON.stringify(fields['namespace'])}, and this executor works in ${JSON.stringify(this.#settings.namespace)} (${this.#option('namespace')})`
-              : !text('pod')
-                ? 'it has no pod'
-                : !text('uid')
-                  ? 'it has no uid'
-                  : undefined;
-    if (problem !== undefined) {
-      throw new CairnError('CAIRN_EXECUTOR_HANDLE_INVALID', `[cairn] [kubernetes] The handle is refused: ${problem}; pass the handle start() returned.`, {
-        path: 'handle',
-      });
-    }
-    return {
-      executionId: fields['executionId'] as string,
-      namespace: fields['namespace'] as string,
-      pod: fields['pod'] as string,
-      uid: fields['uid'] as string,
-    };
+    return kubernetesHandleOf(handle, this.#settings.namespace, this.#option('namespace'));
   }
 }
 
