@@ -105,6 +105,7 @@ export type {
   NeedSelection,
   NeedSpec,
   NetworkAllowListSpec,
+  EnvironmentSpec,
   RunsOnSpec,
   NetworkCredentialSpec,
   NetworkSpec,

@@ -214,6 +214,7 @@ export interface ItemDefaultsSpec {
   pathRules?: PathRules;
   budget?: BudgetSpec;
   stallTimeout?: DurationText;
+  environment?: EnvironmentSpec;
 }
 
 /**
@@ -223,6 +224,27 @@ export interface ItemDefaultsSpec {
  */
 export interface RunsOnSpec {
   labels: string[];
+}
+
+/**
+ * A warm environment (ADR 0056): `setup` runs once per host over the workspace snapshot, in a
+ * sandbox with the item's rules; what it writes becomes a read-only layer under every attempt that
+ * has the same key (the contents of the `key` files, the argv, `base`). Nothing it wrote enters a patch.
+ */
+export interface EnvironmentSpec {
+  /** The setup command, run in the workspace as a command item's argv is (no shell unless given one). */
+  setup: { argv: string[] };
+  /**
+   * Workspace-relative files whose content decides what the setup makes; absent, the common
+   * lockfiles found at the workspace's top (package-lock.json, pnpm-lock.yaml, uv.lock, go.sum …).
+   */
+  key?: string[];
+  /** How long the setup may run, in seconds; 900 by default. */
+  timeoutSeconds?: number;
+  /** What the setup may write: bytes, or a size such as "2GiB"; 4 GiB by default. */
+  diskLimit?: number | string;
+  /** What the setup runs on (an image or toolchain name): part of the key only. */
+  base?: string;
 }
 
 /**
@@ -291,6 +313,8 @@ export interface ItemSpec {
   env?: Record<string, string>;
   /** The sandbox's network: none (`false`, the default), unrestricted (`true`), or an allow-list. */
   network?: NetworkSpec;
+  /** A setup run once per host and key, whose files every attempt sees (ADR 0056); replaces the default's whole. */
+  environment?: EnvironmentSpec;
   /** The labels a runner must have to take the item (see RunsOnSpec). */
   runsOn?: RunsOnSpec;
   /** The rules for paths the item's patch adds; `portable` by default. */

@@ -25,6 +25,7 @@ import { parseJsonPath } from '../json/select-json-path.ts';
 import { runSpecLimits as limits } from './run-spec-limits.ts';
 import { priorityLevels } from './priority-levels.ts';
 import { networkSpecSchema } from './network-spec-schema.ts';
+import { environmentSpecSchema } from './environment-spec-schema.ts';
 import { runnerLabelsSchema } from '../runner/runner-label.ts';
 import { candidatesSpecSchema, selectSpecSchema } from './candidates-spec-schema.ts';
 
@@ -218,6 +219,7 @@ export const itemDefaultsSpecSchema = z.strictObject({
   pathRules: pathRules.exactOptional(),
   budget: budgetSpecSchema.exactOptional(),
   stallTimeout: duration.exactOptional(),
+  environment: environmentSpecSchema.exactOptional(),
 });
 true satisfies SchemaImplements<typeof itemDefaultsSpecSchema, ItemDefaultsSpec>;
 
@@ -240,6 +242,7 @@ export const itemSpecSchema = z.strictObject({
   secrets: list(environmentName).exactOptional(),
   env: map(environmentName, processText).exactOptional(),
   network: networkSpecSchema.exactOptional(),
+  environment: environmentSpecSchema.exactOptional(),
   runsOn: runsOnSpecSchema.exactOptional(),
   pathRules: pathRules.exactOptional(),
   budget: budgetSpecSchema.exactOptional(),
