@@ -191,6 +191,23 @@ export const errorCatalogue = {
     action:
       "Free space on the disk the failure names (the local executor's `workRoot`, `executor.workRoot` in the server config, by default in the data directory) or move the work root to a larger disk, then run the item again.",
   },
+  CAIRN_ENVIRONMENT_SETUP_FAILED: {
+    status: 422,
+    summary:
+      "An item's environment setup (its `environment.setup`, run once per host and key) exited with an error: the items needing that environment failed with the setup's log.",
+    action:
+      'Read the log the failure carries, fix the setup command or what it installs (the key files, the registry in the egress allow-list), and run the items again; a failed setup is tried again after 5 minutes.',
+  },
+  CAIRN_ENVIRONMENT_SETUP_TIMED_OUT: {
+    status: 504,
+    summary: "An item's environment setup ran past its `environment.timeoutSeconds` and was stopped: the items needing that environment failed.",
+    action: "Raise the environment's `timeoutSeconds` in the run spec (900 by default), or make the setup faster.",
+  },
+  CAIRN_ENVIRONMENT_DISK_EXCEEDED: {
+    status: 422,
+    summary: "An item's environment setup filled its `environment.diskLimit`: it was stopped and the items needing that environment failed.",
+    action: "Raise the environment's `diskLimit` in the run spec (4GiB by default), or make the setup write less.",
+  },
   CAIRN_ATTEMPT_TIMED_OUT: {
     status: 504,
     summary: "An attempt ran past its item's timeout and was stopped.",
