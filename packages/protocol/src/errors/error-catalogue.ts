@@ -357,6 +357,13 @@ export const errorCatalogue = {
     summary: 'The forge could not be reached, timed out or failed on its side.',
     action: "Retry later; check the remote's address and the network between Cairn and the forge. Nothing was changed on the forge.",
   },
+  CAIRN_TRIGGER_REPLY_FAILED: {
+    status: 502,
+    summary:
+      "A trigger's reply to where a run came from (a comment on a Linear issue, a Slack message) was refused by that service or could not reach it: a wrong or revoked token, one without the scope to write there, or the service unreachable. The run itself is unaffected.",
+    action:
+      "Check the token the trigger's tokenSecret names (Linear: an API key that may comment; Slack: a bot token with chat:write, invited to the channel) and that the server reaches the service's apiUrl; the message names the service's answer, never the token.",
+  },
   CAIRN_AUDIT_PROOF_INVALID: {
     status: 422,
     summary: 'A Merkle inclusion or consistency proof is malformed or does not verify.',
