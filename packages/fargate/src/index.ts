@@ -10,5 +10,7 @@ export { openSealedSecrets, openSealedTaskValues, sealedSecretsContext, sealedSe
 export type { SealedTaskValues } from './secrets/sealed-secrets.ts';
 export { runTaskWorker } from './worker/run-task-worker.ts';
 export type { TaskWorkerOptions, TaskWorkerOutcome } from './worker/run-task-worker.ts';
+export { awaitClaimedAttempt, claimedAttemptAnnotations, claimWaitEnvironmentNames, parseDownwardAnnotations } from './worker/claimed-attempt-wait.ts';
+export type { ClaimWaitOptions } from './worker/claimed-attempt-wait.ts';
 export { workerExitCode, workerExitCodes } from './worker/worker-exit-code.ts';
 export const VERSION = '0.1.0';

@@ -6,6 +6,7 @@ import { createS3StorageProvider } from '@cairn/s3';
 import { createClaudeCodeRuntime, createCommandRuntime, createWorker } from '@cairn/worker';
 import { readTaskEnvironment } from '../executor/task-environment.ts';
 import { openSealedTaskValues } from '../secrets/sealed-secrets.ts';
+import { awaitClaimedAttempt, claimWaitEnvironmentNames } from './claimed-attempt-wait.ts';
 import { separateRuntimeUser } from './runtime-user.ts';
 import { workerExitCode, workerExitCodes } from './worker-exit-code.ts';
 
@@ -43,7 +44,9 @@ export interface TaskWorkerOutcome {
 export async function runTaskWorker(options: TaskWorkerOptions): Promise<TaskWorkerOutcome> {
   let environment;
   try {
-    environment = readTaskEnvironment(options.env);
+    // A warm sandbox's worker (agent-sandbox) waits for its attempt to be claimed onto its pod.
+    const env = options.env[claimWaitEnvironmentNames.annotationsFile] ? await awaitClaimedAttempt(options.env, { signal: options.signal }) : options.env;
+    environment = readTaskEnvironment(env);
   } catch (error) {
     return { exitCode: workerExitCodes.environmentInvalid, error: asCairnError(error, 'CAIRN_CONFIG_INVALID') };
   }
