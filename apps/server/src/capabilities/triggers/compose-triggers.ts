@@ -7,12 +7,16 @@ import type { LoadedServerConfig } from '../../config/load-server-config.ts';
 import { DeliveredTips } from '../delivery/delivered-tips.ts';
 import type { ServerForges } from '../delivery/server-forges.ts';
 import { GithubTrigger } from './github-trigger.ts';
+import { composeLinearAndSlack } from './linear-slack-composition.ts';
+import type { LinearSlackReplies } from './linear-slack-replies.ts';
+import type { LinearTrigger } from './linear-trigger.ts';
 import { forgePermissions, type RepositoryPermissions } from './repository-permissions.ts';
 import { FollowUpReplies } from './review-loop/follow-up-replies.ts';
 import { ReviewLoop, type ReviewForge } from './review-loop/review-loop.ts';
 import type { ReviewLoopStore } from './review-loop/review-loop-store.ts';
 import { RunTemplates } from './run-templates.ts';
 import type { SeenDeliveries } from './seen-deliveries.ts';
+import type { SlackTrigger } from './slack-trigger.ts';
 import { WebhookTriggers } from './webhook-trigger.ts';
 
 /** The server's run templates and what starts runs from them (`templates:` and `triggers:` in the config). */
@@ -24,6 +28,12 @@ export interface ServerTriggers {
   readonly webhooks?: WebhookTriggers;
   /** Set when `triggers.github.reviewLoop` is configured: the replies to follow-ups, to run while this replica runs the engine. */
   readonly replies?: FollowUpReplies;
+  /** Set when `triggers.linear` is configured. */
+  readonly linear?: LinearTrigger;
+  /** Set when `triggers.slack` is configured. */
+  readonly slack?: SlackTrigger;
+  /** Set when `triggers.linear` or `triggers.slack` is: the replies to their runs, to run while this replica runs the engine. */
+  readonly sourceReplies?: LinearSlackReplies;
   close(): void;
 }
 
@@ -50,12 +60,20 @@ export function composeTriggers(
   },
 ): ServerTriggers {
   const templates = RunTemplates.load(loaded.config.templates, dirname(loaded.file));
-  const { github, webhooks } = loaded.config.triggers;
-  if (github === undefined && Object.keys(webhooks).length === 0) return { templates, close: () => undefined };
+  const { github, webhooks, linear, slack } = loaded.config.triggers;
+  if (github === undefined && Object.keys(webhooks).length === 0 && linear === undefined && slack === undefined) return { templates, close: () => undefined };
   const secret = (name: string, option: string) => readConfiguredSecret((secretName) => service.modelCalls.revealSecret(secretName), name, option);
   const seen = options.seenDeliveries();
   const webhookTriggers = Object.keys(webhooks).length === 0 ? undefined : new WebhookTriggers({ webhooks, templates, seen, service, secret });
-  const composed = { templates, ...(webhookTriggers ? { webhooks: webhookTriggers } : {}), close: () => seen.close() };
+  const sources = composeLinearAndSlack(loaded, service, { templates, seen, secret, ...(options.logger ? { logger: options.logger } : {}) });
+  const composed = {
+    templates,
+    ...(webhookTriggers ? { webhooks: webhookTriggers } : {}),
+    ...(sources.linear ? { linear: sources.linear } : {}),
+    ...(sources.slack ? { slack: sources.slack } : {}),
+    ...(sources.replies ? { sourceReplies: sources.replies } : {}),
+    close: () => seen.close(),
+  };
   if (github === undefined) return composed;
   const permissions =
     options.permissions ?? forgePermissions({ apiUrl: github.apiUrl, token: () => secret(github.tokenSecret, 'config.triggers.github.tokenSecret') });

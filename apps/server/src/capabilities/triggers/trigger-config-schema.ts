@@ -1,14 +1,12 @@
 import { z } from 'zod';
 import { jsonPointerPattern } from './json-pointer.ts';
+import { linearTriggerConfigSchema } from './linear-trigger-config-schema.ts';
 import { reviewLoopConfigSchema } from './review-loop/review-loop-config-schema.ts';
+import { secretName } from './secret-name-schema.ts';
+import { slackTriggerConfigSchema } from './slack-trigger-config-schema.ts';
 
 /** A template parameter's name: `title`, or dotted like the event fields a trigger fills (`issue.title`). */
 export const templateParameterName = /^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$/;
-
-/** A server secret's name (`cairn secret set NAME`), never its value. */
-const secretName = z
-  .string()
-  .regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, 'must name a secret of the server (set with `cairn secret set NAME`), never the value itself');
 
 /**
  * A run template: a run spec file (relative to the config) whose string values may hold
@@ -118,6 +116,10 @@ export const standardWebhookConfigSchema = z.strictObject({
 /** `triggers:` in the server config. */
 export const triggersConfigSchema = z.strictObject({
   github: githubTriggerConfigSchema.optional(),
+  /** `POST /v1/triggers/linear`: Linear issues labelled or assigned start runs; the run's end is commented on the issue. */
+  linear: linearTriggerConfigSchema.optional(),
+  /** `POST /v1/triggers/slack`: slash commands and app mentions start runs; the run's end is posted back to the channel. */
+  slack: slackTriggerConfigSchema.optional(),
   /** Standard Webhooks endpoints by name: `POST /v1/triggers/webhooks/{name}`. */
   webhooks: z
     .record(

@@ -2,6 +2,7 @@ import { CairnError } from '@cairn/protocol';
 import { z } from 'zod';
 import type { ServerComposition } from '../../composition/server-composition.ts';
 import { assertTakeOverGranted } from '../delivery/branch-ownership.ts';
+import { registerLinearAndSlackRoutes } from './linear-slack-routes.ts';
 import { submitFilled } from './run-templates.ts';
 import { templateParameterName } from './trigger-config-schema.ts';
 import type { HttpApp } from '../../http/http-app.ts';
@@ -183,4 +184,5 @@ export async function registerTriggerRoutes(app: HttpApp, { triggers, service }:
       },
     );
   });
+  await registerLinearAndSlackRoutes(app, triggers);
 }

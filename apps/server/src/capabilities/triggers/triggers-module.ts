@@ -9,7 +9,7 @@ import { registerTriggerRoutes } from './trigger-routes.ts';
  * Standard Webhooks, each delivery claimed once in `triggers.db` of the data directory, or on
  * PostgreSQL in a table shared by the replicas (opened only when a trigger is configured); and the
  * review loop's follow-ups (ADR 0052) in the same place, their replies posted by the replica that
- * runs the engine.
+ * runs the engine; and Linear and Slack requests, their runs' ends posted back by that replica too.
  */
 export const triggersModule: ServerModule<EngineModuleContext, 'triggers', ServerTriggers & { readonly stopReplies: () => Promise<void> }> = {
   name: 'triggers',
@@ -47,10 +47,9 @@ export const triggersModule: ServerModule<EngineModuleContext, 'triggers', Serve
       ...(logger ? { logger } : {}),
     });
     // Following the engine's run events only reads: started now, on the replica that runs the engine.
-    const replies = triggers.replies ? whileLeading(triggers.replies) : undefined;
-    if (replies === undefined) return { ...triggers, stopReplies: async () => undefined };
-    replies.start();
-    return { ...triggers, stopReplies: () => replies.stop() };
+    const replies = [triggers.replies, triggers.sourceReplies].flatMap((task) => (task ? [whileLeading(task)] : []));
+    for (const task of replies) task.start();
+    return { ...triggers, stopReplies: async () => void (await Promise.all(replies.map((task) => task.stop()))) };
   },
   async close(started) {
     await started.stopReplies();
