@@ -20,6 +20,7 @@ export { entriesCover, hostEntryProblem, parseHostEntry, type HostEntry } from '
 export { networkIssues, type NetworkContext, type NetworkPolicy } from './spec/network-issues.ts';
 export { runsOnIssues, type RunsOnContext } from './spec/runs-on-issues.ts';
 export { networkAllowListSpecSchema, networkCredentialSpecSchema, networkSpecSchema } from './spec/network-spec-schema.ts';
+export { environmentDiskBytes, environmentSpecSchema } from './spec/environment-spec-schema.ts';
 export { mergeRuntimeSpecSchema } from './spec/merge-runtime-spec-schema.ts';
 export { deliverRunIdPlaceholder, deliverRuntimeSpecSchema, fillDeliverPlaceholders } from './spec/deliver-runtime-spec-schema.ts';
 export {

@@ -14,7 +14,7 @@ export { commandRuntimeSettingsSchema, CommandRuntime, createCommandRuntime } fr
 export type { CommandLaunch, CommandLaunchContext, CommandLauncher, CommandRunResult, CommandRuntimeSettings } from './runtime/command-runtime.ts';
 export { createWorker, Worker, workerSettingsSchema } from './worker/worker.ts';
 export type { WorkerSettings } from './worker/worker.ts';
-export { workerEgressSettingsSchema, type WorkerEgressSettings } from './worker/attempt-egress.ts';
+export { AttemptEgress, workerEgressSettingsSchema, type WorkerEgressSettings } from './worker/attempt-egress.ts';
 export type { AttemptFolders, AttemptMounts } from './worker/attempt-mounts.ts';
 export type { WorkspaceLayer, WorkspaceLayerRequest, WorkspaceLayers } from './worker/workspace-layers.ts';
 export { claudeCodeRuntimeSettingsSchema, ClaudeCodeRuntime, createClaudeCodeRuntime } from './runtime/agents/claude-code-runtime.ts';

@@ -3,8 +3,11 @@ import { lchownSync, readdirSync } from 'node:fs';
 import { chown, mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { promisify } from 'node:util';
+import { CairnError } from '@cairn/protocol';
 import { layerChanges, type WorkspaceLayer, type WorkspaceLayerRequest, type WorkspaceLayers } from '@cairn/worker';
 import type { SnapshotCache } from '../snapshots/snapshot-cache.ts';
+import type { EnvironmentLayers, EnvironmentRequest } from '../environments/environment-layers.ts';
+import { withoutEnvironmentPaths } from '../environments/without-environment-paths.ts';
 import type { AttemptVolumes } from './attempt-volumes.ts';
 import { idmappedBind, idmapScript } from './idmapped-mount.ts';
 import type { SandboxUids } from './sandbox-uids.ts';
@@ -22,7 +25,7 @@ const run = promisify(execFile);
 const overlayOptions = 'redirect_dir=off,metacopy=off,index=off,xino=off';
 
 /** Where an attempt's layers are kept in its folder. */
-const folderNames = { snapshot: 'snapshot', layer: 'layer' } as const;
+const folderNames = { snapshot: 'snapshot', layer: 'layer', environment: 'environment', lower: 'lower' } as const;
 
 /** An attempt laid here: its sandboxes' uid, and its upper layer. */
 interface LaidAttempt {
@@ -36,6 +39,16 @@ export interface OverlayWorkspacesOptions {
   readonly uids: SandboxUids;
   /** The attempts' disk limits: the upper layer lives on the attempt's workspace file system. */
   readonly volumes?: AttemptVolumes;
+  /** Environment layers (ADR 0056), laid between the snapshot and the attempt's own for a request that names one. */
+  readonly environments?: EnvironmentLayers;
+}
+
+/** A layer request that may name the attempt's environment (ADR 0056). */
+export type EnvironmentWorkspaceLayerRequest = WorkspaceLayerRequest & { readonly environment?: EnvironmentRequest | undefined };
+
+/** A mounted layer, and the environment under it when there is one: what the attempt's record says of it. */
+export interface EnvironmentWorkspaceLayer extends WorkspaceLayer {
+  readonly environment?: { readonly digest: string; readonly logDigest: string; readonly built: boolean; readonly setupMs: number };
 }
 
 /**
@@ -58,7 +71,7 @@ export class OverlayWorkspaces implements WorkspaceLayers {
     this.#options = options;
   }
 
-  async mount(request: WorkspaceLayerRequest): Promise<WorkspaceLayer | undefined> {
+  async mount(request: EnvironmentWorkspaceLayerRequest): Promise<EnvironmentWorkspaceLayer | undefined> {
     const { folders } = request;
     const snapshotFolder = join(folders.directory, folderNames.snapshot);
     const layerFolder = join(folders.directory, folderNames.layer);
@@ -84,21 +97,70 @@ export class OverlayWorkspaces implements WorkspaceLayers {
       undo.push(() => held.release());
       await idmappedBind(held.snapshot.tree, snapshotFolder, uid);
       undo.push(() => unmountPath(snapshotFolder));
+      const environment = request.environment ? await this.#layEnvironment(request.environment, held.snapshot.tree, folders.directory, uid, undo) : undefined;
       await mkdir(upper, { mode: 0o755 });
       await chown(upper, uid, uid);
       await mkdir(join(layerFolder, 'work'));
-      await mountOverlay({ lower: snapshotFolder, upper, work: join(layerFolder, 'work'), merged: folders.workspace });
+      const lower = environment ? `${environment.folder}:${snapshotFolder}` : snapshotFolder;
+      await mountOverlay({ lower, upper, work: join(layerFolder, 'work'), merged: folders.workspace });
       undo.push(() => unmountPath(folders.workspace));
       this.#laid.set(folders.workspace, { uid, upper });
+      // Against what the attempt was given (snapshot and environment), and without what the setup
+      // wrote: the patch stays the attempt's change against the snapshot.
+      const changedPaths = environment
+        ? async () =>
+            withoutEnvironmentPaths(
+              await layerChanges({ upper, lower: environment.view, merged: folders.workspace }),
+              environment.held.paths,
+              folders.workspace,
+            )
+        : () => layerChanges({ upper, lower: held.snapshot.tree, merged: folders.workspace });
       return {
         snapshot: held.snapshot,
-        changedPaths: () => layerChanges({ upper, lower: held.snapshot.tree, merged: folders.workspace }),
+        changedPaths,
         unmount,
+        ...(environment
+          ? {
+              environment: {
+                digest: environment.held.digest,
+                logDigest: environment.held.logDigest,
+                built: environment.held.built,
+                setupMs: environment.held.setupMs,
+              },
+            }
+          : {}),
       };
     } catch (error) {
       await unmount().catch(() => undefined);
       throw error;
     }
+  }
+
+  /**
+   * Holds the attempt's environment layer (running its setup when the host has none), binds it
+   * idmapped beside the snapshot's, and mounts the read-only view of both that the attempt's change
+   * is read against.
+   */
+  async #layEnvironment(request: EnvironmentRequest, tree: string, directory: string, uid: number, undo: (() => Promise<unknown>)[]) {
+    const { environments } = this.#options;
+    if (!environments) {
+      throw new CairnError(
+        'CAIRN_EXECUTOR_START_FAILED',
+        "This item needs an environment (environment.setup), and this executor lays none: enable the local executor's snapshot cache (snapshotCache.enabled) on a host where it works (`cairn doctor` says).",
+        { path: 'environment' },
+      );
+    }
+    const held = await environments.hold({ ...request, tree, holder: directory, uid });
+    undo.push(() => held.release());
+    const folder = join(directory, folderNames.environment);
+    await mkdir(folder);
+    await idmappedBind(held.layer, folder, uid);
+    undo.push(() => unmountPath(folder));
+    const view = join(directory, folderNames.lower);
+    await mkdir(view);
+    await mountReadOnlyView([held.layer, tree], view);
+    undo.push(() => unmountPath(view));
+    return { held, folder, view };
   }
 
   /**
@@ -118,12 +180,23 @@ export class OverlayWorkspaces implements WorkspaceLayers {
   }
 }
 
-async function mountOverlay(layers: { readonly lower: string; readonly upper: string; readonly work: string; readonly merged: string }): Promise<void> {
+export async function mountOverlay(layers: { readonly lower: string; readonly upper: string; readonly work: string; readonly merged: string }): Promise<void> {
   const options = `lowerdir=${layers.lower},upperdir=${layers.upper},workdir=${layers.work},${overlayOptions}`;
   try {
     await runCommand('mount', ['-t', 'overlay', 'cairn-workspace', '-o', options, layers.merged], { env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' } });
   } catch (error) {
     throw new Error(`cannot mount the overlay on ${layers.merged}: ${commandError(error)}`, { cause: error });
+  }
+}
+
+/** Mounts a read-only overlay of `lowers` (the first on top) at `target`: no upper layer, nothing written. */
+async function mountReadOnlyView(lowers: readonly string[], target: string): Promise<void> {
+  try {
+    await runCommand('mount', ['-t', 'overlay', 'cairn-environment-view', '-o', `lowerdir=${lowers.join(':')},${overlayOptions}`, target], {
+      env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' },
+    });
+  } catch (error) {
+    throw new Error(`cannot mount the environment's view on ${target}: ${commandError(error)}`, { cause: error });
   }
 }
 
