@@ -1,4 +1,5 @@
 import type { ItemSpec } from '@cairn/core';
+import type { ComponentChildren } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { ActionBar, type ActionButton } from '../action-bar.tsx';
 import { ApiError } from '../api/api-error.ts';
@@ -19,6 +20,7 @@ import { StateBadge } from '../state-badge.tsx';
 import { When } from '../time-format.tsx';
 import { approvalHint } from './approval-hint.ts';
 import { FailureNote } from './failure-note.tsx';
+import { CandidatesView } from './candidates-view.tsx';
 
 const liveStates = new Set(['blocked', 'awaiting-approval', 'ready', 'running']);
 
@@ -40,6 +42,7 @@ export function ItemPanel({
   permissions,
   onChanged,
   onError,
+  runActions = null,
 }: {
   readonly api: DashboardApi;
   readonly runId: string;
@@ -56,6 +59,8 @@ export function ItemPanel({
   /** After an action: the run's page reads the items again. */
   readonly onChanged: () => void;
   readonly onError: (failure: unknown) => void;
+  /** What the run's page offers from this item (re-run from a failed item), under its own actions. */
+  readonly runActions?: ComponentChildren;
 }) {
   const path = `/v1/runs/${encodeURIComponent(runId)}/items/${encodeURIComponent(itemId)}`;
   const [attempts, setAttempts] = useState<readonly AttemptView[]>([]);
@@ -117,6 +122,7 @@ export function ItemPanel({
         {approvalHint(item) !== null && <span class="hint approval-hint">{approvalHint(item)}</span>}
       </h2>
       <ActionBar label={`Actions on ${itemId}`} buttons={buttons} />
+      {runActions}
       <ApprovalVotes item={item} />
       {spend && <p class="item-spend">Spent {spendText(spend)}</p>}
       {failure && <FailureNote failure={failure} />}
@@ -124,6 +130,7 @@ export function ItemPanel({
       {delivery && (
         <DeliveryPanel api={api} runId={runId} itemId={itemId} delivery={delivery} runEnded={runEnded} mayReadEvidence={permissions.may('audit.read')} />
       )}
+      {item?.candidates && <CandidatesView api={api} path={path} candidates={item.candidates} attempts={attempts} />}
       <h3>Attempts and output</h3>
       {item?.state === 'ready' && runAwaitingBudget && spec?.runtime.kind === 'agent' && (
         <p class="budget-held" role="status">

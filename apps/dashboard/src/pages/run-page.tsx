@@ -27,6 +27,9 @@ import { useThrottled } from '../use-throttled.ts';
 import { Duration, When } from '../time-format.tsx';
 import { usePageError } from '../use-page-error.ts';
 import { RunAgainButton } from '../run/run-again-button.tsx';
+import { RunItemsChart } from '../charts/run-items-chart.tsx';
+import { RerunFromItemButton } from '../run/rerun-from-item-button.tsx';
+import { rerunPlan } from '../run/rerun-from-item.ts';
 
 /** The item panel's narrowest width beside the graph (px), and the gap between them. */
 const panelMinimumWidth = 480;
@@ -279,7 +282,10 @@ export function RunPage({
             This run has {itemIds.length} items: its timeline is not drawn above {largeGraphItems} items. Each item's attempts show on its own page.
           </p>
         ) : (
-          <RunTimeline runId={runId} itemIds={itemIds} items={items} attempts={attempts} />
+          <>
+            {run && <RunItemsChart run={run} itemIds={itemIds} items={items} attempts={attempts} />}
+            <RunTimeline runId={runId} itemIds={itemIds} items={items} attempts={attempts} />
+          </>
         )
       ) : (
         <div class={`run-body ${sideBySide ? 'side-by-side' : 'stacked'}`} ref={body.ref}>
@@ -319,6 +325,22 @@ export function RunPage({
               permissions={permissions}
               onChanged={refresh}
               onError={fail}
+              runActions={
+                run !== null &&
+                run.finishedAt !== null &&
+                spec !== null &&
+                graph !== null &&
+                items.get(route.itemId)?.state === 'failed' &&
+                permissions.may('runs.submit') && (
+                  <RerunFromItemButton
+                    api={api}
+                    itemId={route.itemId}
+                    spec={spec}
+                    fetched={run.workspace}
+                    plan={rerunPlan(route.itemId, spec, graph.edges, graphStates)}
+                  />
+                )
+              }
             />
           )}
         </div>

@@ -17,6 +17,7 @@ import { Duration, When } from '../time-format.tsx';
 import { usePageError } from '../use-page-error.ts';
 import { actorLabel, useTokenNames } from '../api/actor-names.ts';
 import type { Permissions } from '../api/permissions.ts';
+import { RunsChart } from '../charts/runs-chart.tsx';
 
 const pageSize = 50;
 
@@ -171,58 +172,61 @@ export function RunsPage({
               : 'No runs yet: submit one with `cairn submit`.'}
         </p>
       ) : (
-        <table class="runs">
-          <thead>
-            <tr>
-              <th scope="col">Run</th>
-              <th scope="col">State</th>
-              <th scope="col" title="Dispatch priority: 1 (lowest) to 5 (highest)">
-                Priority
-              </th>
-              <th scope="col">Items</th>
-              <th scope="col">Submitted</th>
-              <th scope="col">Duration</th>
-              <th scope="col">By</th>
-            </tr>
-          </thead>
-          <tbody>
-            {shown.map((run) => (
-              <tr key={run.runId} data-run-id={run.runId}>
-                <td>
-                  <a href={hrefOf({ page: 'run', runId: run.runId, itemId: null, evidence: false })}>{run.name}</a>
-                  <div class="run-id">{run.runId}</div>
-                </td>
-                <td>
-                  <StateBadge state={run.state} />
-                </td>
-                <td class="run-priority">{run.priority}</td>
-                <td>
-                  {run.itemsFinished}/{run.itemsTotal}
-                  {run.itemsFailed > 0 && <span class="failed-count"> ({run.itemsFailed} failed)</span>}
-                </td>
-                <td>
-                  <When iso={run.submittedAt} />
-                </td>
-                <td class="run-duration">
-                  <Duration from={run.submittedAt} to={run.finishedAt} />
-                  {run.finishedAt === null && <span class="hint"> so far</span>}
-                </td>
-                <td>
-                  {run.submittedBy && (
-                    <a
-                      href={hrefOf({ page: 'runs', filters: { submitter: run.submittedBy } })}
-                      class="submitter"
-                      data-actor={run.submittedBy}
-                      title={`${run.submittedBy}: only this submitter's runs`}
-                    >
-                      {actorLabel(run.submittedBy, tokenNames)}
-                    </a>
-                  )}
-                </td>
+        <>
+          <RunsChart api={api} runs={shown} />
+          <table class="runs">
+            <thead>
+              <tr>
+                <th scope="col">Run</th>
+                <th scope="col">State</th>
+                <th scope="col" title="Dispatch priority: 1 (lowest) to 5 (highest)">
+                  Priority
+                </th>
+                <th scope="col">Items</th>
+                <th scope="col">Submitted</th>
+                <th scope="col">Duration</th>
+                <th scope="col">By</th>
               </tr>
-            ))}
-          </tbody>
-        </table>
+            </thead>
+            <tbody>
+              {shown.map((run) => (
+                <tr key={run.runId} data-run-id={run.runId}>
+                  <td>
+                    <a href={hrefOf({ page: 'run', runId: run.runId, itemId: null, evidence: false })}>{run.name}</a>
+                    <div class="run-id">{run.runId}</div>
+                  </td>
+                  <td>
+                    <StateBadge state={run.state} />
+                  </td>
+                  <td class="run-priority">{run.priority}</td>
+                  <td>
+                    {run.itemsFinished}/{run.itemsTotal}
+                    {run.itemsFailed > 0 && <span class="failed-count"> ({run.itemsFailed} failed)</span>}
+                  </td>
+                  <td>
+                    <When iso={run.submittedAt} />
+                  </td>
+                  <td class="run-duration">
+                    <Duration from={run.submittedAt} to={run.finishedAt} />
+                    {run.finishedAt === null && <span class="hint"> so far</span>}
+                  </td>
+                  <td>
+                    {run.submittedBy && (
+                      <a
+                        href={hrefOf({ page: 'runs', filters: { submitter: run.submittedBy } })}
+                        class="submitter"
+                        data-actor={run.submittedBy}
+                        title={`${run.submittedBy}: only this submitter's runs`}
+                      >
+                        {actorLabel(run.submittedBy, tokenNames)}
+                      </a>
+                    )}
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </>
       )}
       {nextCursor !== undefined && (
         <button type="button" onClick={() => void more()}>
