@@ -7,13 +7,14 @@
 // it before vitest), the walkthrough runs with `up --with-fargate`, as the page's Fargate section
 // says: the item is then a task of that image on the ECS endpoint. Otherwise it runs without, so
 // the file never pays for an image build.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createServer } from 'node:net';
 import { afterAll, expect, onTestFinished, test } from 'vitest';
 import { freePort } from './support/free-port.ts';
+import { runReaderBlock, shellBlocks } from './support/reader-shell.ts';
 import { repositoryRoot } from './support/workspace.ts';
 
 const page = 'docs/operations/try-aws-locally.md';
@@ -53,11 +54,6 @@ afterAll(async () => {
   rmSync(home, { recursive: true, force: true });
 });
 
-function shellBlocks(): string[] {
-  const text = readFileSync(join(repositoryRoot, page), 'utf8');
-  return [...text.matchAll(/^```sh\n([\s\S]*?)^```/gm)].map((match) => match[1]!);
-}
-
 /** Whether the built worker image holds the current worker bundle (so `up --with-fargate` builds nothing). */
 function workerImageIsCurrent(): boolean {
   const rootfsWorker = join(
@@ -69,33 +65,6 @@ function workerImageIsCurrent(): boolean {
   );
   const bundle = join(repositoryRoot, 'packages', 'fargate', 'dist', 'cairn-worker.js');
   return existsSync(rootfsWorker) && existsSync(bundle) && readFileSync(rootfsWorker).equals(readFileSync(bundle));
-}
-
-/** Runs a block; one still running after `deadlineMs` (a server that never answered the wait loop) is killed, its output kept. */
-function runBlock(block: string, env: NodeJS.ProcessEnv, deadlineMs = 150_000): Promise<{ status: number | null; output: string }> {
-  // A process group of its own: the server the block starts in the background goes with it.
-  const shell = spawn('bash', ['-euo', 'pipefail', '-c', block], { cwd: repositoryRoot, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  shell.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  shell.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  const killGroup = () => {
-    try {
-      process.kill(-shell.pid!, 'SIGKILL');
-    } catch {
-      // The group has ended already.
-    }
-  };
-  const deadline = setTimeout(() => {
-    output += `\n(killed after ${deadlineMs} ms)`;
-    killGroup();
-  }, deadlineMs);
-  return new Promise((resolve) =>
-    shell.on('close', (status) => {
-      clearTimeout(deadline);
-      killGroup();
-      resolve({ status, output });
-    }),
-  );
 }
 
 /** Listens on 127.0.0.1:`port` until the test ends, as the getting-started server would; nothing when it is taken already. */
@@ -113,10 +82,10 @@ test(`${page} runs as written: dev-cloud up, a server on S3, KMS and the TSA, a 
   // The getting-started server may still run on the docs' port: up's config must name another.
   const releasePort = await holdPort(7600);
   onTestFinished(releasePort);
-  const [walkthrough, stop] = shellBlocks();
+  const [walkthrough, stop] = shellBlocks(page);
   expect(walkthrough).toContain('bash scripts/dev-cloud.sh up ');
   const fargate = workerImageIsCurrent();
-  const started = await runBlock(
+  const started = await runReaderBlock(
     fargate ? walkthrough!.replace('bash scripts/dev-cloud.sh up ', 'bash scripts/dev-cloud.sh up --with-fargate ') : walkthrough!,
     env,
   );
@@ -156,7 +125,7 @@ test(`${page} runs as written: dev-cloud up, a server on S3, KMS and the TSA, a 
   expect(status.stdout).toContain(`server      the config serves on 127.0.0.1:${serverPort} (7600 was taken when up ran)`);
   const pid = Number(readFileSync(join(state, 'pid'), 'utf8'));
 
-  const stopped = await runBlock(stop!, env);
+  const stopped = await runReaderBlock(stop!, env);
   expect(stopped.status, stopped.output).toBe(0);
   expect(existsSync(state)).toBe(false);
   expect(() => process.kill(pid, 0)).toThrow();

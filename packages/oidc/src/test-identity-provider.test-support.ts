@@ -53,9 +53,13 @@ export class TestIdentityProvider {
     });
   }
 
-  static async start(options: { people: readonly TestPerson[]; audience: string }): Promise<TestIdentityProvider> {
+  /** `port`: where it listens on 127.0.0.1 (any free port when left out; scripts/dev-idp.mjs names one). */
+  static async start(options: { people: readonly TestPerson[]; audience: string; port?: number }): Promise<TestIdentityProvider> {
     const idp = new TestIdentityProvider(options.people, options.audience);
-    await new Promise<void>((resolve) => idp.#server.listen(0, '127.0.0.1', resolve));
+    await new Promise<void>((resolve, reject) => {
+      idp.#server.once('error', reject);
+      idp.#server.listen(options.port ?? 0, '127.0.0.1', resolve);
+    });
     idp.#issuer = `http://127.0.0.1:${(idp.#server.address() as AddressInfo).port}`;
     await idp.rotateKeys();
     return idp;
@@ -109,27 +113,9 @@ export class TestIdentityProvider {
     this.#deviceCodeSeconds = seconds;
   }
 
-  /**
-   * What a person does in a browser for `cairn login`: opens the verification URL with the user
-   * code, confirms it (or aborts: `deny`), signs in on the login page as `person` and consents —
-   * the provider's own pages, driven with fetch (its forms, cookies and redirects as a browser
-   * follows them). Returns the text of the last page.
-   */
+  /** `approveDeviceAs` for one of this provider's people. */
   async approveDevice(verificationUri: string, person: TestPerson, options: { readonly deny?: boolean } = {}): Promise<string> {
-    const browser = new FormBrowser();
-    let page = await browser.open(verificationUri);
-    // Pages in turn: one that posts the code on (a browser's script submits it), the confirmation,
-    // the login, the consent; the last, saying it is done, has no form.
-    for (let step = 0; step < 8 && page.text.includes('<form'); step++) {
-      const confirming = page.text.includes('op.deviceConfirmForm');
-      if (confirming && options.deny) return (await browser.submit(page, { abort: 'yes' })).text;
-      page = await browser.submit(
-        page,
-        page.text.includes('name="login"') ? { login: person.subject, password: 'any password' } : confirming ? { confirm: 'yes' } : {},
-      );
-    }
-    if (page.text.includes('<form')) throw new Error(`the test IdP's device pages did not end: ${page.text.slice(0, 300)}`);
-    return page.text;
+    return approveDeviceAs(verificationUri, person.subject, options);
   }
 
   /**
@@ -231,6 +217,27 @@ export class TestIdentityProvider {
       },
     };
   }
+}
+
+/**
+ * What a person does in a browser for `cairn login`: opens the verification URL with the user
+ * code, confirms it (or aborts: `deny`), signs in on the login page as `login` (any password) and
+ * consents — the provider's own pages, driven with fetch (its forms, cookies and redirects as a
+ * browser follows them). Returns the text of the last page. Needs only the provider's address, so
+ * a test can approve a code of a provider another process runs (scripts/dev-idp.mjs).
+ */
+export async function approveDeviceAs(verificationUri: string, login: string, options: { readonly deny?: boolean } = {}): Promise<string> {
+  const browser = new FormBrowser();
+  let page = await browser.open(verificationUri);
+  // Pages in turn: one that posts the code on (a browser's script submits it), the confirmation,
+  // the login, the consent; the last, saying it is done, has no form.
+  for (let step = 0; step < 8 && page.text.includes('<form'); step++) {
+    const confirming = page.text.includes('op.deviceConfirmForm');
+    if (confirming && options.deny) return (await browser.submit(page, { abort: 'yes' })).text;
+    page = await browser.submit(page, page.text.includes('name="login"') ? { login, password: 'any password' } : confirming ? { confirm: 'yes' } : {});
+  }
+  if (page.text.includes('<form')) throw new Error(`the test IdP's device pages did not end: ${page.text.slice(0, 300)}`);
+  return page.text;
 }
 
 /** A page a FormBrowser is on: where it is and its HTML. */

@@ -43,7 +43,7 @@ export function sayList<Item>(items: readonly Item[], line: (item: Item) => stri
  * A client of the server a command talks to, the first of: `--server <url>`; `CAIRN_SERVER`; the
  * context named by `--context` or `CAIRN_CONTEXT`; the server of the config in this folder (or
  * `--config`); the current context of the client config. The token is `CAIRN_TOKEN`, else the
- * chosen context's.
+ * chosen context's (in a server's folder, the current context's when it names that same server).
  */
 export async function clientOf(url: string | undefined): Promise<CairnClient> {
   const target = await serverTarget(url);
@@ -113,7 +113,11 @@ async function serverTarget(url: string | undefined): Promise<{ baseUrl: string;
   const config = configOption();
   if (config.file !== undefined || configFileNames.some((name) => existsSync(join(process.cwd(), name)))) {
     const { host, port } = (await loadServerConfigLazily(config)).config.server;
-    return { baseUrl: `http://${host.includes(':') ? `[${host}]` : host}:${port}`, fromServerConfig: true };
+    const baseUrl = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+    // A person signed in to this very server (`cairn login`) keeps their sign-in in its folder too.
+    const current = findContext(clientConfig, undefined);
+    const sameServer = current !== undefined && originOf(current.context.server) === originOf(baseUrl);
+    return { ...(sameServer ? contextTarget(current) : {}), baseUrl, fromServerConfig: true };
   }
   const current = findContext(clientConfig, undefined);
   if (current) return contextTarget(current);
@@ -122,6 +126,10 @@ async function serverTarget(url: string | undefined): Promise<{ baseUrl: string;
     `Which server? Pass --server <url>, set CAIRN_SERVER, add a context (\`cairn context add NAME --server <url>\`, kept in ${clientConfigPath()}), or run this in the folder of a server's cairn.config (\`cairn init\`).`,
     { path: '--server' },
   );
+}
+
+function originOf(url: string): string | undefined {
+  return URL.canParse(url) ? new URL(url).origin : undefined;
 }
 
 function contextTarget({ name, context }: { name: string; context: { server: string; token?: string | undefined; login?: { issuer: string } | undefined } }): {

@@ -86,6 +86,14 @@ test(
     expect(refreshed.contexts['work']!.token).not.toBe(kept.contexts['work']!.token);
     expect(Date.parse(refreshed.contexts['work']!.login.expiresAt)).toBeGreaterThan(Date.now() + 60_000);
     expect(statSync(clientConfig).mode & 0o777).toBe(0o600);
+    // In the folder of a config that names this same server (its own folder), the sign-in is used too.
+    writeFileSync(join(home, 'cairn.config.yaml'), `dataDirectory: ./data\nserver:\n  host: 127.0.0.1\n  port: ${new URL(base).port}\n`);
+    const inFolder = await runCli(['--config', join(home, 'cairn.config.yaml'), 'runs', '--json'], {
+      env,
+      unset: ['CAIRN_TOKEN', 'CAIRN_SERVER', 'CAIRN_CONTEXT'],
+    });
+    expect([inFolder.status, inFolder.stderr]).toEqual([0, '']);
+    expect(inFolder.stdout).toContain('seen-by-ana');
 
     // A viewer's approval is refused: the advice fits a person signed in through the provider
     // (their roles, then `cairn login` again), not a token to make.
