@@ -73,6 +73,8 @@ export { verifyCheckpointConsistency } from './checkpoint/verify-checkpoint-cons
 export { rankCandidates } from './candidates/rank-candidates.ts';
 export type { CandidateRanking, CheckedCandidate } from './candidates/rank-candidates.ts';
 export { recordedCandidateOf } from './candidates/checked-candidate.ts';
+export { maxJudgeReason, readJudgeAnswer } from './candidates/judge-answer.ts';
+export type { JudgeAnswer } from './candidates/judge-answer.ts';
 export type { RecordedCandidate, RecordedCheck } from './candidates/checked-candidate.ts';
 export type { CheckpointLink } from './checkpoint/verify-checkpoint-consistency.ts';
 export { findPatchAttempt, patchProvenanceStatement } from './provenance/patch-provenance.ts';

@@ -20,6 +20,12 @@ export interface CheckedCandidate {
 export interface CandidateRanking {
   readonly order: CandidateOrder;
   readonly stopOnFirstPass?: boolean | undefined;
+  /**
+   * The attempt a judge chose (ADR 0053), when one answered: it goes first if it passed, the others
+   * after it in the order. A judge advises among those the check passed and no more: a choice of a
+   * candidate that did not pass, or of none of the round, changes nothing and the order decides.
+   */
+  readonly judge?: number | undefined;
 }
 
 /**
@@ -29,7 +35,7 @@ export interface CandidateRanking {
  * after all that have one; `smallest-diff`: the fewest patch bytes; `first` (and any order under
  * `stopOnFirstPass`, where the first pass wins at once): the earliest check in the log. Ties fall
  * to the smaller diff, then the lower candidate, so the order is total: the same entries always
- * give the same winner.
+ * give the same winner. A judge's valid choice (`ranking.judge`) comes first; an invalid one is ignored.
  */
 export function rankCandidates(candidates: readonly CheckedCandidate[], ranking: CandidateRanking): CheckedCandidate[] {
   const order: CandidateOrder = ranking.stopOnFirstPass === true ? 'first' : ranking.order;
@@ -43,5 +49,7 @@ export function rankCandidates(candidates: readonly CheckedCandidate[], ranking:
             return b.score - a.score || tieBreak(a, b);
           }
         : tieBreak;
-  return candidates.filter((candidate) => candidate.passed).sort(compare);
+  const ranked = candidates.filter((candidate) => candidate.passed).sort(compare);
+  const chosen = ranked.findIndex((candidate) => candidate.attempt === ranking.judge);
+  return chosen <= 0 ? ranked : [ranked[chosen]!, ...ranked.slice(0, chosen), ...ranked.slice(chosen + 1)];
 }
