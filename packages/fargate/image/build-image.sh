@@ -13,6 +13,11 @@
 #   CAIRN_IMAGE_UPDATE_LOCK  1: write the packages the mirror served to packages.lock instead of
 #                            failing when they differ from it
 #   CAIRN_IMAGE_FORCE        1: rebuild even when the inputs have not changed
+#   CAIRN_IMAGE_LOCK_DRIFT   report: build with what the mirror serves when it differs from
+#                            packages.lock, warning and writing the difference to
+#                            packages-drift.diff beside the image, instead of failing (what the
+#                            tests build with: a Debian security update must not fail every test
+#                            that runs the image; a release build keeps the refusal)
 #
 # Result (CAIRN_WORKER_IMAGE_DIR):
 #   oci/          the OCI image layout, tag cairn-worker (skopeo inspect oci:oci:cairn-worker)
@@ -67,7 +72,9 @@ inputs_hash="$(
   } | sha256sum | cut -d' ' -f1
 )"
 if [ "${CAIRN_IMAGE_FORCE:-}" != 1 ] && [ -f "$output/inputs.sha256" ] && [ -f "$output/image.json" ] &&
-  [ "$(cat "$output/inputs.sha256")" = "$inputs_hash" ] && [ -d "$output/rootfs" ] && [ -d "$output/oci" ]; then
+  [ "$(cat "$output/inputs.sha256")" = "$inputs_hash" ] && [ -d "$output/rootfs" ] && [ -d "$output/oci" ] &&
+  # An image built over a drift (CAIRN_IMAGE_LOCK_DRIFT=report) is not one a refusing build accepts.
+  { [ "${CAIRN_IMAGE_LOCK_DRIFT:-}" = report ] || [ ! -s "$output/packages-drift.diff" ]; }; then
   log "up to date (inputs $inputs_hash); CAIRN_IMAGE_FORCE=1 rebuilds"
   print_digest_and_size "$output/image.json"
   exit 0
@@ -147,7 +154,7 @@ if [ "${CAIRN_IMAGE_UPDATE_LOCK:-}" != 1 ]; then
   # apt's "Inst NAME [INSTALLED] (VERSION ARCHIVE [ARCH])" lines; --simulate resolves the essential
   # packages and the rest in two passes, which may both name a package.
   sed -nE 's/^Inst ([^ ]+) (\[[^]]*\] )?\(([^ ]+) .*/\1 \3/p' "$work/simulate.log" | LC_ALL=C sort -u >"$work/packages-resolved.txt"
-  require_locked_packages "$work/packages-resolved.txt" "$lock" "$frozen_mirror"
+  require_locked_packages "$work/packages-resolved.txt" "$lock" "$frozen_mirror" "$work/packages-drift.diff"
 fi
 
 # The .deb files are kept between builds (checked by apt against the mirror's signed indexes
@@ -198,7 +205,7 @@ if ! cmp -s "$work/packages.txt" "$lock" 2>/dev/null; then
       } | sha256sum | cut -d' ' -f1
     )"
   else
-    require_locked_packages "$work/packages.txt" "$lock" "$frozen_mirror"
+    require_locked_packages "$work/packages.txt" "$lock" "$frozen_mirror" "$work/packages-drift.diff"
   fi
 fi
 
@@ -238,7 +245,9 @@ image_record "$layout" "$work/image-config.json" "$inputs_hash" "$(sha256sum "$b
 printf '%s\n' "$inputs_hash" >"$work/inputs.sha256"
 
 # Replace the previous result only once the new one is whole.
-replace_result "$output" "$work/oci" "$work/bundle/rootfs" "$work/bundle/config.json" "$work/image.json" "$work/inspect.json" "$work/inputs.sha256"
+# Empty when the image holds exactly the packages the lock pins.
+touch "$work/packages-drift.diff"
+replace_result "$output" "$work/oci" "$work/bundle/rootfs" "$work/bundle/config.json" "$work/image.json" "$work/inspect.json" "$work/inputs.sha256" "$work/packages-drift.diff"
 
 log "built in $((SECONDS - started)) s"
 print_digest_and_size "$output/image.json"

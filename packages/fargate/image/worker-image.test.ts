@@ -1,4 +1,4 @@
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -262,10 +262,11 @@ describe('the build', () => {
     });
     afterAll(() => rmSync(copy, { recursive: true, force: true }));
 
+    // A release build: the test command's CAIRN_IMAGE_LOCK_DRIFT=report left out.
     function buildCopy() {
       return spawnSync('bash', [join(copy, 'packages/fargate/image/build-image.sh'), workerBundlePath()], {
         encoding: 'utf8',
-        env: { ...process.env, CAIRN_WORKER_IMAGE_DIR: join(copy, 'out') },
+        env: { ...process.env, CAIRN_WORKER_IMAGE_DIR: join(copy, 'out'), CAIRN_IMAGE_LOCK_DRIFT: '' },
         timeout: 300_000,
       });
     }
@@ -313,6 +314,36 @@ describe('the build', () => {
       edit('packages/fargate/image/packages.lock', /^git .+$/m, `git ${served}`);
     });
 
+    // What the tests build with: the same difference is a warning, and the build goes on (stopped
+    // here once it starts on the root filesystem: the rest is the build every other test makes).
+    it(
+      'with CAIRN_IMAGE_LOCK_DRIFT=report, the same difference is a warning and the build goes on with what the mirror serves',
+      { timeout: 180_000 },
+      async () => {
+        const served = /^git (.+)$/m.exec(readFileSync(join(copy, 'packages/fargate/image/packages.lock'), 'utf8'))![1]!;
+        edit('packages/fargate/image/packages.lock', /^git .+$/m, 'git 1:2.39.0-1');
+        const build = spawn('bash', [join(copy, 'packages/fargate/image/build-image.sh'), workerBundlePath()], {
+          env: { ...process.env, CAIRN_WORKER_IMAGE_DIR: join(copy, 'out'), CAIRN_IMAGE_LOCK_DRIFT: 'report' },
+          detached: true,
+          stdio: ['ignore', 'ignore', 'pipe'],
+        });
+        let stderr = '';
+        const ended = new Promise<void>((resolve) => build.on('close', () => resolve()));
+        build.stderr.on('data', (chunk: Buffer) => {
+          stderr += chunk.toString();
+          if (stderr.includes('[build-image] root filesystem')) process.kill(-build.pid!, 'SIGKILL');
+        });
+        await ended;
+        edit('packages/fargate/image/packages.lock', /^git .+$/m, `git ${served}`);
+        expect(stderr).toContain('\n-git 1:2.39.0-1\n');
+        expect(stderr).toContain(`\n+git ${served}\n`);
+        expect(stderr).toContain('[build-image] warning: the mirror serves other package versions than');
+        expect(stderr).toContain('CAIRN_IMAGE_LOCK_DRIFT=report: building with the served versions (the difference: packages-drift.diff beside the image)');
+        expect(stderr).not.toContain('[build-image] error');
+        expect(stderr).toContain('[build-image] root filesystem');
+      },
+    );
+
     it('no packages.lock', () => {
       rmSync(join(copy, 'packages/fargate/image/packages.lock'));
       const result = buildCopy();
@@ -332,7 +363,12 @@ describe('the build', () => {
     rmSync(second, { recursive: true });
     const output = execFileSync('bash', [script, workerBundlePath()], {
       encoding: 'utf8',
-      env: { ...process.env, CAIRN_WORKER_IMAGE_DIR: second, CAIRN_IMAGE_FORCE: '1' },
+      env: {
+        ...process.env,
+        CAIRN_WORKER_IMAGE_DIR: second,
+        CAIRN_IMAGE_FORCE: '1',
+        CAIRN_IMAGE_LOCK_DRIFT: process.env['CAIRN_IMAGE_LOCK_DRIFT'] ?? 'report',
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
       timeout: 600_000,
     });
