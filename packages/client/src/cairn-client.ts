@@ -210,6 +210,24 @@ export interface RunGraphView {
   readonly groups: readonly GraphGroupView[];
 }
 
+/**
+ * A run's agent attempts as ATIF trajectories (`trajectories`): one document per attempt, in item
+ * then attempt order, each with the sha256 of its canonical JSON (RFC 8785).
+ */
+export interface RunTrajectoriesView {
+  readonly runId: string;
+  readonly format: 'atif';
+  /** The ATIF version of every document (`ATIF-v1.4`). */
+  readonly schemaVersion: string;
+  readonly trajectories: readonly {
+    readonly itemId: string;
+    readonly attempt: number;
+    readonly digest: Digest;
+    /** The ATIF document; its `session_id` is the attempt id. */
+    readonly trajectory: Record<string, unknown>;
+  }[];
+}
+
 /** A page of a run's graph (`graphPage`): its nodes, their edges and groups; `nextCursor` reads the next. */
 export interface RunGraphPageView extends RunGraphView {
   readonly nextCursor?: string;
@@ -813,6 +831,15 @@ export class CairnClient {
   /** A run's evidence bundle, as the bytes to verify offline. */
   async bundle(runId: string): Promise<Uint8Array> {
     return new Uint8Array(await (await this.#request('GET', `/v1/runs/${encodeURIComponent(runId)}/bundle`)).arrayBuffer());
+  }
+
+  /**
+   * A run's agent attempts (of one agent item with `item`) as ATIF trajectories, built by the
+   * server from the run's recorded model calls (`audit:read`).
+   */
+  trajectories(runId: string, options: { readonly item?: string } = {}): Promise<RunTrajectoriesView> {
+    const item = options.item === undefined ? '' : `&item=${encodeURIComponent(options.item)}`;
+    return this.#json('GET', `/v1/runs/${encodeURIComponent(runId)}/trajectories?format=atif${item}`);
   }
 
   /**

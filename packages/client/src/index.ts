@@ -21,6 +21,7 @@ export type {
   RunPageView,
   RunnerView,
   RunTemplateView,
+  RunTrajectoriesView,
   RunView,
   TokenView,
   WebhookDeliveryView,

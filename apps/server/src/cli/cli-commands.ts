@@ -13,6 +13,7 @@ import { addCompletionCommands } from './completion-commands.ts';
 import { addContextCommands } from './context-commands.ts';
 import { addDashboardCommands } from './dashboard-commands.ts';
 import { addDemoCommands } from './demo-commands.ts';
+import { addExportCommands } from './export-commands.ts';
 import { addKeyCommands } from './key-commands.ts';
 import { addLoginCommands } from './login-commands.ts';
 import { addLogsCommands } from './logs-commands.ts';
@@ -53,6 +54,7 @@ export function addAllCommands(): void {
   addDashboardCommands();
   addRunListCommands();
   addAuditCommands();
+  addExportCommands();
   addReportCommands();
   addDemoCommands();
   addBackupCommands();

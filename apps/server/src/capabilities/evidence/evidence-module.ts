@@ -2,6 +2,7 @@ import type { EngineModuleContext, ServerModule } from '../../composition/server
 import { registerAuditRoutes } from './audit-routes.ts';
 import { registerBundleRoutes } from './bundle-routes.ts';
 import { registerProvenanceRoutes } from './provenance-routes.ts';
+import { registerTrajectoryRoutes } from './trajectories/trajectory-routes.ts';
 
 /**
  * What proves what ran: the audit log's entries, checkpoints and proofs, a run's evidence bundle,
@@ -14,5 +15,6 @@ export const evidenceModule: ServerModule<EngineModuleContext, 'evidence', undef
     registerAuditRoutes(app, composition);
     registerProvenanceRoutes(app, composition);
     registerBundleRoutes(app, composition);
+    registerTrajectoryRoutes(app, composition);
   },
 };
