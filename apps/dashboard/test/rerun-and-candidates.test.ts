@@ -122,4 +122,21 @@ test("a best-of-N item's candidates side by side: outcome, check, score, check o
   await expect.poll(async () => new Set(await tops()).size).toBeGreaterThan(1);
   ({ overflow, wide } = await sidewaysOverflow(page));
   expect(overflow, wide.join(', ')).toBeLessThanOrEqual(0);
+
+  // A judge's choice (the field a server with judges adds to `candidates`) is shown beside the order's.
+  const judged = await signedIn(
+    base,
+    operatorToken,
+    `#/runs/${bestOfRun}/items/answer`,
+    (opened) =>
+      void opened.route(`**/v1/runs/${bestOfRun}/items`, async (route) => {
+        const response = await route.fetch();
+        const items = (await response.json()) as { candidates?: Record<string, unknown> }[];
+        for (const item of items) if (item.candidates) item.candidates['judge'] = { attempt: 3, reason: 'the one-line change is the clearer fix' };
+        await route.fulfill({ response, json: items });
+      }),
+  );
+  await expect
+    .poll(() => judged.getByRole('region', { name: 'Candidates' }).locator('.candidates-judge').textContent())
+    .toBe('A judge chose attempt 3: the one-line change is the clearer fix');
 });

@@ -3,6 +3,7 @@ import type { DashboardApi } from '../api/dashboard-api.ts';
 import type { components } from '../api/openapi.d.ts';
 import { StateBadge } from '../state-badge.tsx';
 import { candidateCheckOutput } from './candidate-check-output.ts';
+import { judgeOf } from './candidate-judge.ts';
 import type { AttemptView } from './item-attempts.tsx';
 import { PatchDiff } from './patch-diff.tsx';
 
@@ -15,19 +16,6 @@ const orderText: Record<ItemCandidates['order'], string> = {
   'smallest-diff': 'the smallest diff',
   first: 'the first to pass',
 };
-
-/**
- * A judge's choice, when the server's candidates carry one (`judge`: an advisory model's pick
- * among the passing candidates). Read leniently: servers without judges send none, and the
- * page shows the order's choice alone then.
- */
-export function judgeOf(candidates: unknown): { readonly attempt: number | null; readonly reason: string | null } | null {
-  const judge = (candidates as { readonly judge?: unknown } | null)?.judge;
-  if (typeof judge !== 'object' || judge === null) return null;
-  const { attempt, chose, reason } = judge as Record<string, unknown>;
-  const picked = typeof attempt === 'number' ? attempt : typeof chose === 'number' ? chose : null;
-  return { attempt: picked, reason: typeof reason === 'string' ? reason : null };
-}
 
 /** How its check went, in words. */
 function verdictOf(candidate: Candidate): string {
