@@ -4,6 +4,8 @@ import { existsSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { promisify } from 'node:util';
+import { ActionsRoutes, type TestJob } from './github-api-actions.test-support.ts';
+import { documentation, HttpFailure, notFound, send, validation, type RouteAnswer } from './github-api-answers.test-support.ts';
 import { githubRequestCheck } from './github-openapi.test-support.ts';
 
 const run = promisify(execFile);
@@ -34,6 +36,11 @@ export interface GitHubApiServer {
   addIssueComment(repository: string, number: number, login: string, body: string): number;
   /** A person's submitted review of pull request `number`, with its line comments; answers the ids GitHub gave them. */
   addReview(repository: string, number: number, review: TestReview): { readonly id: number; readonly commentIds: readonly number[] };
+  /** A workflow run's attempt on `headSha` of `branch` and its jobs (GitHub Actions); answers the jobs' ids. */
+  addWorkflowRun(
+    repository: string,
+    run: { readonly id: number; readonly attempt?: number; readonly headSha: string; readonly branch: string; readonly jobs: readonly TestJob[] },
+  ): number[];
   /** The reactions added through the API, in order. */
   reactions(): readonly { readonly kind: 'issue-comment' | 'review-comment'; readonly commentId: number; readonly content: string; readonly login: string }[];
   /** Answers the next API requests with this status and GitHub's body for it (a 502 from a failing front end). */
@@ -87,22 +94,6 @@ interface Grant {
   readonly repositories?: readonly string[] | undefined;
   readonly login: string;
 }
-
-const documentation = 'https://docs.github.com/rest';
-
-class HttpFailure extends Error {
-  readonly status: number;
-  readonly body: Record<string, unknown>;
-  constructor(status: number, body: Record<string, unknown>) {
-    super(String(body['message']));
-    this.status = status;
-    this.body = body;
-  }
-}
-
-const notFound = (): HttpFailure => new HttpFailure(404, { message: 'Not Found', documentation_url: documentation, status: '404' });
-const validation = (errors: Record<string, unknown>[]): HttpFailure =>
-  new HttpFailure(422, { message: 'Validation Failed', errors, documentation_url: `${documentation}/pulls/pulls`, status: '422' });
 
 export async function startGitHubApiServer(options: GitHubApiServerOptions): Promise<GitHubApiServer> {
   const grants = new Map<string, Grant>();
@@ -212,7 +203,10 @@ export async function startGitHubApiServer(options: GitHubApiServerOptions): Pro
     }
   };
 
-  const route = async (request: IncomingMessage): Promise<[number, unknown]> => {
+  const actions = new ActionsRoutes();
+  await actions.start();
+
+  const route = async (request: IncomingMessage): Promise<RouteAnswer> => {
     const target = new URL(request.url ?? '/', 'http://127.0.0.1');
     const method = request.method ?? 'GET';
     const segments = target.pathname.split('/').filter(Boolean).map(decodeURIComponent);
@@ -251,6 +245,11 @@ export async function startGitHubApiServer(options: GitHubApiServerOptions): Pro
       return pull;
     };
 
+    if (rest[0] === 'actions') {
+      authorize(request, repository, false);
+      const answer = actions.answer(method, repository, rest, url);
+      if (answer !== undefined) return answer;
+    }
     if (rest[0] === 'pulls' && rest.length === 1 && method === 'GET') {
       authorize(request, repository, false);
       const state = target.searchParams.get('state') ?? 'open';
@@ -442,7 +441,7 @@ export async function startGitHubApiServer(options: GitHubApiServerOptions): Pro
     const path = new URL(request.url ?? '/', 'http://127.0.0.1').pathname;
     requests.push(`${request.method} ${path}`);
     route(request).then(
-      ([status, body]) => send(response, status, body),
+      ([status, body, headers]) => send(response, status, body, headers),
       (error: unknown) => {
         request.resume();
         if (error instanceof HttpFailure) send(response, error.status, error.body);
@@ -484,23 +483,15 @@ export async function startGitHubApiServer(options: GitHubApiServerOptions): Pro
       reviews.set(repository, [...(reviews.get(repository) ?? []), { ...review, id, pull: number, commentIds, submitted: new Date().toISOString() }]);
       return { id, commentIds };
     },
+    addWorkflowRun: (repository, run) => actions.addWorkflowRun(repository, run),
     reactions: () => reactions,
     failNext(status, count = 1) {
       for (let index = 0; index < count; index += 1) failures.push(status);
     },
     async close() {
+      await actions.close();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
-}
-
-function send(response: ServerResponse, status: number, body: unknown): void {
-  response.writeHead(status, {
-    'Content-Type': 'application/json; charset=utf-8',
-    'X-GitHub-Media-Type': 'github.v3; format=json',
-    'X-RateLimit-Limit': '5000',
-    'X-RateLimit-Remaining': '4999',
-  });
-  response.end(JSON.stringify(body));
 }

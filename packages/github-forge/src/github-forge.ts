@@ -52,6 +52,19 @@ export interface GitHubReview {
   }[];
 }
 
+/** A failed job of a workflow run and its log, whole (`GitHubForge.readFailedJobs`): the caller bounds it. */
+export interface GitHubFailedJob {
+  readonly id: string;
+  readonly name: string;
+  /** GitHub's conclusion: `failure`, `timed_out` (or `cancelled`, `startup_failure`). */
+  readonly conclusion: string;
+  readonly url: string;
+  /** The steps that failed, by name, in order. */
+  readonly failedSteps: readonly string[];
+  /** The job's plain-text log; empty when GitHub has none (expired, or the job never started). */
+  readonly log: string;
+}
+
 /** A person's permission on the repository, as `GET /repos/{o}/{r}/collaborators/{user}/permission` answers it. */
 export type GitHubRepositoryPermission = 'admin' | 'write' | 'read' | 'none';
 
@@ -259,6 +272,55 @@ export class GitHubForge implements ForgeV1 {
     }
   }
 
+  /**
+   * The jobs of attempt `attempt` of workflow run `runId` that did not succeed
+   * (`GET /actions/runs/{id}/attempts/{n}/jobs`, the first 100), each with its log
+   * (`GET /actions/jobs/{id}/logs`, which answers 302 to a short-lived download address that
+   * takes no credential; fetch drops the token on that other host). At most `maxJobs` logs are
+   * read. Empty for a run GitHub does not have. The logs are whole: bounding them is the caller's.
+   */
+  async readFailedJobs(runId: string, attempt: number, options: { readonly maxJobs?: number } = {}): Promise<GitHubFailedJob[]> {
+    if (!/^[1-9][0-9]{0,19}$/.test(runId) || !Number.isSafeInteger(attempt) || attempt < 1)
+      throw new CairnError(
+        'CAIRN_FORGE_REQUEST_INVALID',
+        `[cairn] [github-forge] "${runId}" attempt ${attempt} is not a workflow run; nothing was sent to GitHub`,
+        {
+          path: 'runId',
+        },
+      );
+    let jobs;
+    try {
+      ({
+        data: { jobs },
+      } = await this.#octokit.rest.actions.listJobsForWorkflowRunAttempt({ ...this.#repo(), run_id: Number(runId), attempt_number: attempt, per_page: 100 }));
+    } catch (error) {
+      if (statusOf(error) === 404 && (await this.#repositoryVisible())) return [];
+      throw this.#failure(error, `listing the jobs of workflow run ${runId}`);
+    }
+    const failed = jobs.filter((job) => job.status === 'completed' && job.conclusion !== null && !passing.has(job.conclusion)).slice(0, options.maxJobs ?? 3);
+    return Promise.all(
+      failed.map(async (job) => {
+        let log = '';
+        try {
+          const { data } = await this.#octokit.rest.actions.downloadJobLogsForWorkflowRun({ ...this.#repo(), job_id: job.id });
+          log = typeof data === 'string' ? data : Buffer.isBuffer(data) || data instanceof ArrayBuffer ? Buffer.from(data as ArrayBuffer).toString('utf8') : '';
+        } catch (error) {
+          // GitHub keeps logs for a while only (410 Gone once expired): the job's name and steps still say what failed.
+          const status = statusOf(error);
+          if (status !== 404 && status !== 410) throw this.#failure(error, `reading the log of job ${job.id}`);
+        }
+        return {
+          id: String(job.id),
+          name: job.name,
+          conclusion: job.conclusion ?? '',
+          url: job.html_url ?? '',
+          failedSteps: (job.steps ?? []).filter((step) => step.conclusion !== null && !passing.has(step.conclusion)).map((step) => step.name),
+          log,
+        };
+      }),
+    );
+  }
+
   async #openPullFrom(branch: string): Promise<PullRequestData | undefined> {
     try {
       const { data } = await this.#octokit.rest.pulls.list({ ...this.#repo(), head: `${this.#owner}:${branch}`, state: 'open', per_page: 100 });
@@ -361,6 +423,9 @@ export function createGitHubForge(settings: GitHubForgeSettings): GitHubForge {
 }
 
 const pullNumber = /^[1-9][0-9]{0,9}$/;
+
+/** The conclusions of a job or step that ask for nothing: it passed, or did not need to run. */
+const passing = new Set(['success', 'skipped', 'neutral']);
 
 function toChangeRequest(pull: PullRequestData): ChangeRequest {
   return {
