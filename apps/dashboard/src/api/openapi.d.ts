@@ -539,6 +539,23 @@ export interface paths {
     readonly patch?: never;
     readonly trace?: never;
   };
+  readonly '/v1/runs/{runId}/trajectories': {
+    readonly parameters: {
+      readonly query?: never;
+      readonly header?: never;
+      readonly path?: never;
+      readonly cookie?: never;
+    };
+    /** A run's agent attempts as ATIF trajectories (one document per attempt, each with its digest), built from its recorded model calls */
+    readonly get: operations['getRunTrajectories'];
+    readonly put?: never;
+    readonly post?: never;
+    readonly delete?: never;
+    readonly options?: never;
+    readonly head?: never;
+    readonly patch?: never;
+    readonly trace?: never;
+  };
   readonly '/v1/webhooks': {
     readonly parameters: {
       readonly query?: never;
@@ -1380,6 +1397,24 @@ export interface components {
           },
         ];
       };
+    };
+    /** @description A run's agent attempts as ATIF trajectories, one document per attempt, in item then attempt order */
+    readonly RunTrajectories: {
+      readonly runId: string;
+      /** @constant */
+      readonly format: 'atif';
+      /** @description The ATIF version every document follows (ATIF-v1.4) */
+      readonly schemaVersion: string;
+      readonly trajectories: readonly {
+        readonly itemId: string;
+        readonly attempt: number;
+        /** @description sha256 of the document's canonical JSON (RFC 8785) */
+        readonly digest: string;
+        /** @description The ATIF document; session_id is the attempt id */
+        readonly trajectory: {
+          readonly [key: string]: unknown;
+        };
+      }[];
     };
     /** @description A run template of the server's config: a run spec with {{ name }} placeholders, and its parameters (all strings) */
     readonly RunTemplate: {
@@ -3340,6 +3375,50 @@ export interface operations {
         };
         content: {
           readonly 'application/json': string;
+        };
+      };
+      /** @description Default Response */
+      readonly '4XX': {
+        headers: {
+          readonly [name: string]: unknown;
+        };
+        content: {
+          readonly 'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Default Response */
+      readonly '5XX': {
+        headers: {
+          readonly [name: string]: unknown;
+        };
+        content: {
+          readonly 'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  readonly getRunTrajectories: {
+    readonly parameters: {
+      readonly query?: {
+        /** @description Only this item's attempts (an agent item) */
+        readonly item?: string;
+        readonly format?: 'atif';
+      };
+      readonly header?: never;
+      readonly path: {
+        readonly runId: string;
+      };
+      readonly cookie?: never;
+    };
+    readonly requestBody?: never;
+    readonly responses: {
+      /** @description Default Response */
+      readonly 200: {
+        headers: {
+          readonly [name: string]: unknown;
+        };
+        content: {
+          readonly 'application/json': components['schemas']['RunTrajectories'];
         };
       };
       /** @description Default Response */
