@@ -32,6 +32,7 @@ from .types import (
     ProvenanceBundle,
     RunGraphPage,
     RunPage,
+    RunTrajectories,
     Runner,
     RunState,
     Schedule,
@@ -520,6 +521,14 @@ class CairnClient:
         """A run's evidence bundle (``cairn.bundle/v1``), as the bytes to verify offline (``cairn verify``). Needs ``audit:read``."""
         response = self._transport.open("GET", f"/v1/runs/{_segment(run_id)}/bundle")
         return _read_all(response, self._transport.url(f"/v1/runs/{_segment(run_id)}/bundle"))
+
+    @operation("getRunTrajectories")
+    def trajectories(self, run_id: str, *, item: Optional[str] = None) -> RunTrajectories:
+        """
+        A run's agent attempts (of one agent item with ``item``) as ATIF trajectories, built by the
+        server from the run's recorded model calls, each with its digest. Needs ``audit:read``.
+        """
+        return self._transport.json("GET", f"/v1/runs/{_segment(run_id)}/trajectories{_query({'item': item, 'format': 'atif'})}")
 
     @operation("exportAudit")
     def audit_entries(

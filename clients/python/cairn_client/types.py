@@ -354,6 +354,24 @@ class RunGraphPage(TypedDict):
     nextCursor: NotRequired[str]
 
 
+class AttemptTrajectory(TypedDict):
+    """One agent attempt's ATIF document, with the sha256 of its canonical JSON (RFC 8785)."""
+
+    itemId: str
+    attempt: int
+    digest: str
+    trajectory: Dict[str, Any]
+
+
+class RunTrajectories(TypedDict):
+    """A run's agent attempts as ATIF trajectories, one document per attempt, in item then attempt order."""
+
+    runId: str
+    format: Literal["atif"]
+    schemaVersion: str
+    trajectories: List[AttemptTrajectory]
+
+
 class ProvenancePublicKey(TypedDict):
     hint: str
 
