@@ -1,17 +1,20 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { DispatchManifest, ItemSpec, StorageProviderV1, TaskEnvelope } from '@cairn/core';
-import { keyIdOf, storedManifestPayload, verifyBundle } from '@cairn/audit';
+import { keyIdOf, modelCallSpend, storedManifestPayload, verifyBundle } from '@cairn/audit';
 import { blobKey, canonicalJsonBytes, resultKey, sha256Digest } from '@cairn/protocol';
 import { describe, expect, test } from 'vitest';
 import { ana, backends, engineHarness } from './engine.test-support.ts';
+import type { Engine } from './engine.ts';
 
 /**
  * A stand-in worker that keeps the result record contract (ADR 0053): each candidate's argv says
  * what it does — `exit=N`, `patch=BYTES` (a patch of that size), `check=pass|fail`, `score=X`,
- * `sleep=MS` (stoppable: a stopped candidate reports `cancelled`, as a worker does) — and its
- * result names its patch, its size and its check. What each manifest said is kept by execution id.
+ * `sleep=MS` (stoppable: a stopped candidate reports `cancelled`, as a worker does), `spend=TOKENS`
+ * (a model call of that many input tokens, recorded as the gateway records one), `after=N` (first
+ * wait until the run has N model calls) — and its result names its patch, its size and its check.
+ * What each manifest said is kept by execution id.
  */
-function candidateWorker(manifests: Map<string, DispatchManifest>) {
+function candidateWorker(manifests: Map<string, DispatchManifest>, gateway: { engine?: Engine } = {}) {
   return (storage: StorageProviderV1) =>
     async (task: TaskEnvelope, signal: AbortSignal): Promise<number> => {
       const envelope = JSON.parse(new TextDecoder().decode((await storage.get(`manifests/${task.manifestDigest.slice(7)}.json`))!));
@@ -19,6 +22,22 @@ function candidateWorker(manifests: Map<string, DispatchManifest>) {
       manifests.set(task.executionId, manifest);
       const argv = manifest.runtime.kind === 'command' ? manifest.runtime.argv : [];
       const says = Object.fromEntries(argv.slice(1).map((part) => part.split('=') as [string, string]));
+      if (says['spend'] !== undefined)
+        gateway.engine!.recordModelCall({
+          executionId: task.executionId,
+          provider: 'openai',
+          api: 'openai-chat',
+          model: 'gpt-4o-mini',
+          stream: false,
+          request: sha256Digest(new TextEncoder().encode(task.executionId)),
+          outcome: 'success',
+          status: 200,
+          latencyMs: 1,
+          inputTokens: Number(says['spend']),
+          outputTokens: 0,
+        });
+      const calls = () => [...gateway.engine!.audit.runEntries(manifest.runId)].filter((entry) => entry.action === 'model.called').length;
+      if (says['after'] !== undefined) while (calls() < Number(says['after'])) await sleep(5);
       if (says['sleep'] !== undefined) await sleep(Number(says['sleep']), undefined, { signal }).catch(() => undefined);
       const cancelled = signal.aborted;
       const exitCode = cancelled ? null : Number(says['exit'] ?? 0);
@@ -275,5 +294,43 @@ describe.each(backends)('best of N on %s', (backend) => {
       'cancelled',
       'cancelled',
     ]);
+  });
+
+  test('stopOnFirstPass: what the stopped candidates spent on models stays theirs, and in the run’s spend', async () => {
+    const manifests = new Map<string, DispatchManifest>();
+    const gateway: { engine?: Engine } = {};
+    const { engine } = await engineWith({ task: candidateWorker(manifests, gateway) });
+    gateway.engine = engine;
+    engine.start();
+    const { runId } = engine.submit(
+      bestOf(
+        [
+          // The first passes once all three have made their model call; the others are stopped mid-way.
+          ['spend=200', 'after=3', 'patch=40', 'check=pass'],
+          ['spend=300', 'patch=10', 'check=pass', 'sleep=20000'],
+          ['spend=400', 'patch=10', 'check=pass', 'sleep=20000'],
+        ],
+        { check: { argv: ['npm', 'test'] }, order: 'smallest-diff', stopOnFirstPass: true },
+      ),
+      { actor: ana },
+    );
+    expect((await engine.waitForRun(runId)).state).toBe('succeeded');
+    expect(engine.attempts(runId, 'fix').map((attempt) => attempt.state)).toEqual(['succeeded', 'cancelled', 'cancelled']);
+    const entries = engine.audit.runEntries(runId);
+    const calls = entries.filter((entry) => entry.action === 'model.called');
+    expect(calls.map((call) => [call.entity.id, call.data['inputTokens']]).sort()).toEqual([
+      [`${runId}/fix/1`, 200],
+      [`${runId}/fix/2`, 300],
+      [`${runId}/fix/3`, 400],
+    ]);
+    expect(modelCallSpend(entries)).toMatchObject({ calls: 3, inputTokens: 900 });
+    // Each stopped candidate's end is in the evidence, after its model call, before the item's.
+    const succeeded = entries.findIndex((entry) => entry.action === 'item.succeeded' && entry.entity.id === `${runId}/fix`);
+    for (const attempt of [2, 3]) {
+      const checked = entries.findIndex((entry) => entry.action === 'candidate.checked' && entry.data['attempt'] === attempt);
+      expect(entries[checked]?.data['outcome']).toBe('cancelled');
+      expect(entries.findIndex((entry) => entry.action === 'model.called' && entry.entity.id === `${runId}/fix/${attempt}`)).toBeLessThan(checked);
+      expect(checked).toBeLessThan(succeeded);
+    }
   });
 });
