@@ -68,6 +68,7 @@ export type { ItemLogEnd, ItemLogLine } from './model/item-log-line.ts';
 export type { LiveLogState, LiveLogStreamProgress, LogStream } from './model/live-log.ts';
 export type { Logger } from './model/logger.ts';
 export type {
+  AttemptEnvironment,
   CandidateCheckResult,
   EgressRefusal,
   EgressSummary,

@@ -16,7 +16,7 @@ export { createWorker, Worker, workerSettingsSchema } from './worker/worker.ts';
 export type { WorkerSettings } from './worker/worker.ts';
 export { AttemptEgress, workerEgressSettingsSchema, type WorkerEgressSettings } from './worker/attempt-egress.ts';
 export type { AttemptFolders, AttemptMounts } from './worker/attempt-mounts.ts';
-export type { WorkspaceLayer, WorkspaceLayerRequest, WorkspaceLayers } from './worker/workspace-layers.ts';
+export type { WorkspaceEnvironment, WorkspaceEnvironmentRequest, WorkspaceLayer, WorkspaceLayerRequest, WorkspaceLayers } from './worker/workspace-layers.ts';
 export { claudeCodeRuntimeSettingsSchema, ClaudeCodeRuntime, createClaudeCodeRuntime } from './runtime/agents/claude-code-runtime.ts';
 export type { ClaudeCodeRuntimeSettings } from './runtime/agents/claude-code-runtime.ts';
 export { codexRuntimeSettingsSchema, CodexRuntime, createCodexRuntime } from './runtime/agents/codex-runtime.ts';

@@ -21,7 +21,7 @@ export function dispatchedManifest(entry: AuditEntry): { itemId: string; attempt
   return { itemId, attempt: attempt as number, manifestDigest };
 }
 
-/** `attempt.completed`: `{ itemId, attempt, outcome, artifacts: { patch?, stdout, stderr, output?, egress? } }`. */
+/** `attempt.completed`: `{ itemId, attempt, outcome, artifacts: { patch?, stdout, stderr, output?, egress?, environmentLog? } }`. */
 export function completedArtifacts(
   entry: AuditEntry,
 ): { itemId: string; attempt: number; artifacts: { kind: BundleArtifactKind; digest: Digest }[] } | undefined {
@@ -34,6 +34,9 @@ export function completedArtifacts(
     const digest = artifacts[kind];
     if (isDigest(digest)) listed.push({ kind, digest });
   }
+  // The environment setup's log (ADR 0056): named in camel case in the result, as a kind in the bundle.
+  const environmentLog = artifacts['environmentLog'];
+  if (isDigest(environmentLog)) listed.push({ kind: 'environment-log', digest: environmentLog });
   return { itemId, attempt: attempt as number, artifacts: listed };
 }
 

@@ -1,6 +1,6 @@
 import type { DsseEnvelope } from './checkpoint.ts';
 import type { Digest } from './digest.ts';
-import type { ItemEffect, NeedSelection, NetworkCredentialSpec, RuntimeSpec } from './run-spec.ts';
+import type { EnvironmentSpec, ItemEffect, NeedSelection, NetworkCredentialSpec, RuntimeSpec } from './run-spec.ts';
 
 /** One resolved input of an attempt: an upstream artifact, pinned by digest. */
 export interface ManifestInput {
@@ -72,6 +72,8 @@ export interface DispatchManifest {
   readonly issuedAt: string;
   /** The attempt is a candidate of a best-of-N round (ADR 0053): the worker checks its patch. */
   readonly candidate?: ManifestCandidate;
+  /** The item's warm environment (ADR 0056): a setup run once per host and key, laid under the workspace. */
+  readonly environment?: EnvironmentSpec;
 }
 
 /** Which candidate of which round an attempt is, and the check its patch is run through (ADR 0053). */

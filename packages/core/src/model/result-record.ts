@@ -12,6 +12,18 @@ export interface ResultArtifacts {
   readonly output?: Digest;
   /** The egress record (NDJSON, one connection a line) of an allow-listed network (ADR 0049). */
   readonly egress?: Digest;
+  /** The log of the setup of the warm environment laid under the workspace (ADR 0056), whichever attempt ran it. */
+  readonly environmentLog?: Digest;
+}
+
+/** The warm environment an attempt's workspace was laid over (ADR 0056). */
+export interface AttemptEnvironment {
+  /** The environment's digest: its key (the key files' contents, the setup argv, the base). */
+  readonly digest: Digest;
+  /** Whether this attempt ran the setup (the host had no layer of the key) or reused one. */
+  readonly built: boolean;
+  /** How long the setup took, in milliseconds, when it ran (for this attempt or an earlier one). */
+  readonly setupMs: number;
 }
 
 /** Size of a patch, for review lists. */
@@ -109,6 +121,8 @@ export interface ResultRecord {
   readonly storageWaits?: readonly StorageWait[];
   /** A candidate's check over its patch (ADR 0053); absent when the attempt is no candidate, failed or left no patch. */
   readonly check?: CandidateCheckResult;
+  /** The warm environment the workspace was laid over, when the item has one (ADR 0056). */
+  readonly environment?: AttemptEnvironment;
 }
 
 /** What a candidate's check said: exit 0 passes, a number on its last stdout line is the score. */

@@ -82,6 +82,7 @@ export class ManifestDrafter {
       attempt,
       effect: spec.effect ?? 'read-impure',
       env: spec.env ?? {},
+      ...(spec.environment === undefined ? {} : { environment: spec.environment }),
       executionId,
       fencingToken: attempt,
       inputs,

@@ -205,6 +205,7 @@ function withRunDefaults(spec: RunSpecV1, item: ItemSpec): ItemSpec {
     ...(defaults.pathRules === undefined ? {} : { pathRules: defaults.pathRules }),
     ...(defaults.budget === undefined ? {} : { budget: defaults.budget }),
     ...(defaults.stallTimeout === undefined ? {} : { stallTimeout: defaults.stallTimeout }),
+    ...(defaults.environment === undefined ? {} : { environment: defaults.environment }),
     ...item,
   };
 }

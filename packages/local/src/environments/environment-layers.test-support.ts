@@ -4,10 +4,10 @@ import { join } from 'node:path';
 import type { EnvironmentSpec, ManifestNetworkAllowList } from '@cairn/core';
 import { sha256Digest } from '@cairn/protocol';
 import { writeTar, type TarEntry } from '@cairn/protocol/workspace';
-import { AttemptWorkspace, workerEgressSettingsSchema, type WorkerEgressSettings } from '@cairn/worker';
+import { AttemptWorkspace, workerEgressSettingsSchema, type WorkerEgressSettings, type WorkspaceEnvironment } from '@cairn/worker';
 import { afterEach } from 'vitest';
 import { AttemptVolumes } from '../sandbox/attempt-volumes.ts';
-import { OverlayWorkspaces, type EnvironmentWorkspaceLayer } from '../sandbox/overlay-workspaces.ts';
+import { OverlayWorkspaces } from '../sandbox/overlay-workspaces.ts';
 import { SandboxUids } from '../sandbox/sandbox-uids.ts';
 import { freshUid, testLimits } from '../sandbox/sandbox.test-support.ts';
 import { SnapshotCache } from '../snapshots/snapshot-cache.ts';
@@ -24,7 +24,7 @@ export function snapshotOf(files: Readonly<Record<string, string>>): { bytes: Ui
 /** An attempt laid by the harness: its workspace, and what its layer said of its environment. */
 export interface LaidAttempt {
   readonly workspace: AttemptWorkspace;
-  readonly environment: EnvironmentWorkspaceLayer['environment'];
+  readonly environment: WorkspaceEnvironment | undefined;
 }
 
 const harnesses: { root: string; attempts: AttemptWorkspace[] }[] = [];
@@ -80,30 +80,19 @@ export function environmentHarness(options: { readonly egress?: Partial<WorkerEg
       environment: EnvironmentSpec | undefined,
       extra: { readonly network?: boolean | ManifestNetworkAllowList; readonly secrets?: Record<string, string> } = {},
     ): Promise<LaidAttempt> {
-      let said: EnvironmentWorkspaceLayer['environment'];
       const workspace = await AttemptWorkspace.overLayer({
         root: workRoot,
         label: `item-${++count}`,
         mounts: volumes,
-        layers: {
-          mount: async (request) => {
-            const layer = await layers.mount({
-              ...request,
-              ...(environment
-                ? { environment: { spec: environment, network: extra.network ?? false, ...(extra.secrets ? { secrets: extra.secrets } : {}) } }
-                : {}),
-            });
-            said = layer?.environment;
-            return layer;
-          },
-        },
+        layers,
         digest: snapshot.digest,
         what: 'the test snapshot',
         fetch: async () => snapshot.bytes,
+        ...(environment ? { environment: { spec: environment, network: extra.network ?? false, secrets: extra.secrets ?? {} } } : {}),
       });
       if (!workspace) throw new Error('the harness could not lay a workspace: run as root on Linux 5.12+');
       harness.attempts.push(workspace);
-      return { workspace, environment: said };
+      return { workspace, environment: workspace.environment };
     },
   };
 }

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
-import type { EnvironmentSpec, ManifestNetworkAllowList } from '@cairn/core';
 import { CairnError, environmentDiskBytes } from '@cairn/protocol';
+import type { WorkspaceEnvironmentRequest } from '@cairn/worker';
 import type { EnvironmentCache, HeldEnvironment } from './environment-cache.ts';
 import { environmentKey } from './environment-key.ts';
 import { runEnvironmentSetup, type EnvironmentSetupHost } from './environment-setup.ts';
@@ -8,13 +8,11 @@ import { runEnvironmentSetup, type EnvironmentSetupHost } from './environment-se
 /** A setup's own limits when its spec gives none (ADR 0056). */
 export const environmentDefaults = { timeoutSeconds: 900, diskBytes: 4_294_967_296 } as const;
 
-/** What an attempt that needs an environment tells its workspace layers. */
-export interface EnvironmentRequest {
-  readonly spec: EnvironmentSpec;
-  /** The item's network: an allow-list gives the setup its own proxy; `true` is refused (see below). */
-  readonly network: boolean | ManifestNetworkAllowList;
-  readonly secrets?: Readonly<Record<string, string>>;
-}
+/**
+ * What an attempt that needs an environment tells its workspace layers: the spec, the item's
+ * network (an allow-list gives the setup its own proxy; `true` is refused, see `hold`) and secrets.
+ */
+export type EnvironmentRequest = WorkspaceEnvironmentRequest;
 
 /**
  * Environment layers for the local executor: the key of an attempt's environment over its snapshot
@@ -65,7 +63,7 @@ export class EnvironmentLayers {
             output,
             uid: request.uid,
             ...(typeof request.network === 'object' ? { network: request.network } : {}),
-            ...(request.secrets ? { secrets: request.secrets } : {}),
+            secrets: request.secrets,
           },
           this.#host,
         ),

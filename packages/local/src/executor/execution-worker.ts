@@ -1,5 +1,5 @@
 import { realpathSync } from 'node:fs';
-import { dirname, isAbsolute } from 'node:path';
+import { dirname, isAbsolute, join } from 'node:path';
 import type { Logger, PublicKeyRecord, RuntimeAdapterV1, StorageProviderV1 } from '@cairn/core';
 import {
   createClaudeCodeRuntime,
@@ -19,6 +19,8 @@ import { OverlayWorkspaces } from '../sandbox/overlay-workspaces.ts';
 import { sandboxLauncher } from '../sandbox/sandbox-launcher.ts';
 import { SandboxUids } from '../sandbox/sandbox-uids.ts';
 import { SnapshotCache } from '../snapshots/snapshot-cache.ts';
+import { EnvironmentCache } from '../environments/environment-cache.ts';
+import { EnvironmentLayers } from '../environments/environment-layers.ts';
 import type { SandboxLimits } from '../sandbox/bubblewrap-command.ts';
 
 /**
@@ -44,6 +46,9 @@ export interface ExecutionWorkerOptions {
   readonly claudeCode?: Omit<ClaudeCodeRuntimeSettings, 'launch'>;
   readonly codex?: Omit<CodexRuntimeSettings, 'launch'>;
 }
+
+/** The environment layers' folder in the snapshot cache's: a dot name, which the snapshot cache's eviction passes over. */
+const environmentsFolderName = '.environments';
 
 /**
  * The worker of one process: every runtime in a bubblewrap sandbox (unless `sandbox: 'none'`),
@@ -72,6 +77,16 @@ export function createExecutionWorker(
           cache: new SnapshotCache({ ...options.snapshotCache, ...(seams.logger ? { logger: seams.logger } : {}) }),
           uids: new SandboxUids(uids.first, uids.count),
           volumes,
+          // Warm environments beside the snapshot trees, within the same bounds (ADR 0056).
+          environments: new EnvironmentLayers(
+            new EnvironmentCache({
+              directory: join(options.snapshotCache.directory, environmentsFolderName),
+              maxBytes: options.snapshotCache.maxBytes,
+              maxAgeMs: options.snapshotCache.maxAgeMs,
+              ...(seams.logger ? { logger: seams.logger } : {}),
+            }),
+            { limits, memoryBytes, bwrap, tmpBytes, egress: options.egress },
+          ),
         })
       : undefined;
   const sandboxLaunch = volumes ? sandboxLauncher({ limits, uids, bwrap, memoryBytes, volumes, ...(layers ? { layers } : {}) }) : undefined;

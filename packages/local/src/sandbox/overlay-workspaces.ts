@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { lchownSync, readdirSync } from 'node:fs';
-import { chown, mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
+import { chown, mkdir, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { promisify } from 'node:util';
 import { CairnError } from '@cairn/protocol';
@@ -43,14 +43,6 @@ export interface OverlayWorkspacesOptions {
   readonly environments?: EnvironmentLayers;
 }
 
-/** A layer request that may name the attempt's environment (ADR 0056). */
-export type EnvironmentWorkspaceLayerRequest = WorkspaceLayerRequest & { readonly environment?: EnvironmentRequest | undefined };
-
-/** A mounted layer, and the environment under it when there is one: what the attempt's record says of it. */
-export interface EnvironmentWorkspaceLayer extends WorkspaceLayer {
-  readonly environment?: { readonly digest: string; readonly logDigest: string; readonly built: boolean; readonly setupMs: number };
-}
-
 /**
  * Workspaces laid over the host's snapshot cache (WorkspaceLayers for the local executor): per
  * attempt, the cached tree is bound read-only and shown as owned by the attempt's sandbox uid (an
@@ -71,7 +63,7 @@ export class OverlayWorkspaces implements WorkspaceLayers {
     this.#options = options;
   }
 
-  async mount(request: EnvironmentWorkspaceLayerRequest): Promise<EnvironmentWorkspaceLayer | undefined> {
+  async mount(request: WorkspaceLayerRequest): Promise<WorkspaceLayer | undefined> {
     const { folders } = request;
     const snapshotFolder = join(folders.directory, folderNames.snapshot);
     const layerFolder = join(folders.directory, folderNames.layer);
@@ -123,7 +115,8 @@ export class OverlayWorkspaces implements WorkspaceLayers {
           ? {
               environment: {
                 digest: environment.held.digest,
-                logDigest: environment.held.logDigest,
+                // Read while the attempt holds the layer: its log cannot be evicted meanwhile.
+                log: async () => new Uint8Array(await readFile(environment.held.logFile)),
                 built: environment.held.built,
                 setupMs: environment.held.setupMs,
               },

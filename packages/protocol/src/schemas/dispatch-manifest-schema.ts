@@ -1,5 +1,6 @@
 import type { BatchedManifest, DispatchManifest, ManifestBatch, StoredManifest } from '@cairn/core';
 import { z } from 'zod';
+import { environmentSpecSchema } from '../spec/environment-spec-schema.ts';
 import { networkCredentialSpecSchema } from '../spec/network-spec-schema.ts';
 import { runtimeSpecSchema } from '../spec/run-spec-schema.ts';
 import { dsseEnvelopeSchema } from './checkpoint-schemas.ts';
@@ -51,6 +52,7 @@ export const dispatchManifestSchema = z.strictObject({
     })
     .refine((candidate) => candidate.index <= candidate.of, { error: 'must be at most `of`', path: ['index'] })
     .exactOptional(),
+  environment: environmentSpecSchema.exactOptional(),
 });
 true satisfies SchemaImplements<typeof dispatchManifestSchema, DispatchManifest>;
 

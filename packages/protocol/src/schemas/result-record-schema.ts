@@ -23,6 +23,7 @@ export const resultRecordSchema = z.strictObject({
     stderr: digestSchema,
     output: digestSchema.exactOptional(),
     egress: digestSchema.exactOptional(),
+    environmentLog: digestSchema.exactOptional(),
   }),
   patchStats: z.strictObject({ filesChanged: countSchema, bytes: countSchema }).exactOptional(),
   failure: attemptFailureSchema.exactOptional(),
@@ -68,5 +69,6 @@ export const resultRecordSchema = z.strictObject({
       tail: z.string().max(2_000),
     })
     .exactOptional(),
+  environment: z.strictObject({ digest: digestSchema, built: z.boolean(), setupMs: countSchema }).exactOptional(),
 });
 true satisfies SchemaImplements<typeof resultRecordSchema, ResultRecord>;

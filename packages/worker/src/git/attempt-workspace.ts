@@ -7,7 +7,7 @@ import { extractSnapshot } from '../snapshot/extract-snapshot.ts';
 import { snapshotCommitMessage } from '../snapshot/snapshot-tree.ts';
 import type { AttemptMounts } from '../worker/attempt-mounts.ts';
 import { preparationOverLimit } from '../worker/preparation-over-limit.ts';
-import type { WorkspaceLayer, WorkspaceLayers } from '../worker/workspace-layers.ts';
+import type { WorkspaceEnvironment, WorkspaceEnvironmentRequest, WorkspaceLayer, WorkspaceLayers } from '../worker/workspace-layers.ts';
 import { adoptHistory, commitBaseline, initBaselineGit } from './baseline-git.ts';
 import { writeLayeredGitDirectory } from './layered-git-directory.ts';
 import { readBlobs } from './read-blobs.ts';
@@ -40,6 +40,8 @@ export interface LayeredAttemptPreparation extends AttemptFolderPlace {
   readonly what: string;
   /** The snapshot's bytes, fetched only when the host has no tree of it yet. */
   readonly fetch: () => Promise<Uint8Array>;
+  /** The attempt's warm environment, laid under its own layer (see WorkspaceLayerRequest). */
+  readonly environment?: WorkspaceEnvironmentRequest;
 }
 
 /** A symlink of the baseline: its blob and the target it holds. */
@@ -104,6 +106,11 @@ export class AttemptWorkspace {
     return this.#layer !== undefined;
   }
 
+  /** The warm environment laid under the workspace (ADR 0056), when it has one. */
+  get environment(): WorkspaceEnvironment | undefined {
+    return this.#layer?.environment;
+  }
+
   /**
    * Extracts the snapshot into a fresh folder under `root` and commits it as the baseline. Throws
    * CAIRN_PAYLOAD_INVALID for an unsafe snapshot (see `extractSnapshot`); the folder is removed then.
@@ -152,6 +159,7 @@ export class AttemptWorkspace {
         what: preparation.what,
         fetch: preparation.fetch,
         folders: { directory, workspace },
+        ...(preparation.environment ? { environment: preparation.environment } : {}),
       });
       if (layer === undefined) {
         await rm(directory, { recursive: true, force: true });

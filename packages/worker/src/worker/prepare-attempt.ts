@@ -27,13 +27,24 @@ export async function prepareAttempt(
   blobs: BlobStore,
   root: string,
   host: { readonly mounts?: AttemptMounts | undefined; readonly layers?: WorkspaceLayers | undefined } = {},
+  secrets: Readonly<Record<string, string>> = {},
 ): Promise<AttemptWorkspace> {
   const what = `the workspace snapshot ${manifest.workspace}`;
   const place = { root, label: `${manifest.itemId}-${manifest.attempt}`, ...(host.mounts ? { mounts: host.mounts } : {}) };
   const fetch = () => blobs.fetch(manifest.workspace, what);
-  const workspace =
-    (host.layers ? await AttemptWorkspace.overLayer({ ...place, layers: host.layers, digest: manifest.workspace, what, fetch }) : undefined) ??
-    (await AttemptWorkspace.prepare({ ...place, snapshot: await fetch(), what }));
+  const environment = manifest.environment ? { spec: manifest.environment, network: manifest.limits.network, secrets } : undefined;
+  const layered = host.layers
+    ? await AttemptWorkspace.overLayer({ ...place, layers: host.layers, digest: manifest.workspace, what, fetch, ...(environment ? { environment } : {}) })
+    : undefined;
+  // An environment is a layer: without one the item would run without what its setup installs.
+  if (!layered && environment) {
+    throw new CairnError(
+      'CAIRN_EXECUTOR_START_FAILED',
+      "This item needs a warm environment (environment.setup), which only an executor that lays workspaces over a snapshot cache provides (the local executor and runners, where `cairn doctor` finds overlays work). Run it there, or put the setup at the start of the item's own command.",
+      { path: 'environment' },
+    );
+  }
+  const workspace = layered ?? (await AttemptWorkspace.prepare({ ...place, snapshot: await fetch(), what }));
   try {
     for (const name of manifest.apply) {
       const input = manifest.inputs[name];

@@ -2,6 +2,7 @@ import { mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type {
+  AttemptEnvironment,
   DispatchManifest,
   EgressSummary,
   ExecutionOutcome,
@@ -145,6 +146,8 @@ interface AttemptState {
   output?: ResultArtifacts['stdout'];
   /** A candidate's check over its patch (ADR 0053). */
   check?: CandidateCheckResult;
+  /** The warm environment laid under the workspace, and its setup's log as stored (ADR 0056). */
+  environment?: { readonly record: AttemptEnvironment; readonly log: ResultArtifacts['stdout'] };
 }
 
 /**
@@ -243,6 +246,7 @@ export class Worker {
       stderr: await this.#blobs.store(logs.stderr.finish(), 'text/plain'),
       ...(state.output ? { output: state.output } : {}),
       ...(state.egress ? { egress: state.egress.digest } : {}),
+      ...(state.environment ? { environmentLog: state.environment.log } : {}),
     };
     const failure = attemptFailureOf({ ...state, ...(manifest ? { timeoutMs: manifest.limits.timeoutMs } : {}), stderrTail: logs.stderr.tail() }, secrets);
     const record: ResultRecord = {
@@ -260,6 +264,7 @@ export class Worker {
       ...(state.egress ? { egress: state.egress.summary } : {}),
       ...storageWaitsOf(waits),
       ...(state.check ? { check: state.check } : {}),
+      ...(state.environment ? { environment: state.environment.record } : {}),
     };
     const recordBytes = canonicalJsonBytes(parsePayload(resultRecordSchema, record, 'result record'));
     // The attempt is done: a full disk delays its record, never turns it into a failure.
@@ -311,7 +316,7 @@ export class Worker {
       const waitForRoom = (error: unknown) =>
         this.#settings.logger?.error({ executionId: manifest.executionId, error: String(error) }, 'the disk is full: the attempt goes on once there is room');
       const host = { mounts: this.#settings.attemptMounts, layers: this.#settings.workspaceLayers };
-      attempt = await whileStorageFull(() => prepareAttempt(manifest, this.#blobs, this.#workRoot, host), {
+      attempt = await whileStorageFull(() => prepareAttempt(manifest, this.#blobs, this.#workRoot, host, secrets), {
         onWait: waitForRoom,
         signal,
         directory: this.#workRoot,
@@ -320,6 +325,14 @@ export class Worker {
         { executionId: manifest.executionId, directory: attempt.directory, files: attempt.snapshotEntries, layered: attempt.layered },
         'workspace prepared',
       );
+      const { environment } = attempt;
+      if (environment) {
+        const { digest, built, setupMs } = environment;
+        state.environment = {
+          record: { digest: digest as AttemptEnvironment['digest'], built, setupMs },
+          log: await this.#blobs.store(await environment.log(), 'text/plain'),
+        };
+      }
       started = true;
       const result = merge
         ? await this.#merge(merge, manifest, attempt, logs, state, signal)

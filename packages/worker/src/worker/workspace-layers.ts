@@ -1,3 +1,4 @@
+import type { EnvironmentSpec, ManifestNetworkAllowList } from '@cairn/core';
 import type { SnapshotTree } from '../snapshot/snapshot-tree.ts';
 import type { AttemptFolders } from './attempt-mounts.ts';
 
@@ -29,6 +30,30 @@ export interface WorkspaceLayerRequest {
   /** The snapshot's bytes, checked against the digest: called only when the host must build the tree. */
   readonly fetch: () => Promise<Uint8Array>;
   readonly folders: AttemptFolders;
+  /**
+   * The attempt's warm environment (ADR 0056), laid between the snapshot and the attempt's own
+   * layer; its setup runs with the item's network and the secrets its allow-list brokers. A host
+   * that cannot lay one throws CAIRN_EXECUTOR_START_FAILED rather than run the item without it.
+   */
+  readonly environment?: WorkspaceEnvironmentRequest;
+}
+
+/** What an attempt's environment is laid from. */
+export interface WorkspaceEnvironmentRequest {
+  readonly spec: EnvironmentSpec;
+  readonly network: boolean | ManifestNetworkAllowList;
+  readonly secrets: Readonly<Record<string, string>>;
+}
+
+/** The environment under a layer: what the attempt's result says of it. */
+export interface WorkspaceEnvironment {
+  /** The environment's digest (its key: key files' contents, argv, base). */
+  readonly digest: string;
+  /** The setup's log, stored as the attempt's blob under its digest. */
+  readonly log: () => Promise<Uint8Array>;
+  /** Whether this attempt's hold ran the setup (a miss) or found the layer built (a hit). */
+  readonly built: boolean;
+  readonly setupMs: number;
 }
 
 /** A mounted layer. */
@@ -44,4 +69,6 @@ export interface WorkspaceLayer {
   changedPaths(): Promise<Buffer[]>;
   /** Unmounts the layer and lets go of the snapshot; never throws for what is already gone. */
   unmount(): Promise<void>;
+  /** The environment laid under it, when the request named one. */
+  readonly environment?: WorkspaceEnvironment;
 }
