@@ -37,4 +37,6 @@ NOT_IMPLEMENTED = {
     "submitTemplateRun": "Run templates are new (issue 38); not yet in this client: submit the filled spec with submit(), or POST /v1/templates/{name}/runs.",
     "receiveGithubDelivery": "GitHub's own call: a delivery signed with the webhook secret, which a program using this client never sends.",
     "receiveWebhookDelivery": "The sending service's own call: a delivery signed per the Standard Webhooks specification with the webhook's secret, which a program using this client never holds.",
+    "receiveLinearDelivery": "Linear's own call: a webhook delivery signed with the webhook's signing secret, which a program using this client never sends.",
+    "receiveSlackRequest": "Slack's own call: a slash command or Events API request signed with the app's signing secret, which a program using this client never sends.",
 }

@@ -677,6 +677,40 @@ export interface paths {
     readonly patch?: never;
     readonly trace?: never;
   };
+  readonly '/v1/triggers/linear': {
+    readonly parameters: {
+      readonly query?: never;
+      readonly header?: never;
+      readonly path?: never;
+      readonly cookie?: never;
+    };
+    readonly get?: never;
+    readonly put?: never;
+    /** A Linear webhook delivery (Issues), signed with Linear-Signature and sent within triggers.linear.toleranceSeconds of its webhookTimestamp: an issue given a label of triggers.linear.labels, or assigned to a user of triggers.linear.assignees, starts a run from that template; the run's end is commented on the issue */
+    readonly post: operations['receiveLinearDelivery'];
+    readonly delete?: never;
+    readonly options?: never;
+    readonly head?: never;
+    readonly patch?: never;
+    readonly trace?: never;
+  };
+  readonly '/v1/triggers/slack': {
+    readonly parameters: {
+      readonly query?: never;
+      readonly header?: never;
+      readonly path?: never;
+      readonly cookie?: never;
+    };
+    readonly get?: never;
+    readonly put?: never;
+    /** A Slack app's slash command (form-encoded) or Events API callback (JSON), signed with X-Slack-Signature and X-Slack-Request-Timestamp: answers url_verification; a command of triggers.slack.commands, or an app_mention when triggers.slack.mention is set, starts a run at once (answered within Slack's 3 s), and its end is posted to the channel */
+    readonly post: operations['receiveSlackRequest'];
+    readonly delete?: never;
+    readonly options?: never;
+    readonly head?: never;
+    readonly patch?: never;
+    readonly trace?: never;
+  };
   readonly '/v1/runs/{runId}/items/{itemId}/logs': {
     readonly parameters: {
       readonly query?: never;
@@ -1034,6 +1068,9 @@ export interface components {
         | 'CAIRN_ATTEMPT_MEMORY_EXCEEDED'
         | 'CAIRN_ATTEMPT_DISK_EXCEEDED'
         | 'CAIRN_ATTEMPT_HOST_DISK_FULL'
+        | 'CAIRN_ENVIRONMENT_SETUP_FAILED'
+        | 'CAIRN_ENVIRONMENT_SETUP_TIMED_OUT'
+        | 'CAIRN_ENVIRONMENT_DISK_EXCEEDED'
         | 'CAIRN_ATTEMPT_TIMED_OUT'
         | 'CAIRN_ATTEMPT_STALLED'
         | 'CAIRN_BUDGET_EXCEEDED'
@@ -1061,6 +1098,7 @@ export interface components {
         | 'CAIRN_FORGE_PATH_PROTECTED'
         | 'CAIRN_FORGE_UNAUTHORIZED'
         | 'CAIRN_FORGE_UNAVAILABLE'
+        | 'CAIRN_TRIGGER_REPLY_FAILED'
         | 'CAIRN_AUDIT_PROOF_INVALID'
         | 'CAIRN_AUDIT_LOG_CORRUPT'
         | 'CAIRN_BUNDLE_INVALID'
@@ -1416,6 +1454,37 @@ export interface components {
         };
       }[];
     };
+    /** @description What a Linear delivery came to: a run, nothing (ignored, and why), or a replay (duplicate) */
+    readonly LinearDeliveryResult: {
+      /** @description True when this Linear-Delivery id was handled before: nothing ran this time */
+      readonly duplicate: boolean;
+      /** @description The run the delivery started */
+      readonly runId?: string;
+      readonly template?: string;
+      readonly created?: boolean;
+      /** @description Why the delivery starts no run (another event, or no configured label or assignee) */
+      readonly ignored?: string;
+    };
+    /** @description What a Slack request came to, in the shape Slack reads: a run, nothing (ignored), a replay, or a challenge answered */
+    readonly SlackRequestResult: {
+      /** @description True when this trigger_id or event_id was handled before: nothing ran this time */
+      readonly duplicate: boolean;
+      /** @description The run the request started */
+      readonly runId?: string;
+      readonly template?: string;
+      readonly created?: boolean;
+      /** @description Why the request starts no run */
+      readonly ignored?: string;
+      /** @description A url_verification request's challenge, answered as Slack asks */
+      readonly challenge?: string;
+      /**
+       * @description For a slash command: the answer is shown only to the person who typed it
+       * @constant
+       */
+      readonly response_type?: 'ephemeral';
+      /** @description For a slash command: the message Slack shows them at once */
+      readonly text?: string;
+    };
     /** @description A run template of the server's config: a run spec with {{ name }} placeholders, and its parameters (all strings) */
     readonly RunTemplate: {
       readonly name: string;
@@ -1509,6 +1578,15 @@ export interface components {
           readonly tokens?: number;
         };
         readonly stallTimeout?: string;
+        readonly environment?: {
+          readonly setup: {
+            readonly argv: readonly string[];
+          };
+          readonly key?: readonly string[];
+          readonly timeoutSeconds?: number;
+          readonly diskLimit?: number | string;
+          readonly base?: string;
+        };
       };
       readonly budget?: {
         readonly usd?: number;
@@ -1623,6 +1701,15 @@ export interface components {
                 };
               }[];
             };
+        readonly environment?: {
+          readonly setup: {
+            readonly argv: readonly string[];
+          };
+          readonly key?: readonly string[];
+          readonly timeoutSeconds?: number;
+          readonly diskLimit?: number | string;
+          readonly base?: string;
+        };
         readonly runsOn?: {
           readonly labels: readonly string[];
         };
@@ -3839,6 +3926,102 @@ export interface operations {
         };
         content: {
           readonly 'application/json': components['schemas']['WebhookDeliveryResult'];
+        };
+      };
+      /** @description Default Response */
+      readonly '4XX': {
+        headers: {
+          readonly [name: string]: unknown;
+        };
+        content: {
+          readonly 'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Default Response */
+      readonly '5XX': {
+        headers: {
+          readonly [name: string]: unknown;
+        };
+        content: {
+          readonly 'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  readonly receiveLinearDelivery: {
+    readonly parameters: {
+      readonly query?: never;
+      readonly header?: {
+        /** @description The hex HMAC-SHA256 of the body with the webhook signing secret */
+        readonly 'linear-signature'?: string;
+        /** @description The delivery's id: a replayed id runs nothing */
+        readonly 'linear-delivery'?: string;
+        readonly 'linear-event'?: string;
+      };
+      readonly path?: never;
+      readonly cookie?: never;
+    };
+    readonly requestBody?: never;
+    readonly responses: {
+      /** @description Default Response */
+      readonly 200: {
+        headers: {
+          readonly [name: string]: unknown;
+        };
+        content: {
+          readonly 'application/json': components['schemas']['LinearDeliveryResult'];
+        };
+      };
+      /** @description Default Response */
+      readonly 201: {
+        headers: {
+          readonly [name: string]: unknown;
+        };
+        content: {
+          readonly 'application/json': components['schemas']['LinearDeliveryResult'];
+        };
+      };
+      /** @description Default Response */
+      readonly '4XX': {
+        headers: {
+          readonly [name: string]: unknown;
+        };
+        content: {
+          readonly 'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Default Response */
+      readonly '5XX': {
+        headers: {
+          readonly [name: string]: unknown;
+        };
+        content: {
+          readonly 'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  readonly receiveSlackRequest: {
+    readonly parameters: {
+      readonly query?: never;
+      readonly header?: {
+        /** @description v0= and the hex HMAC-SHA256 of "v0:timestamp:body" with the signing secret */
+        readonly 'x-slack-signature'?: string;
+        /** @description When Slack sent it, in seconds since 1970 (within 5 minutes by default) */
+        readonly 'x-slack-request-timestamp'?: string;
+      };
+      readonly path?: never;
+      readonly cookie?: never;
+    };
+    readonly requestBody?: never;
+    readonly responses: {
+      /** @description Default Response */
+      readonly 200: {
+        headers: {
+          readonly [name: string]: unknown;
+        };
+        content: {
+          readonly 'application/json': components['schemas']['SlackRequestResult'];
         };
       };
       /** @description Default Response */
