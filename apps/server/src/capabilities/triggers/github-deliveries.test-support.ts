@@ -1,43 +1,21 @@
 import { createHmac } from 'node:crypto';
 
+import { assertGitHubWebhook } from './github-webhook-schema.test-support.ts';
+import { githubIssue, githubLabel, githubRepository, githubUser, noReactions } from './github-webhook-objects.test-support.ts';
+
 // GitHub's documented example payloads for `issues` (action `labeled`) and `issue_comment` (action
-// `created`) on Codertocat/Hello-World, reduced to the fields the trigger reads and a few around
-// them, in their real shape (docs.github.com, "Webhook events and payloads").
-const codertocat = { login: 'Codertocat', id: 21031067, node_id: 'MDQ6VXNlcjIxMDMxMDY3', type: 'User', site_admin: false };
-const repository = {
-  id: 186853002,
-  node_id: 'MDEwOlJlcG9zaXRvcnkxODY4NTMwMDI=',
-  name: 'Hello-World',
-  full_name: 'Codertocat/Hello-World',
-  private: false,
-  owner: codertocat,
-  html_url: 'https://github.com/Codertocat/Hello-World',
-  default_branch: 'master',
-};
-const bug = {
-  id: 1362934389,
-  node_id: 'MDU6TGFiZWwxMzYyOTM0Mzg5',
-  url: 'https://api.github.com/repos/Codertocat/Hello-World/labels/bug',
-  name: 'bug',
-  color: 'd73a4a',
-  default: true,
-};
+// `created`) on Codertocat/Hello-World, whole (every field GitHub's webhooks description requires),
+// in their real shape (docs.github.com, "Webhook events and payloads").
+const repository = githubRepository('Codertocat/Hello-World', { defaultBranch: 'master' });
+const bug = { ...githubLabel('Codertocat/Hello-World', 'bug'), default: true };
 const issue = {
-  url: 'https://api.github.com/repos/Codertocat/Hello-World/issues/1',
-  html_url: 'https://github.com/Codertocat/Hello-World/issues/1',
-  id: 444500041,
-  node_id: 'MDU6SXNzdWU0NDQ1MDAwNDE=',
-  number: 1,
-  title: 'Spelling error in the README file',
-  user: codertocat,
+  ...githubIssue('Codertocat/Hello-World', {
+    number: 1,
+    title: 'Spelling error in the README file',
+    login: 'Codertocat',
+    body: "It looks like you accidently spelled 'commit' with two 't's.",
+  }),
   labels: [bug],
-  state: 'open',
-  locked: false,
-  comments: 0,
-  created_at: '2019-05-15T15:20:18Z',
-  updated_at: '2019-05-15T15:20:18Z',
-  author_association: 'OWNER',
-  body: "It looks like you accidently spelled 'commit' with two 't's.",
 };
 
 /** The App installation a GitHub App's deliveries name (repository webhooks name none). */
@@ -45,33 +23,36 @@ export const installation = { id: 2311213, node_id: 'MDIzOkludGVncmF0aW9uSW5zdGF
 
 /** `issues` `labeled`: `login` added `label` to issue 1. */
 export function issueLabeled(options: { readonly label?: string; readonly login?: string } = {}) {
-  const label = { ...bug, name: options.label ?? 'bug' };
+  const label = { ...githubLabel('Codertocat/Hello-World', options.label ?? 'bug'), default: options.label === undefined };
   return {
     action: 'labeled',
     issue: { ...issue, labels: [label] },
     label,
     repository,
-    sender: { ...codertocat, login: options.login ?? 'Codertocat' },
+    sender: githubUser(options.login ?? 'Codertocat'),
     installation,
   };
 }
 
 /** `issue_comment` `created`: `login` commented `body` on issue 1 (whose body may be replaced). */
 export function issueCommentCreated(body: string, options: { readonly login?: string; readonly issueBody?: string } = {}) {
-  const user = { ...codertocat, login: options.login ?? 'Codertocat' };
+  const user = githubUser(options.login ?? 'Codertocat');
   return {
     action: 'created',
     issue: { ...issue, ...(options.issueBody === undefined ? {} : { body: options.issueBody }) },
     comment: {
       url: 'https://api.github.com/repos/Codertocat/Hello-World/issues/comments/492700400',
       html_url: 'https://github.com/Codertocat/Hello-World/issues/1#issuecomment-492700400',
+      issue_url: 'https://api.github.com/repos/Codertocat/Hello-World/issues/1',
       id: 492700400,
       node_id: 'MDEyOklzc3VlQ29tbWVudDQ5MjcwMDQwMA==',
       user,
       created_at: '2019-05-15T15:20:21Z',
       updated_at: '2019-05-15T15:20:21Z',
       author_association: 'OWNER',
+      performed_via_github_app: null,
       body,
+      reactions: noReactions('https://api.github.com/repos/Codertocat/Hello-World/issues/comments/492700400'),
     },
     repository,
     sender: user,
@@ -81,13 +62,16 @@ export function issueCommentCreated(body: string, options: { readonly login?: st
 
 /**
  * The request GitHub sends for `payload`: the JSON body and its headers, signed as GitHub signs
- * (X-Hub-Signature-256: sha256= and the hex HMAC-SHA256 of the exact body with the secret).
+ * (X-Hub-Signature-256: sha256= and the hex HMAC-SHA256 of the exact body with the secret). The
+ * payload is first checked against GitHub's webhooks description (it throws, with the schema's
+ * message, on one GitHub never sends), unless `unchecked` says why a test sends such a one.
  */
 export function githubDelivery(
   event: string,
   payload: unknown,
-  options: { readonly secret?: string; readonly deliveryId?: string; readonly unsigned?: boolean } = {},
+  options: { readonly secret?: string; readonly deliveryId?: string; readonly unsigned?: boolean; readonly unchecked?: string } = {},
 ) {
+  if (options.unchecked === undefined) assertGitHubWebhook(event, payload);
   const body = JSON.stringify(payload);
   const signature = `sha256=${createHmac('sha256', options.secret ?? '')
     .update(body)

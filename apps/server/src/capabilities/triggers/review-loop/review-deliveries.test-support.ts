@@ -1,22 +1,22 @@
 // GitHub's documented payloads for the events the review loop reads (docs.github.com, "Webhook
 // events and payloads": pull_request_review, pull_request_review_comment, issue_comment on a pull
-// request, check_run, pull_request labeled), reduced to the fields around those it reads, in their
-// real shape, on the repository acme/app.
+// request, check_run, workflow_run, pull_request labeled), whole (every field GitHub's webhooks
+// description requires: each delivery a test sends is checked against it), on the repository acme/app.
 import { installation } from '../github-deliveries.test-support.ts';
+import {
+  githubActionsApp,
+  githubIssue,
+  githubLabel,
+  githubPullReference,
+  githubPullRequest,
+  githubRepository,
+  githubUser,
+  noReactions,
+} from '../github-webhook-objects.test-support.ts';
 
-const owner = { login: 'acme', id: 9919, node_id: 'O_kgDOAAAmvw', type: 'Organization', site_admin: false };
-export const acmeApp = {
-  id: 186853002,
-  node_id: 'MDEwOlJlcG9zaXRvcnkxODY4NTMwMDI=',
-  name: 'app',
-  full_name: 'acme/app',
-  private: true,
-  owner,
-  html_url: 'https://github.com/acme/app',
-  default_branch: 'main',
-};
+export const acmeApp = githubRepository('acme/app', { private: true });
 
-const userOf = (login: string) => ({ login, id: 21031067, node_id: 'MDQ6VXNlcjIxMDMxMDY3', type: 'User', site_admin: false });
+const userOf = (login: string) => githubUser(login);
 
 /** The pull request as a payload carries it: number, branch and head commit, base, labels. */
 export interface PullAt {
@@ -25,27 +25,10 @@ export interface PullAt {
   readonly head: string;
   readonly base?: string;
   readonly labels?: readonly string[];
+  readonly state?: 'open' | 'closed';
 }
 
-function pullRequest(pull: PullAt) {
-  return {
-    url: `https://api.github.com/repos/acme/app/pulls/${pull.number}`,
-    id: 279147437,
-    node_id: 'MDExOlB1bGxSZXF1ZXN0Mjc5MTQ3NDM3',
-    html_url: `https://github.com/acme/app/pull/${pull.number}`,
-    number: pull.number,
-    state: 'open',
-    locked: false,
-    title: 'Fix #1: Spelling error in the README file',
-    user: { login: 'cairn-app[bot]', id: 41898282, type: 'Bot', site_admin: false },
-    body: 'Made by Cairn.',
-    labels: (pull.labels ?? []).map((name, index) => ({ id: 1362934389 + index, name, color: 'd73a4a', default: false })),
-    head: { label: `acme:${pull.branch}`, ref: pull.branch, sha: pull.head, user: owner, repo: acmeApp },
-    base: { label: `acme:${pull.base ?? 'main'}`, ref: pull.base ?? 'main', sha: '0'.repeat(40), user: owner, repo: acmeApp },
-    author_association: 'NONE',
-    draft: false,
-  };
-}
+const pullRequest = (pull: PullAt) => githubPullRequest('acme/app', pull);
 
 /** `pull_request_review` `submitted`: `login` submitted review `reviewId` (`commented`, `changes_requested`, `approved`). */
 export function reviewSubmitted(pull: PullAt, review: { readonly id: number; readonly login: string; readonly state: string; readonly body: string }) {
@@ -62,6 +45,10 @@ export function reviewSubmitted(pull: PullAt, review: { readonly id: number; rea
       html_url: `https://github.com/acme/app/pull/${pull.number}#pullrequestreview-${review.id}`,
       pull_request_url: `https://api.github.com/repos/acme/app/pulls/${pull.number}`,
       author_association: 'OWNER',
+      _links: {
+        html: { href: `https://github.com/acme/app/pull/${pull.number}#pullrequestreview-${review.id}` },
+        pull_request: { href: `https://api.github.com/repos/acme/app/pulls/${pull.number}` },
+      },
     },
     pull_request: pullRequest(pull),
     repository: acmeApp,
@@ -103,8 +90,18 @@ export function reviewCommentCreated(
       html_url: `https://github.com/acme/app/pull/${pull.number}#discussion_r${comment.id}`,
       pull_request_url: `https://api.github.com/repos/acme/app/pulls/${pull.number}`,
       author_association: 'OWNER',
+      _links: {
+        self: { href: `https://api.github.com/repos/acme/app/pulls/comments/${comment.id}` },
+        html: { href: `https://github.com/acme/app/pull/${pull.number}#discussion_r${comment.id}` },
+        pull_request: { href: `https://api.github.com/repos/acme/app/pulls/${pull.number}` },
+      },
+      start_line: null,
+      original_start_line: null,
+      start_side: null,
       line: comment.line,
+      original_line: comment.line,
       side: 'RIGHT',
+      reactions: noReactions(`https://api.github.com/repos/acme/app/pulls/comments/${comment.id}`),
     },
     pull_request: pullRequest(pull),
     repository: acmeApp,
@@ -117,37 +114,26 @@ export function reviewCommentCreated(
 export function pullCommentCreated(number: number, comment: { readonly id: number; readonly login: string; readonly body: string }) {
   return {
     action: 'created',
-    issue: {
-      url: `https://api.github.com/repos/acme/app/issues/${number}`,
-      html_url: `https://github.com/acme/app/pull/${number}`,
-      id: 444500041,
-      node_id: 'MDU6SXNzdWU0NDQ1MDAwNDE=',
+    issue: githubIssue('acme/app', {
       number,
       title: 'Fix #1: Spelling error in the README file',
-      user: { login: 'cairn-app[bot]', id: 41898282, type: 'Bot', site_admin: false },
-      labels: [],
-      state: 'open',
-      locked: false,
-      comments: 1,
-      author_association: 'NONE',
       body: 'Made by Cairn.',
-      pull_request: {
-        url: `https://api.github.com/repos/acme/app/pulls/${number}`,
-        html_url: `https://github.com/acme/app/pull/${number}`,
-        diff_url: `https://github.com/acme/app/pull/${number}.diff`,
-        patch_url: `https://github.com/acme/app/pull/${number}.patch`,
-      },
-    },
+      login: 'cairn-app[bot]',
+      pull: true,
+    }),
     comment: {
       url: `https://api.github.com/repos/acme/app/issues/comments/${comment.id}`,
       html_url: `https://github.com/acme/app/pull/${number}#issuecomment-${comment.id}`,
+      issue_url: `https://api.github.com/repos/acme/app/issues/${number}`,
       id: comment.id,
       node_id: 'MDEyOklzc3VlQ29tbWVudDQ5MjcwMDQwMA==',
       user: userOf(comment.login),
       created_at: '2019-05-15T15:20:21Z',
       updated_at: '2019-05-15T15:20:21Z',
       author_association: 'OWNER',
+      performed_via_github_app: null,
       body: comment.body,
+      reactions: noReactions(`https://api.github.com/repos/acme/app/issues/comments/${comment.id}`),
     },
     repository: acmeApp,
     sender: userOf(comment.login),
@@ -169,26 +155,111 @@ export function checkRunCompleted(
       external_id: '',
       url: `https://api.github.com/repos/acme/app/check-runs/${check.id}`,
       html_url: `https://github.com/acme/app/runs/${check.id}`,
+      details_url: `https://github.com/acme/app/runs/${check.id}`,
       status: 'completed',
       conclusion: check.conclusion,
       started_at: '2019-05-15T15:21:12Z',
       completed_at: '2019-05-15T15:21:45Z',
-      output: { title: `${check.name} failed`, summary: check.summary, text: check.text, annotations_count: 0 },
+      output: {
+        title: `${check.name} failed`,
+        summary: check.summary,
+        text: check.text,
+        annotations_count: 0,
+        annotations_url: `https://api.github.com/repos/acme/app/check-runs/${check.id}/annotations`,
+      },
       name: check.name,
       check_suite: { id: 118578147, head_branch: pull.branch, head_sha: check.headSha, status: 'completed', conclusion: check.conclusion },
-      app: { id: 15368, slug: 'github-actions', name: 'GitHub Actions' },
-      pull_requests: [
-        {
-          url: `https://api.github.com/repos/acme/app/pulls/${pull.number}`,
-          id: 279147437,
-          number: pull.number,
-          head: { ref: pull.branch, sha: pull.head, repo: { id: acmeApp.id, url: 'https://api.github.com/repos/acme/app', name: 'app' } },
-          base: { ref: pull.base ?? 'main', sha: '0'.repeat(40), repo: { id: acmeApp.id, url: 'https://api.github.com/repos/acme/app', name: 'app' } },
-        },
-      ],
+      app: githubActionsApp,
+      pull_requests: [githubPullReference('acme/app', pull)],
     },
     repository: acmeApp,
-    sender: { login: 'github-actions[bot]', id: 41898282, type: 'Bot', site_admin: false },
+    sender: githubUser('github-actions[bot]', { id: 41898282, type: 'Bot' }),
+    installation,
+  };
+}
+
+/** `workflow_run` `completed`: run `id` (attempt `attempt`) of the workflow `name` on `headSha`, reported on pull request `pull`. */
+export function workflowRunCompleted(
+  pull: PullAt,
+  run: { readonly id: number; readonly attempt?: number; readonly name: string; readonly headSha: string; readonly conclusion: string },
+) {
+  const url = `https://api.github.com/repos/acme/app/actions/runs/${run.id}`;
+  const workflow = {
+    id: 161335,
+    node_id: 'MDg6V29ya2Zsb3cxNjEzMzU=',
+    name: run.name,
+    path: '.github/workflows/ci.yml',
+    state: 'active',
+    created_at: '2020-07-29T09:57:33.000Z',
+    updated_at: '2020-07-29T09:57:33.000Z',
+    url: 'https://api.github.com/repos/acme/app/actions/workflows/161335',
+    html_url: 'https://github.com/acme/app/blob/main/.github/workflows/ci.yml',
+    badge_url: 'https://github.com/acme/app/workflows/CI/badge.svg',
+  };
+  const attempt = run.attempt ?? 1;
+  return {
+    action: 'completed',
+    workflow,
+    workflow_run: {
+      id: run.id,
+      name: run.name,
+      node_id: 'MDEyOldvcmtmbG93IFJ1bjI2OTI4OQ==',
+      head_branch: pull.branch,
+      head_sha: run.headSha,
+      path: '.github/workflows/ci.yml',
+      display_title: 'CI',
+      run_number: 562,
+      run_attempt: attempt,
+      event: 'pull_request',
+      status: 'completed',
+      conclusion: run.conclusion,
+      workflow_id: workflow.id,
+      check_suite_id: 118578147,
+      check_suite_node_id: 'MDEwOkNoZWNrU3VpdGUxMTg1NzgxNDc=',
+      check_suite_url: 'https://api.github.com/repos/acme/app/check-suites/118578147',
+      url,
+      html_url: `https://github.com/acme/app/actions/runs/${run.id}`,
+      jobs_url: `${url}/jobs`,
+      logs_url: `${url}/logs`,
+      artifacts_url: `${url}/artifacts`,
+      cancel_url: `${url}/cancel`,
+      rerun_url: `${url}/rerun`,
+      previous_attempt_url: attempt > 1 ? `${url}/attempts/${attempt - 1}` : null,
+      workflow_url: workflow.url,
+      pull_requests: [githubPullReference('acme/app', pull)],
+      created_at: '2019-05-15T15:21:12Z',
+      updated_at: '2019-05-15T15:22:45Z',
+      run_started_at: '2019-05-15T15:21:12Z',
+      actor: userOf('Codertocat'),
+      triggering_actor: userOf('Codertocat'),
+      head_commit: {
+        id: run.headSha,
+        tree_id: '31b122c26a97cf9af023e9ddab94a82c6e77b0ea',
+        message: 'Fix #1',
+        timestamp: '2019-05-15T15:20:30Z',
+        author: { name: 'Cairn', email: 'cairn@example.com' },
+        committer: { name: 'Cairn', email: 'cairn@example.com' },
+      },
+      repository: acmeApp,
+      head_repository: acmeApp,
+    },
+    repository: acmeApp,
+    sender: userOf('Codertocat'),
+    installation,
+  };
+}
+
+/** `pull_request` `labeled` or `unlabeled`: `login` added or removed `label` on pull request `pull`. */
+export function pullRequestLabelled(pull: PullAt, change: { readonly action: 'labeled' | 'unlabeled'; readonly label: string; readonly login: string }) {
+  const label = githubLabel('acme/app', change.label, 1362934390);
+  const labels = change.action === 'labeled' ? [...(pull.labels ?? []), change.label] : (pull.labels ?? []).filter((name) => name !== change.label);
+  return {
+    action: change.action,
+    number: pull.number,
+    label,
+    pull_request: pullRequest({ ...pull, labels }),
+    repository: acmeApp,
+    sender: userOf(change.login),
     installation,
   };
 }
