@@ -1,7 +1,7 @@
 import type { GitHubReview } from '@cairn/github-forge';
 
 /** The most characters a follow-up's text parameters take: a fresh attempt gets a summary of the feedback, never a transcript. */
-export const followUpBounds = { body: 8_000, diffHunk: 4_000, logExcerpt: 4_000 } as const;
+export const followUpBounds = { body: 8_000, diffHunk: 4_000 } as const;
 
 /** Keeps the first `max` characters of `text`, saying how many were cut. */
 export function boundedHead(text: string, max: number): string {

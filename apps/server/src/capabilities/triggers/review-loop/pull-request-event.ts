@@ -39,8 +39,10 @@ export type PullRequestEvent =
       readonly name: string;
       readonly conclusion: string;
       readonly url: string;
-      /** What the check reported (its output's title, summary and text), whole: the loop bounds it. */
+      /** What the check reported (its output's title, summary and text), whole: the loop bounds it. A workflow run's delivery carries none. */
       readonly report: string;
+      /** For a workflow run: its id and attempt, whose failed jobs' logs the loop reads through the Actions API. */
+      readonly workflowRun?: { readonly id: string; readonly attempt: number };
     }
   /** The stop label added to or removed from the pull request. */
   | { readonly kind: 'stop-label'; readonly pull: PullRequestAt; readonly login: string; readonly added: boolean };
@@ -124,15 +126,17 @@ export function pullRequestEventOf(
       const report = [output?.title, output?.summary, output?.text]
         .filter((part): part is string => typeof part === 'string' && part.trim() !== '')
         .join('\n\n');
+      const attempt = typeof run.run_attempt === 'number' ? run.run_attempt : 1;
       return {
         kind: 'check',
-        checkId: event === 'check_run' ? `check-run:${id}` : `workflow-run:${id}:${typeof run.run_attempt === 'number' ? run.run_attempt : 1}`,
+        checkId: event === 'check_run' ? `check-run:${id}` : `workflow-run:${id}:${attempt}`,
         pull,
         headSha: run.head_sha,
         name: typeof run.name === 'string' ? run.name : event,
         conclusion,
         url: typeof run.html_url === 'string' ? run.html_url : '',
         report,
+        ...(event === 'workflow_run' ? { workflowRun: { id, attempt } } : {}),
       };
     }
     case 'pull_request': {

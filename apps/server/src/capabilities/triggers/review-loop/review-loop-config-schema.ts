@@ -26,6 +26,17 @@ export const reviewLoopConfigSchema = z.strictObject({
    * spend since it was last resumed); none unless set. Each run is bounded by its template's budget too.
    */
   maxSpendPerPullRequestUsd: z.number().positive('must be more than 0 (leave it out for no cap)').optional(),
+  /**
+   * How much of a failed check's report, or of a failed workflow job's log (read through the
+   * Actions API), a follow-up is given as `check.log_excerpt`: its last lines, then of those its
+   * last bytes, credentials redacted.
+   */
+  logExcerpt: z
+    .strictObject({
+      maxLines: z.int().min(1).max(2_000).default(100),
+      maxBytes: z.int().min(256).max(16_000).default(4_000),
+    })
+    .default({ maxLines: 100, maxBytes: 4_000 }),
   /** Follow-ups the server starts in any hour, across every pull request. */
   maxFollowUpsPerHour: z.int().min(1).max(10_000).default(20),
 });

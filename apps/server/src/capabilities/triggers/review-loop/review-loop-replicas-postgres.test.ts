@@ -4,13 +4,11 @@
 // shared table, and admitted under the shared cap), and its reply is posted once, by the replica
 // that runs the engine. (Two stores admitting and claiming at once: review-loop-store.test.ts.)
 import { generateKeyPairSync } from 'node:crypto';
-import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { removeWithMounts } from '@cairn/local';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { createTestDatabase, type TestDatabase } from '../../../../../../packages/engine/src/store/postgres/postgres.test-support.ts';
 import { git, startGitHttpServer, type GitHttpServer } from '../../../../../../packages/git-forge/src/git-http-server.test-support.ts';
 import { startGitHubApiServer, type GitHubApiServer } from '../../../../../../packages/github-forge/src/github-api.test-support.ts';
@@ -22,12 +20,7 @@ import { buildHttpApi } from '../../../http/http-server.ts';
 import { startScriptedModels, type ScriptedModels } from '../../gateway/scripted-models.test-support.ts';
 import { githubDelivery, issueLabeled } from '../github-deliveries.test-support.ts';
 import { acmeApp, reviewCommentCreated, reviewSubmitted } from './review-deliveries.test-support.ts';
-
-const repositoryRoot = fileURLToPath(new URL('../../../../../../', import.meta.url));
-const section = (page: string, title: string) =>
-  new RegExp(`^\`\`\`\\w+ title="${title.replace(/[()]/g, '\\$&')}"\\n([\\s\\S]*?)^\`\`\``, 'm').exec(
-    readFileSync(join(repositoryRoot, 'docs/guides', page), 'utf8'),
-  )?.[1];
+import { writeReviewLoopConfig } from './review-loop-config.test-support.ts';
 
 const repository = 'acme/app';
 const branch = 'cairn/issue-1';
@@ -54,33 +47,15 @@ async function replica(keysFrom?: string): Promise<Replica> {
   const directory = mkdtempSync(join(tmpdir(), 'cairn-review-replica-'));
   chmodSync(directory, 0o711);
   cleanups.push(() => removeWithMounts(directory));
-  mkdirSync(join(directory, 'templates'));
   const init = await initServer(directory);
-  writeFileSync(join(directory, 'templates', 'fix-issue.yaml'), section('from-an-issue-to-a-pull-request.md', 'templates/fix-issue.yaml')!);
-  writeFileSync(join(directory, 'templates', 'answer-review.yaml'), section('the-review-loop.md', 'templates/answer-review.yaml')!);
-  const loopback = (text: string) =>
-    text
-      .replaceAll('https://api.github.com', github.url)
-      .replaceAll('https://github.com', gitServer.url('').replace(/\/\.git$/, ''))
-      .replaceAll('https://api.openai.com/v1', models.baseUrls.openai);
-  const first = parseYaml(loopback(section('from-an-issue-to-a-pull-request.md', 'cairn.config.yaml (the sections added)')!)) as Record<
-    string,
-    Record<string, object>
-  >;
-  const loop = parseYaml(section('the-review-loop.md', 'cairn.config.yaml (the review loop)')!) as Record<string, Record<string, object>>;
-  writeFileSync(
-    init.configFile,
-    stringifyYaml({
-      ...(parseYaml(readFileSync(init.configFile, 'utf8')) as object),
-      ...first,
-      templates: { ...first['templates'], ...loop['templates'] },
-      triggers: { github: { ...first['triggers']!['github'], ...loop['triggers']!['github'] } },
-      workspaces: { repositories: [`${gitServer.root}/`] },
-      engine: { state: database.settings },
-      // Replicas share their storage (S3 in production): a workspace one fetches, the engine's reads.
-      storage: { root: sharedStorage },
-    }),
-  );
+  writeReviewLoopConfig({
+    directory,
+    configFile: init.configFile,
+    urls: { githubApi: github.url, git: gitServer.url('').replace(/\/\.git$/, ''), openai: models.baseUrls.openai },
+    gitRoot: gitServer.root,
+    // Replicas share their storage (S3 in production): a workspace one fetches, the engine's reads.
+    sections: { engine: { state: database.settings }, storage: { root: sharedStorage } },
+  });
   const loaded = loadServerConfig({ directory, env: process.getuid?.() === 0 ? {} : { CAIRN_SANDBOX: 'none' } });
   if (keysFrom)
     for (const key of ['signing.pem', 'cipher.key']) copyFileSync(join(keysFrom, 'cairn-data', 'keys', key), join(loaded.paths.dataDirectory, 'keys', key));

@@ -6,15 +6,13 @@
 // pull request start follow-up runs that push to the same branch, through the GitHub REST test
 // endpoint (reviews, comments, reactions, permissions) as a GitHub App installation.
 import { generateKeyPairSync } from 'node:crypto';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { AuditEntry } from '@cairn/core';
 import { createGitHubForge } from '@cairn/github-forge';
 import { removeWithMounts } from '@cairn/local';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { git, startGitHttpServer, type GitHttpServer } from '../../../../../../packages/git-forge/src/git-http-server.test-support.ts';
 import { startGitHubApiServer, type GitHubApiServer } from '../../../../../../packages/github-forge/src/github-api.test-support.ts';
 import { initServer } from '../../../cli/init-server.ts';
@@ -26,14 +24,18 @@ import { buildHttpApi } from '../../../http/http-server.ts';
 import { startScriptedModels, type ScriptedModels, type ScriptedTurn } from '../../gateway/scripted-models.test-support.ts';
 import { githubDelivery, issueLabeled } from '../github-deliveries.test-support.ts';
 import { FollowUpReplies } from './follow-up-replies.ts';
+import { writeReviewLoopConfig } from './review-loop-config.test-support.ts';
 import { SqliteReviewLoopStore } from './store/review-loop-store-sqlite.ts';
-import { acmeApp, checkRunCompleted, pullCommentCreated, reviewCommentCreated, reviewSubmitted, type PullAt } from './review-deliveries.test-support.ts';
-
-const repositoryRoot = fileURLToPath(new URL('../../../../../../', import.meta.url));
-const section = (page: string, title: string) =>
-  new RegExp(`^\`\`\`\\w+ title="${title.replace(/[()]/g, '\\$&')}"\\n([\\s\\S]*?)^\`\`\``, 'm').exec(
-    readFileSync(join(repositoryRoot, 'docs/guides', page), 'utf8'),
-  )?.[1];
+import {
+  acmeApp,
+  checkRunCompleted,
+  pullCommentCreated,
+  pullRequestLabelled,
+  reviewCommentCreated,
+  reviewSubmitted,
+  workflowRunCompleted,
+  type PullAt,
+} from './review-deliveries.test-support.ts';
 
 const repository = 'acme/app';
 const branch = 'cairn/issue-1';
@@ -85,35 +87,20 @@ beforeAll(async () => {
         usage: { inputTokens: 900, outputTokens: 60 },
       },
       { text: 'Done.', usage: { inputTokens: 3_000_000, outputTokens: 5 } },
+      ...agentTurns('NOTES.md', 'The README names CONTRIBUTING.md now.\n'),
     ],
   });
 
   const directory = mkdtempSync(join(tmpdir(), 'cairn-review-loop-'));
   chmodSync(directory, 0o711);
-  mkdirSync(join(directory, 'templates'));
   const init = await initServer(directory);
-  writeFileSync(join(directory, 'templates', 'fix-issue.yaml'), section('from-an-issue-to-a-pull-request.md', 'templates/fix-issue.yaml')!);
-  writeFileSync(join(directory, 'templates', 'answer-review.yaml'), section('the-review-loop.md', 'templates/answer-review.yaml')!);
-  const loopback = (text: string) =>
-    text
-      .replaceAll('https://api.github.com', github.url)
-      .replaceAll('https://github.com', gitServer.url('').replace(/\/\.git$/, ''))
-      .replaceAll('https://api.openai.com/v1', models.baseUrls.openai);
-  const first = parseYaml(loopback(section('from-an-issue-to-a-pull-request.md', 'cairn.config.yaml (the sections added)')!)) as Record<
-    string,
-    Record<string, object>
-  >;
-  const loop = parseYaml(section('the-review-loop.md', 'cairn.config.yaml (the review loop)')!) as Record<string, Record<string, object>>;
-  writeFileSync(
-    init.configFile,
-    stringifyYaml({
-      ...(parseYaml(readFileSync(init.configFile, 'utf8')) as object),
-      ...first,
-      templates: { ...first['templates'], ...loop['templates'] },
-      triggers: { github: { ...first['triggers']!['github'], ...loop['triggers']!['github'], installations: [2311213] } },
-      workspaces: { repositories: [`${gitServer.root}/`] },
-    }),
-  );
+  writeReviewLoopConfig({
+    directory,
+    configFile: init.configFile,
+    urls: { githubApi: github.url, git: gitServer.url('').replace(/\/\.git$/, ''), openai: models.baseUrls.openai },
+    gitRoot: gitServer.root,
+    github: { installations: [2311213] },
+  });
   const loaded = loadServerConfig({ directory, env: process.getuid?.() === 0 ? {} : { CAIRN_SANDBOX: 'none' } });
   triggersDatabase = loaded.paths.triggers;
   composition = await composeServer(loaded);
@@ -262,6 +249,12 @@ test('a mention by someone with write access starts one follow-up; the same comm
   const runId = answer.body['runId'] as string;
   expect((await composition.engine.waitForRun(runId)).state).toBe('succeeded');
   expect(await replyTo(runId)).toContain('**Pushed**');
+  // The evidence names the comment that caused the run.
+  expect((await composition.service.spec(runId))!.labels).toMatchObject({
+    'cairn.dev/feedback': `https://github.com/acme/app/pull/1#issuecomment-${commentId}`,
+    'cairn.dev/feedback-id': `issue-comment:${commentId}`,
+  });
+  expect(JSON.stringify(await bundleOf(runId))).toContain(`#issuecomment-${commentId}`);
 });
 
 test('a mention by a reader is refused and audited, and starts nothing', async () => {
@@ -278,7 +271,7 @@ test('a mention by a reader is refused and audited, and starts nothing', async (
 
 test("a failed check on Cairn's commit starts a follow-up with the end of its report; one on another commit starts nothing", { timeout: 60_000 }, async () => {
   const pull = await pullNow();
-  const report = `${'npm test\n'.repeat(1_000)}AssertionError: expected 1 line, got 2\n    at test/readme.test.ts:12:5`;
+  const report = `${'npm test\n'.repeat(1_000)}GITHUB_TOKEN=ghp_${'x'.repeat(36)}\nAssertionError: expected 1 line, got 2\n    at test/readme.test.ts:12:5`;
   const check = { id: 4_000_001, name: 'test', headSha: pull.head, conclusion: 'failure', summary: '1 test failed', text: report };
   const other = await deliver('check_run', checkRunCompleted(pull, { ...check, id: 4_000_000, headSha: 'f'.repeat(40) }));
   expect(other.body).toMatchObject({ duplicate: false, ignored: expect.stringContaining('a push by someone else answers for its own checks') });
@@ -291,11 +284,16 @@ test("a failed check on Cairn's commit starts a follow-up with the end of its re
   expect((await composition.engine.waitForRun(runId)).state).toBe('succeeded');
   const spec = (await composition.service.spec(runId))!;
   const prompt = (spec.items[0]!.runtime as { prompt: string }).prompt;
-  // The end of the report, where the failure is, within its bound and marked where it was cut.
+  // The end of the report, where the failure is, within its bound (the guide's 100 lines) and marked where it was cut; no credential.
   expect(prompt).toContain('AssertionError: expected 1 line, got 2\n    at test/readme.test.ts:12:5');
-  expect(prompt).toMatch(/\(\d+ earlier characters cut\) …/);
+  expect(prompt).toMatch(/\(\d+ earlier lines cut\) …/);
+  expect(prompt).toContain('GITHUB_TOKEN=ghp_[redacted]');
+  expect(prompt).not.toContain('xxxxxxxx');
   expect(prompt).toContain('test failure');
   expect(prompt.length).toBeLessThan(6_000);
+  // The evidence names the check that caused the run.
+  expect(spec.labels).toMatchObject({ 'cairn.dev/feedback': 'https://github.com/acme/app/runs/4000001', 'cairn.dev/feedback-id': 'check-run:4000001' });
+  expect(JSON.stringify(await bundleOf(runId))).toContain('https://github.com/acme/app/runs/4000001');
   expect(github.comments(repository, 1)).toContainEqual(`👀 Working on the failed check test: follow-up run \`${runId}\`.`);
   expect(await replyTo(runId)).toContain('**Pushed**');
 });
@@ -394,15 +392,8 @@ test('a pull request whose follow-ups spent its cap is told so, and no run start
 });
 
 test('the stop label, added by someone with write access, stops the loop until it is removed', { timeout: 60_000 }, async () => {
-  const labelled = (action: string, login: string) => ({
-    action,
-    number: 1,
-    label: { id: 1362934390, name: 'cairn:stop', color: 'd73a4a', default: false },
-    pull_request: { number: 1, html_url: 'https://github.com/acme/app/pull/1', head: { ref: branch, sha: 'a'.repeat(40) }, base: { ref: 'main' } },
-    repository: acmeApp,
-    sender: { login, id: 1, type: 'User' },
-    installation: { id: 2311213 },
-  });
+  const pull = await pullNow();
+  const labelled = (action: 'labeled' | 'unlabeled', login: string) => pullRequestLabelled(pull, { action, label: 'cairn:stop', login });
   const before = (await entries('run.submitted')).length;
   expect((await deliver('pull_request', labelled('labeled', 'octo-reader'))).status).toBe(403);
   expect((await deliver('pull_request', labelled('labeled', 'hubot-writer'))).body).toMatchObject({ ignored: 'stopped the review loop of #1' });
@@ -412,6 +403,94 @@ test('the stop label, added by someone with write access, stops the loop until i
   expect(github.comments(repository, 1).at(-1)).toContain('comments `@cairn resume` and removes the label `cairn:stop`');
   expect((await deliver('pull_request', labelled('unlabeled', 'hubot-writer'))).body).toMatchObject({ ignored: 'resumed the review loop of #1' });
   expect((await entries('run.submitted')).length).toBe(before);
+});
+
+test(
+  "a failed workflow run on Cairn's commit starts a follow-up given the end of its failed job's log, read through the Actions API, credentials redacted",
+  { timeout: 60_000 },
+  async () => {
+    const pull = await pullNow();
+    const log = [
+      '2026-11-28T10:00:00.0000000Z ##[group]Run npm test',
+      ...Array.from({ length: 300 }, (_, index) => `2026-11-28T10:00:01.0000000Z ok ${index + 1} - passes`),
+      `2026-11-28T10:00:02.0000000Z npm ERR! GET https://x-access-token:ghs_${'s'.repeat(36)}@github.com/acme/app.git`,
+      '2026-11-28T10:00:02.0000000Z Authorization: Bearer eyJhbGciOiJSUzI1NiJ9.eyJpc3MiOiIxIn0.c2lnbmF0dXJl',
+      '2026-11-28T10:00:03.0000000Z not ok 301 - the README names CONTRIBUTING.md',
+      '2026-11-28T10:00:03.0000000Z ##[error]Process completed with exit code 1.',
+    ].join('\n');
+    const workflowRun = 30_433_642;
+    github.addWorkflowRun(repository, {
+      id: workflowRun,
+      headSha: pull.head,
+      branch,
+      jobs: [
+        { name: 'lint', conclusion: 'success', steps: [{ name: 'Run npm run lint', conclusion: 'success' }], log: 'All clean.' },
+        {
+          name: 'test',
+          conclusion: 'failure',
+          steps: [
+            { name: 'Set up job', conclusion: 'success' },
+            { name: 'Run npm test', conclusion: 'failure' },
+          ],
+          log,
+        },
+      ],
+    });
+    const answer = await deliver('workflow_run', workflowRunCompleted(pull, { id: workflowRun, name: 'CI', headSha: pull.head, conclusion: 'failure' }));
+    expect(answer.status, JSON.stringify(answer.body)).toBe(201);
+    const runId = answer.body['runId'] as string;
+    // The jobs of the run's attempt, then the failed job's log (a 302 to a download that takes no token).
+    expect(github.requests).toContain(`GET /repos/acme/app/actions/runs/${workflowRun}/attempts/1/jobs`);
+    expect(github.requests.some((request) => /^GET \/repos\/acme\/app\/actions\/jobs\/\d+\/logs$/.test(request))).toBe(true);
+    expect((await composition.engine.waitForRun(runId)).state).toBe('succeeded');
+
+    const spec = (await composition.service.spec(runId))!;
+    const prompt = (spec.items[0]!.runtime as { prompt: string }).prompt;
+    expect(prompt).toContain('The job test concluded failure at "Run npm test".');
+    expect(prompt).toContain('CI failure');
+    expect(prompt).toContain('not ok 301 - the README names CONTRIBUTING.md\n##[error]Process completed with exit code 1.');
+    // The guide's bound: the last 100 lines, said where cut; GitHub's timestamps dropped; no credential.
+    expect(prompt).toMatch(/\(\d+ earlier lines cut\) …\nok \d+ - passes/);
+    expect(prompt).not.toContain('ok 1 - passes\n');
+    expect(prompt).not.toContain('2026-11-28T10:00');
+    expect(prompt).toContain('npm ERR! GET https://[redacted]@github.com/acme/app.git');
+    expect(prompt).toContain('Authorization: Bearer [redacted]');
+    expect(prompt).not.toMatch(/sssssss|eyJpc3Mi/);
+    // The evidence names the workflow run that caused the follow-up.
+    expect(spec.labels).toMatchObject({
+      'cairn.dev/feedback': `https://github.com/acme/app/actions/runs/${workflowRun}`,
+      'cairn.dev/feedback-id': `workflow-run:${workflowRun}:1`,
+    });
+    expect(await replyTo(runId)).toContain('**Pushed**');
+  },
+);
+
+test('the cap per hour is a comment naming the bound and when to ask again, and no run starts', async () => {
+  // As on a busy server: follow-ups of other pull requests in this hour, up to the guide's 20.
+  const store = new SqliteReviewLoopStore(triggersDatabase);
+  const others: string[] = [];
+  for (let index = 0; index < 100; index += 1) {
+    const feedbackId = `issue-comment:elsewhere-${index}`;
+    const admitted = await store.admit(
+      { feedbackId, repository, pullNumber: 900 + index, requestedAt: Date.now(), detail: '{}' },
+      { perPullRequest: 100, perHour: 20 },
+    );
+    if (!admitted.admitted) break;
+    others.push(feedbackId);
+  }
+  expect(others.length).toBeGreaterThan(0);
+  const before = (await entries('run.submitted')).length;
+  const commentId = github.addIssueComment(repository, 1, 'Codertocat', '@cairn once more');
+  const capped = await deliver('issue_comment', pullCommentCreated(1, { id: commentId, login: 'Codertocat', body: '@cairn once more' }));
+  expect(capped.body).toMatchObject({
+    duplicate: false,
+    ignored:
+      'The server has started 20 follow-up runs in the last hour, the most it allows (`triggers.github.reviewLoop.maxFollowUpsPerHour`: 20): this feedback started none.',
+  });
+  expect(github.comments(repository, 1).at(-1)).toMatch(/\n\nAsk again after \d{4}-\d\d-\d\d \d\d:\d\d UTC, or the server's operator raises the option\.$/);
+  expect((await entries('run.submitted')).length).toBe(before);
+  for (const feedbackId of others) await store.withdraw(feedbackId);
+  store.close();
 });
 
 test('a follow-up that ended while no server followed is replied to by the next one to start, once', { timeout: 60_000 }, async () => {

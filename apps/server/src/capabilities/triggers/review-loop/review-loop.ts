@@ -8,6 +8,7 @@ import type { RunTemplates } from '../run-templates.ts';
 import type { SeenDeliveries } from '../seen-deliveries.ts';
 import { auditingRefusals, submitTriggeredRun } from '../triggered-run.ts';
 import { boundedHead, boundedTail, followUpBounds, reviewText } from './follow-up-parameters.ts';
+import { logExcerpt } from './log-excerpt.ts';
 import { mentions, pullRequestEventOf, type PullRequestAt, type PullRequestEvent } from './pull-request-event.ts';
 import type { ReviewLoopConfig } from './review-loop-config-schema.ts';
 import { RunSpend } from '../../gateway/model-spend.ts';
@@ -15,7 +16,7 @@ import { boundComment, spendComment, stopComment } from './review-loop-comments.
 import type { ReviewLoopStore } from './review-loop-store.ts';
 
 /** What the loop asks of the GitHub forge it watches. */
-export type ReviewForge = Pick<GitHubForge, 'readChangeRequest' | 'commentOnChangeRequest' | 'readReview' | 'addReaction'>;
+export type ReviewForge = Pick<GitHubForge, 'readChangeRequest' | 'commentOnChangeRequest' | 'readReview' | 'addReaction' | 'readFailedJobs'>;
 
 /** What a delivery came to (the GitHub trigger's answer). */
 export type ReviewLoopResult =
@@ -251,19 +252,21 @@ export class ReviewLoop {
       'check.conclusion': '',
       'check.log_excerpt': '',
     };
-    if (read.kind === 'check')
+    if (read.kind === 'check') {
+      const failure = await this.#checkFailure(forge, read);
       return {
         parameters: {
           ...base,
           'feedback.kind': 'check',
-          'feedback.body': boundedHead(`The check ${read.name} concluded ${read.conclusion} on ${read.headSha}.`, followUpBounds.body),
+          'feedback.body': boundedHead(`The check ${read.name} concluded ${read.conclusion} on ${read.headSha}.${failure.said}`, followUpBounds.body),
           'feedback.url': read.url,
           'check.name': read.name,
           'check.conclusion': read.conclusion,
-          'check.log_excerpt': boundedTail(read.report, followUpBounds.logExcerpt),
+          'check.log_excerpt': logExcerpt(failure.report, this.#config.logExcerpt),
         },
         summary: `the ${read.name} check (${read.conclusion})`,
       };
+    }
     if (read.kind === 'mention')
       return {
         parameters: { ...base, 'feedback.kind': 'comment', 'feedback.body': boundedHead(read.body, followUpBounds.body), 'feedback.url': read.url },
@@ -290,6 +293,24 @@ export class ReviewLoop {
       summary: `the review of ${review.login ?? read.login}`,
       ...(first === undefined ? {} : { reactTo: { kind: 'review-comment' as const, id: first.id } }),
     };
+  }
+
+  /**
+   * What a failed check reported: a check run's own output; for a workflow run (whose delivery
+   * carries none), the log of its first failed job read through the Actions API, and the names of
+   * the failed jobs and steps. A log GitHub no longer has leaves the names.
+   */
+  async #checkFailure(forge: ReviewForge, read: Extract<PullRequestEvent, { kind: 'check' }>): Promise<{ readonly report: string; readonly said: string }> {
+    if (read.workflowRun === undefined) return { report: read.report, said: '' };
+    const jobs = await forge.readFailedJobs(read.workflowRun.id, read.workflowRun.attempt);
+    const said = jobs
+      .map(
+        (job) =>
+          ` The job ${job.name} concluded ${job.conclusion}${job.failedSteps.length > 0 ? ` at ${job.failedSteps.map((step) => JSON.stringify(step)).join(', ')}` : ''}.`,
+      )
+      .join('');
+    const first = jobs[0];
+    return { report: first === undefined ? read.report : `${first.name}:\n${first.log}`, said };
   }
 
   /** 👀 on the comment that asked; a review without line comments, or a check, gets a comment naming the run instead. */
