@@ -3,22 +3,12 @@
 // through two stores over one backend (two replicas, or a server reopened): an id is claimed once,
 // by one of many claiming it at once; a released one again; ids expire after a week and beyond the
 // newest 100,000; handleOnce keeps the claim of a refused delivery and releases a failed one.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import { CairnError } from '@cairn/protocol';
-import { afterEach, describe, expect, test } from 'vitest';
-import { createTestDatabase } from '../../../../../packages/engine/src/store/postgres/postgres.test-support.ts';
-import { ServerPostgres } from '../../store/postgres/server-postgres.ts';
+import { describe, expect, test } from 'vitest';
 import { seenDeliveryKeptIds, type SeenDeliveries } from './seen-deliveries.ts';
 import { PostgresSeenDeliveries } from './store/seen-deliveries-postgres.ts';
 import { SqliteSeenDeliveries } from './store/seen-deliveries-sqlite.ts';
-
-const cleanups: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
+import { triggerStoreBackends, type TwoStores } from './trigger-store-backends.test-support.ts';
 
 /** Two stores over one backend, and an oracle that writes ids straight into it (received at `from`, one ms apart) and counts them. */
 interface Backend {
@@ -27,17 +17,13 @@ interface Backend {
   count(): Promise<number>;
 }
 
+const opened = triggerStoreBackends<SeenDeliveries>({
+  sqlite: (file) => new SqliteSeenDeliveries(file),
+  postgres: (pool) => new PostgresSeenDeliveries(pool),
+});
 const backends: Record<string, () => Promise<Backend>> = {
   sqlite: async () => {
-    const directory = mkdtempSync(join(tmpdir(), 'cairn-seen-'));
-    cleanups.push(() => rmSync(directory, { recursive: true, force: true }));
-    const file = join(directory, 'triggers.db');
-    const stores: [SeenDeliveries, SeenDeliveries] = [new SqliteSeenDeliveries(file), new SqliteSeenDeliveries(file)];
-    const oracle = new Database(file);
-    cleanups.push(
-      () => stores.forEach((store) => store.close()),
-      () => void oracle.close(),
-    );
+    const { stores, oracle } = (await opened.sqlite()) as Extract<TwoStores<SeenDeliveries>, { kind: 'sqlite' }>;
     return {
       stores,
       fill: async (count, from) => {
@@ -50,13 +36,9 @@ const backends: Record<string, () => Promise<Backend>> = {
     };
   },
   postgres: async () => {
-    const database = await createTestDatabase();
-    cleanups.push(() => database.drop());
-    const pools = [await ServerPostgres.open(database.settings), await ServerPostgres.open(database.settings)];
-    cleanups.push(() => Promise.all(pools.map((pool) => pool.close())).then(() => undefined));
-    const oracle = await database.client();
+    const { stores, oracle } = (await opened.postgres()) as Extract<TwoStores<SeenDeliveries>, { kind: 'postgres' }>;
     return {
-      stores: [new PostgresSeenDeliveries(pools[0]!), new PostgresSeenDeliveries(pools[1]!)],
+      stores,
       fill: async (count, from) => {
         await oracle.query(
           "INSERT INTO cairn.server_trigger_deliveries (delivery_id, received_at) SELECT 'filled-' || index, $2::bigint + index FROM generate_series(0, $1 - 1) AS index",

@@ -3,21 +3,11 @@
 // one backend (two replicas, or a server reopened), with an oracle reading the backend directly:
 // the caps per pull request and per hour, the stop and the fresh count after a resume, a place
 // under a cap taken by one of many admitting at once, and a reply claimed once.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import Database from 'better-sqlite3';
-import { afterEach, describe, expect, test } from 'vitest';
-import { createTestDatabase } from '../../../../../../packages/engine/src/store/postgres/postgres.test-support.ts';
-import { ServerPostgres } from '../../../store/postgres/server-postgres.ts';
+import { describe, expect, test } from 'vitest';
 import { hourMs, type ReviewLoopStore } from './review-loop-store.ts';
 import { PostgresReviewLoopStore } from './store/review-loop-store-postgres.ts';
 import { SqliteReviewLoopStore } from './store/review-loop-store-sqlite.ts';
-
-const cleanups: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
+import { triggerStoreBackends, type TwoStores } from '../trigger-store-backends.test-support.ts';
 
 /** Two stores over one backend, and how many follow-up rows the backend holds, read around them. */
 interface Backend {
@@ -25,28 +15,19 @@ interface Backend {
   rows(): Promise<number>;
 }
 
+const opened = triggerStoreBackends<ReviewLoopStore>({
+  sqlite: (file) => new SqliteReviewLoopStore(file),
+  postgres: (pool) => new PostgresReviewLoopStore(pool),
+});
 const backends: Record<string, () => Promise<Backend>> = {
   sqlite: async () => {
-    const directory = mkdtempSync(join(tmpdir(), 'cairn-review-loop-'));
-    cleanups.push(() => rmSync(directory, { recursive: true, force: true }));
-    const file = join(directory, 'triggers.db');
-    const stores: [ReviewLoopStore, ReviewLoopStore] = [new SqliteReviewLoopStore(file), new SqliteReviewLoopStore(file)];
-    const oracle = new Database(file);
-    cleanups.push(
-      () => stores.forEach((store) => store.close()),
-      () => void oracle.close(),
-    );
+    const { stores, oracle } = (await opened.sqlite()) as Extract<TwoStores<ReviewLoopStore>, { kind: 'sqlite' }>;
     return { stores, rows: async () => (oracle.prepare('SELECT count(*) AS count FROM review_follow_ups').get() as { count: number }).count };
   },
   postgres: async () => {
-    const database = await createTestDatabase();
-    cleanups.push(() => database.drop());
-    const pools = [await ServerPostgres.open(database.settings), await ServerPostgres.open(database.settings)];
-    cleanups.push(() => Promise.all(pools.map((pool) => pool.close())).then(() => undefined));
-    const oracle = await database.client();
-    cleanups.push(() => oracle.end());
+    const { stores, oracle } = (await opened.postgres()) as Extract<TwoStores<ReviewLoopStore>, { kind: 'postgres' }>;
     return {
-      stores: [new PostgresReviewLoopStore(pools[0]!), new PostgresReviewLoopStore(pools[1]!)],
+      stores,
       rows: async () => Number((await oracle.query<{ count: string }>('SELECT count(*) AS count FROM cairn.server_review_follow_ups')).rows[0]!.count),
     };
   },
