@@ -89,6 +89,14 @@ test('a failed item re-runs as a new run after a confirmation that names what is
   expect(reused.map((entry) => [entry.entity.id, entry.data.from.runId, entry.data.from.itemId])).toEqual([[`${newRun}/prepare`, failedRun, 'prepare']]);
   const attempts = async (itemId: string) => ((await (await api(`/v1/runs/${newRun}/items/${itemId}/attempts`)).json()) as unknown[]).length;
   expect([await attempts('prepare'), await attempts('lint'), await attempts('flaky')]).toEqual([0, 1, 1]);
+  // The reused item's page says so, and links to the attempt whose result it is.
+  await page.evaluate((target) => (location.hash = target), `#/runs/${newRun}/items/prepare`);
+  const reusedNote = page.getByRole('region', { name: 'Item prepare' }).locator('.reused-result');
+  await expect
+    .poll(() => reusedNote.textContent())
+    .toBe(`Reused, not run: the result of prepare in ${failedRun}, attempt 1, made from the same inputs (a pure item).`);
+  expect(await reusedNote.locator('a').getAttribute('href')).toBe(`#/runs/${failedRun}/items/prepare`);
+  expect(await page.getByRole('region', { name: 'Item lint' }).count()).toBe(0);
 });
 
 test("a best-of-N item's candidates side by side: outcome, check, score, check output, diff, and the winner with why", async () => {

@@ -21,6 +21,7 @@ import { When } from '../time-format.tsx';
 import { approvalHint } from './approval-hint.ts';
 import { FailureNote } from './failure-note.tsx';
 import { CandidatesView } from './candidates-view.tsx';
+import { ReusedResult } from './reused-result.tsx';
 
 const liveStates = new Set(['blocked', 'awaiting-approval', 'ready', 'running']);
 
@@ -132,6 +133,7 @@ export function ItemPanel({
       )}
       {item?.candidates && <CandidatesView api={api} path={path} candidates={item.candidates} attempts={attempts} />}
       <h3>Attempts and output</h3>
+      {item?.state === 'succeeded' && spec?.effect === 'pure' && permissions.may('audit.read') && <ReusedResult api={api} runId={runId} itemId={itemId} />}
       {item?.state === 'ready' && runAwaitingBudget && spec?.runtime.kind === 'agent' && (
         <p class="budget-held" role="status">
           Held: the run has spent its budget, and starts no agent item until it is raised (the Budget panel above) or the run is cancelled.
