@@ -1,3 +1,5 @@
+import { claimedAttemptAnnotations } from '@cairn/fargate';
+import type { TaskTraceContext } from '@cairn/core';
 import { deadlineMarginSeconds } from './attempt-pod.ts';
 import { executionLabels, labelValueOf, managedByValue } from './execution-labels.ts';
 
@@ -9,7 +11,7 @@ import { executionLabels, labelValueOf, managedByValue } from './execution-label
 export const sandboxClaimResource = { group: 'extensions.agents.x-k8s.io', version: 'v1beta1', plural: 'sandboxclaims', kind: 'SandboxClaim' } as const;
 
 /** The annotation a claimed sandbox's worker reads its attempt's manifest digest from (beside `cairn.dev/execution-id`). */
-export const manifestDigestAnnotation = 'cairn.dev/manifest-digest';
+export const manifestDigestAnnotation = claimedAttemptAnnotations.manifestDigest;
 
 /** A `SandboxClaim` as Cairn writes it (v1beta1): only the fields it sets. */
 export interface SandboxClaimObject {
@@ -37,6 +39,11 @@ export interface AttemptSandboxClaimOptions {
   /** When the attempt was dispatched, and its timeout: the claim's shutdown time is past both, with the pod path's margin. */
   readonly dispatchedAtMs: number;
   readonly timeoutMs: number;
+  /** The storage key of the attempt's sealed secrets and gateway credential, when it has any. */
+  readonly sealedSecrets?: string | undefined;
+  /** The model gateway's URL as the pod reaches it, for an agent attempt. */
+  readonly gatewayUrl?: string | undefined;
+  readonly traceContext?: TaskTraceContext | undefined;
 }
 
 /**
@@ -62,7 +69,18 @@ export function attemptSandboxClaim(options: AttemptSandboxClaimOptions): Sandbo
     [executionLabels.item]: labelValueOf(options.run.itemId),
     [executionLabels.attempt]: String(options.run.attempt),
   };
-  const annotations = { [executionLabels.executionId]: options.executionId, [manifestDigestAnnotation]: options.manifestDigest };
+  // What the pod path puts in the container's environment, as the worker's wait mode reads it back.
+  const attempt: Record<string, string | undefined> = {
+    [claimedAttemptAnnotations.sealedSecrets]: options.sealedSecrets,
+    [claimedAttemptAnnotations.gatewayUrl]: options.gatewayUrl,
+    [claimedAttemptAnnotations.traceparent]: options.traceContext?.traceparent,
+    [claimedAttemptAnnotations.tracestate]: options.traceContext?.tracestate,
+  };
+  const annotations: Record<string, string> = {
+    [executionLabels.executionId]: options.executionId,
+    [manifestDigestAnnotation]: options.manifestDigest,
+    ...Object.fromEntries(Object.entries(attempt).filter((entry): entry is [string, string] => entry[1] !== undefined && entry[1] !== '')),
+  };
   const shutdownMs = options.dispatchedAtMs + options.timeoutMs + deadlineMarginSeconds * 1_000;
   return {
     apiVersion: `${sandboxClaimResource.group}/${sandboxClaimResource.version}`,

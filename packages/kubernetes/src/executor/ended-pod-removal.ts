@@ -58,6 +58,8 @@ export class EndedPodRemoval {
       const name = pod.metadata?.name;
       const uid = pod.metadata?.uid;
       if (executionId === undefined || name === undefined || uid === undefined || pod.metadata?.deletionTimestamp !== undefined) continue;
+      // A claimed sandbox's pod goes with its claim (the claims' sweep): deleted alone, its Sandbox would make it again.
+      if (pod.metadata?.ownerReferences?.some((owner) => owner.kind === 'Sandbox')) continue;
       if (await live(executionId)) continue;
       try {
         await this.deletePod(name, uid);

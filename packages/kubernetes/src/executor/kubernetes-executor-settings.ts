@@ -7,11 +7,17 @@ import { z } from 'zod';
 import { attemptNetworkSchema } from './attempt-network-policy.ts';
 import type { TaskCredentials } from './attempt-pod.ts';
 import { podTemplateSchema } from './pod-template.ts';
+import type { SandboxClaimObservation } from './sandbox-claim-path.ts';
 
 const seam = (name: string) =>
   z.custom<object>((value) => typeof value === 'object' && value !== null && (value as { specificationVersion?: unknown }).specificationVersion === 'v1', {
     message: `must be a ${name} (an object with specificationVersion 'v1')`,
   });
+
+const dnsSubdomain = z
+  .string()
+  .max(253)
+  .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/, 'must be a DNS subdomain name: lowercase letters, digits, "-" and "."');
 
 const dnsLabel = z.string().regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, 'must be a DNS label: lowercase letters, digits and "-", at most 63 characters');
 
@@ -88,7 +94,29 @@ export const kubernetesExecutorSettingsSchema = z
         }),
       ])
       .optional(),
+    /**
+     * Claim each attempt's sandbox from an agent-sandbox warm pool instead of making a pod (ADR 0051,
+     * step 3): the operator's `SandboxWarmPool` and the `SandboxTemplate` it must use (its container
+     * runs the worker in its wait mode), and how long a claim may take to be bound. An item with
+     * `network: true` still gets a pod of its own (the template's policy confines claimed pods).
+     */
+    sandboxPool: z
+      .strictObject({
+        warmPool: dnsSubdomain,
+        template: dnsSubdomain,
+        claimTimeoutSeconds: z.int().min(1).max(3_600).default(300),
+      })
+      .optional(),
+    /** Told of each claim bound: its latency and whether it was a warm hit (the server's metrics). */
+    onClaimBound: z
+      .custom<(observation: SandboxClaimObservation) => void>((value) => typeof value === 'function', { message: 'must be a function' })
+      .optional(),
     logger: z.custom<Logger>((value) => typeof value === 'object' && value !== null, 'must be a logger (debug, info, warn, error)').optional(),
+  })
+  .refine((settings) => settings.sandboxPool === undefined || settings.taskCredentials === undefined, {
+    message:
+      "a claimed sandbox reaches storage and KMS as its SandboxTemplate's service account: there is no per-attempt Secret to put taskCredentials in (ADR 0051); unset taskCredentials or sandboxPool",
+    path: ['taskCredentials'],
   })
   .refine((settings) => (settings.cipher === undefined) === (settings.taskCipher === undefined), {
     message: 'cipher and taskCipher are set together: the executor seals with the one, the worker opens with the other',
@@ -103,8 +131,9 @@ export function settingsPathOf(settings: { readonly settingsPath?: unknown }): s
 
 export type KubernetesExecutorSettings = Omit<
   z.input<typeof kubernetesExecutorSettingsSchema>,
-  'kubeConfig' | 'storage' | 'cipher' | 'trustedKeys' | 'taskCredentials' | 'logger'
+  'kubeConfig' | 'storage' | 'cipher' | 'trustedKeys' | 'taskCredentials' | 'logger' | 'onClaimBound'
 > & {
+  readonly onClaimBound?: (observation: SandboxClaimObservation) => void;
   readonly kubeConfig?: KubeConfig | string;
   readonly storage: StorageProviderV1;
   readonly cipher?: CipherV1;

@@ -1,9 +1,13 @@
-import type { CipherV1, ExecutionHandle, ExecutionStatus, ExecutorV1, ResultRecord, StorageProviderV1, TaskEnvelope } from '@cairn/core';
-import { sealedSecretsKey, sealSecrets, taskEnvironmentPairs, type TaskEnvironment } from '@cairn/fargate';
-import { CairnError, isCairnError, parsePayload, parseSettings, resultKey, taskEnvelopeSchema } from '@cairn/protocol';
-import { CoreV1Api, KubeConfig, NetworkingV1Api } from '@kubernetes/client-node';
+import type { CipherV1, ExecutionHandle, ExecutionStatus, ExecutorV1, StorageProviderV1, TaskEnvelope } from '@cairn/core';
+import { sealedSecretsKey, taskEnvironmentPairs, type TaskEnvironment } from '@cairn/fargate';
+import { CairnError, parsePayload, parseSettings, taskEnvelopeSchema } from '@cairn/protocol';
+import { CoreV1Api, NetworkingV1Api } from '@kubernetes/client-node';
 import type { z } from 'zod';
 import { readAttemptEnd, writeAttemptEnd } from './attempt-end-record.ts';
+import { readResultRecord, recordStatus } from './attempt-result-record.ts';
+import { sealAttemptValues } from './attempt-sealed-values.ts';
+import { kubeConfigOf } from './kube-config-of.ts';
+import { SandboxClaimPath } from './sandbox-claim-path.ts';
 import { kubernetesHandleOf, kubernetesProvider, type KubernetesHandle } from './kubernetes-handle.ts';
 import { EndedPodRemoval, podListingFailure } from './ended-pod-removal.ts';
 import { attemptNetworkPolicy } from './attempt-network-policy.ts';
@@ -64,6 +68,8 @@ export class KubernetesExecutor implements ExecutorV1 {
   readonly #ownerDigest: string;
   /** Ended pods' deletion and the sweep. */
   readonly #removal: EndedPodRemoval;
+  /** With `sandboxPool`: attempts claim sandboxes from an agent-sandbox warm pool. */
+  readonly #claims: SandboxClaimPath | undefined;
 
   constructor(settings: KubernetesExecutorSettings) {
     this.#settings = parseSettings(kubernetesExecutorSettingsSchema, settings, settingsPathOf(settings));
@@ -81,6 +87,18 @@ export class KubernetesExecutor implements ExecutorV1 {
       settingsPath: this.#settings.settingsPath,
       logger: settings.logger,
     });
+    const pool = this.#settings.sandboxPool;
+    this.#claims =
+      pool === undefined
+        ? undefined
+        : new SandboxClaimPath({
+            config,
+            namespace: this.#settings.namespace,
+            pool,
+            settingsPath: this.#settings.settingsPath,
+            onClaimBound: settings.onClaimBound,
+            logger: settings.logger,
+          });
     this.#watch = new PodWatch({ config, namespace: this.#settings.namespace, selector: attemptPodSelector, logger: settings.logger });
   }
 
@@ -99,7 +117,8 @@ export class KubernetesExecutor implements ExecutorV1 {
   }
 
   async inspect(handle: ExecutionHandle): Promise<ExecutionStatus> {
-    const { executionId, pod: name, uid } = this.#handleOf(handle);
+    const parsed = this.#handleOf(handle);
+    const { executionId, pod: name, uid } = parsed;
     const ended = this.#ended.get(executionId);
     if (ended) return ended;
     const pod = await this.#observe(name, uid, executionId);
@@ -123,12 +142,15 @@ export class KubernetesExecutor implements ExecutorV1 {
         // exit was answered (that answer, written before the delete).
         const written = deleting ? await readAttemptEnd(this.#storage, executionId, this.#settings.settingsPath) : undefined;
         if (written?.answered) return this.#settle(executionId, written.status);
-        const record = await this.#readRecord(executionId);
+        const record = await readResultRecord(this.#storage, executionId, this.#option('storage'));
         // The worker's record is the account; when Kubernetes ended the container (OOMKilled, an
         // eviction, the deadline) after the worker wrote it, the reason says so beside it.
         const named = record !== undefined && progress.named && record.outcome !== 'succeeded';
         const status = record ? { ...recordStatus(record), ...(named ? { reason: progress.status.reason! } : {}) } : (written?.status ?? progress.status);
-        if (!deleting) await this.#removal.removeEnded(executionId, name, uid, status);
+        if (!deleting) {
+          if (parsed.claim === undefined) await this.#removal.removeEnded(executionId, name, uid, status);
+          else await this.#removeClaimed(parsed, status);
+        }
         return this.#settle(executionId, status);
       }
       case 'stuck': {
@@ -136,14 +158,15 @@ export class KubernetesExecutor implements ExecutorV1 {
         // pod is deleted so that it cannot start later, after its attempt was recorded failed.
         this.#settings.logger?.warn({ executionId, pod: name, reason: progress.status.reason }, 'an attempt pod will not start; deleting it');
         await writeAttemptEnd(this.#storage, executionId, progress.status, this.#settings.settingsPath, { uid });
-        await this.#removal.deletePod(name, uid);
+        await this.#delete(parsed);
         return this.#settle(executionId, progress.status);
       }
     }
   }
 
   async cancel(handle: ExecutionHandle): Promise<void> {
-    const { executionId, pod: name, uid } = this.#handleOf(handle);
+    const parsed = this.#handleOf(handle);
+    const { executionId, pod: name, uid } = parsed;
     if (this.#ended.has(executionId)) return;
     const pod = await this.#observe(name, uid, executionId);
     // Only this execution's own pod is deleted, and only while it has not ended: cancel is idempotent.
@@ -151,9 +174,9 @@ export class KubernetesExecutor implements ExecutorV1 {
     if (this.#progress(pod, Date.now(), Number.POSITIVE_INFINITY).kind === 'ended') return;
     await writeAttemptEnd(this.#storage, executionId, cancelledStatus, this.#settings.settingsPath, { uid });
     // The worker gets SIGTERM and records the attempt cancelled within the grace period. The Secret
-    // and the NetworkPolicy are owned by the pod: the garbage collector deletes them after it (the
-    // test endpoint runs one too), so they are not deleted here, and the Role needs no more.
-    await this.#removal.deletePod(name, uid);
+    // and the NetworkPolicy are owned by the pod (a claimed pod by its Sandbox, that by its claim):
+    // the garbage collector deletes them after it (the test endpoint runs one too).
+    await this.#delete(parsed);
   }
 
   /**
@@ -164,7 +187,8 @@ export class KubernetesExecutor implements ExecutorV1 {
    * CAIRN_EXECUTOR_UNAVAILABLE when the pods cannot be listed (see EndedPodRemoval.sweep).
    */
   async sweep(live: (executionId: string) => boolean | Promise<boolean>): Promise<string[]> {
-    return this.#removal.sweep(live);
+    const pods = await this.#removal.sweep(live);
+    return this.#claims === undefined ? pods : [...pods, ...(await this.#claims.sweep(this.#ownerDigest, live))];
   }
 
   /** Stops the pod watch. The executor answers nothing after it. */
@@ -184,6 +208,8 @@ export class KubernetesExecutor implements ExecutorV1 {
         { path: 'limits.network' },
       );
     }
+    // A claimed sandbox is confined by its template's shared policy; an item with the internet gets a pod of its own.
+    if (this.#claims !== undefined && facts.network !== true) return this.#startClaimed(task, facts);
     let pod = await this.#readPod(name, executionId, 'task.executionId');
     if (pod !== undefined && (pod.metadata?.deletionTimestamp !== undefined || this.#progress(pod, 0, Number.POSITIVE_INFINITY).kind === 'ended')) {
       // A start repeated after the attempt ended: the same pod, and no credential made for it again.
@@ -254,6 +280,62 @@ export class KubernetesExecutor implements ExecutorV1 {
   }
 
   /**
+   * The claim path: a start repeated after the attempt's end was stored answers a handle whose end
+   * inspect reads from storage; otherwise the secrets are sealed and the claim made (or met) and
+   * followed to its bound pod. The handle names the claim, which goes once the exit is read.
+   */
+  async #startClaimed(task: TaskEnvelope, facts: ManifestFacts): Promise<ExecutionHandle> {
+    const { executionId } = task;
+    const name = podNameOf(executionId);
+    const namespace = this.#settings.namespace;
+    const end = await readAttemptEnd(this.#storage, executionId, this.#settings.settingsPath);
+    if (end?.uid !== undefined) return { executor: provider, executionId, namespace, pod: name, uid: end.uid, claim: name };
+    const sealed = await this.#seal(task);
+    const claimed = await this.#claims!.claim({
+      name,
+      executionId,
+      executionDigest: executionDigestOf(executionId),
+      ownerDigest: this.#ownerDigest,
+      manifestDigest: task.manifestDigest,
+      run: facts,
+      warmPool: this.#settings.sandboxPool!.warmPool,
+      dispatchedAtMs: Date.now(),
+      timeoutMs: facts.timeoutMs,
+      sealedSecrets: sealed,
+      gatewayUrl: task.gateway?.url,
+      traceContext: task.traceContext,
+    });
+    this.#watch.remember(claimed.pod);
+    return { executor: provider, executionId, namespace, pod: claimed.pod.metadata!.name!, uid: claimed.pod.metadata!.uid!, claim: claimed.claim };
+  }
+
+  /** Deletes the attempt's pod, or its claim (which takes its Sandbox and pod with it). */
+  async #delete(handle: KubernetesHandle): Promise<void> {
+    if (handle.claim === undefined) await this.#removal.deletePod(handle.pod, handle.uid);
+    else await this.#claims!.deleteClaim(handle.claim);
+  }
+
+  /** A claimed attempt's end is stored, answered, before its claim goes: a restarted executor reads it there. */
+  async #removeClaimed(handle: KubernetesHandle, status: ExecutionStatus): Promise<void> {
+    await writeAttemptEnd(this.#storage, handle.executionId, status, this.#settings.settingsPath, { uid: handle.uid, answered: true });
+    if (this.#claims === undefined) {
+      this.#settings.logger?.warn(
+        { executionId: handle.executionId, claim: handle.claim },
+        'a claimed attempt ended and this executor has no sandboxPool; its claim is left for one that has',
+      );
+      return;
+    }
+    await this.#claims
+      .deleteClaim(handle.claim!)
+      .catch((error: unknown) =>
+        this.#settings.logger?.warn(
+          { executionId: handle.executionId, claim: handle.claim, error: String(error) },
+          'could not delete the claim of an ended attempt; the sweep will',
+        ),
+      );
+  }
+
+  /**
    * The pod's NetworkPolicy, then its credential Secret, each owned by it; one that exists already
    * (a retried start) is left as it is. In this order because the kubelet starts the container only
    * once the Secret it reads exists: the policy is in place before anything runs.
@@ -318,36 +400,9 @@ export class KubernetesExecutor implements ExecutorV1 {
     }
   }
 
-  /** Seals the task's secrets and gateway credential into storage, as the Fargate executor does; undefined when it has none. */
+  /** Seals the task's secrets and gateway credential into storage (see sealAttemptValues); undefined when it has none. */
   async #seal(task: TaskEnvelope): Promise<string | undefined> {
-    const secrets = task.secrets ?? {};
-    const gateway = task.gateway;
-    if (Object.keys(secrets).length === 0 && gateway === undefined) return undefined;
-    if (!this.#cipher || !this.#settings.taskCipher) {
-      const what = Object.keys(secrets).length > 0 ? 'has secrets' : 'is an agent attempt, whose model gateway credential is sealed for its pod,';
-      throw new CairnError(
-        'CAIRN_EXECUTOR_START_FAILED',
-        `[cairn] [kubernetes] execution ${task.executionId} ${what} and the executor has no cipher to seal with: set ${this.#option('cipher')} and ${this.#option('taskCipher')} (a KMS key the pod's credential may decrypt with).`,
-        { path: this.#option('cipher') },
-      );
-    }
-    try {
-      return await sealSecrets(this.#storage, this.#cipher, {
-        executionId: task.executionId,
-        manifestDigest: task.manifestDigest,
-        secrets,
-        gatewayCredential: gateway?.credential,
-      });
-    } catch (error) {
-      if (isCairnError(error, 'CAIRN_CIPHER_UNAVAILABLE') || isCairnError(error, 'CAIRN_STORAGE_UNAVAILABLE')) {
-        throw new CairnError(
-          'CAIRN_EXECUTOR_UNAVAILABLE',
-          `[cairn] [kubernetes] the secrets of execution ${task.executionId} could not be sealed (${error.code}: ${error.message}); the start is tried again.`,
-          { path: this.#option('cipher'), cause: error },
-        );
-      }
-      throw error;
-    }
+    return sealAttemptValues(this.#storage, this.#cipher, this.#settings.taskCipher !== undefined, task, this.#settings.settingsPath);
   }
 
   /** Listing or watching the attempt pods failed: the cluster cannot be read now. */
@@ -403,7 +458,7 @@ export class KubernetesExecutor implements ExecutorV1 {
   async #endWithoutPod(executionId: string): Promise<ExecutionStatus | undefined> {
     const written = await readAttemptEnd(this.#storage, executionId, this.#settings.settingsPath);
     if (written?.answered) return written.status;
-    const record = await this.#readRecord(executionId);
+    const record = await readResultRecord(this.#storage, executionId, this.#option('storage'));
     if (record) return recordStatus(record);
     return written?.status;
   }
@@ -415,27 +470,6 @@ export class KubernetesExecutor implements ExecutorV1 {
       .delete(sealedSecretsKey(executionId))
       .catch((error: unknown) => this.#settings.logger?.warn({ executionId, error: String(error) }, 'could not delete the sealed secrets of an ended attempt'));
     return status;
-  }
-
-  /** The execution's result record, when its worker wrote one for it; storage that cannot be read makes the executor unavailable for now. */
-  async #readRecord(executionId: string): Promise<ResultRecord | undefined> {
-    let bytes: Uint8Array | null;
-    try {
-      bytes = await this.#storage.get(resultKey(executionId));
-    } catch (error) {
-      throw new CairnError(
-        'CAIRN_EXECUTOR_UNAVAILABLE',
-        `[cairn] [kubernetes] the result record of execution ${executionId} could not be read: ${isCairnError(error) ? `${error.code}: ${error.message}` : String(error)}`,
-        { path: this.#option('storage'), cause: error },
-      );
-    }
-    if (bytes === null) return undefined;
-    try {
-      const record = JSON.parse(new TextDecoder().decode(bytes)) as ResultRecord;
-      return record.executionId === executionId ? record : undefined;
-    } catch {
-      return undefined;
-    }
   }
 
   /** An option's path as the host's configuration spells it (`kubernetes.image`, `config.executor.image`). */
@@ -450,32 +484,6 @@ export class KubernetesExecutor implements ExecutorV1 {
   #handleOf(handle: ExecutionHandle): KubernetesHandle {
     return kubernetesHandleOf(handle, this.#settings.namespace, this.#option('namespace'));
   }
-}
-
-/** A status from the result record the worker wrote: the worker's view is the exact one (timed-out, cancelled). */
-function recordStatus(record: Pick<ResultRecord, 'outcome' | 'exitCode' | 'executionId'>): ExecutionStatus {
-  return {
-    state: 'exited',
-    outcome: record.outcome,
-    ...(record.exitCode === null ? {} : { exitCode: record.exitCode }),
-    resultKey: resultKey(record.executionId),
-  };
-}
-
-function kubeConfigOf(given: KubeConfig | string | undefined, settingsPath: string): KubeConfig {
-  if (given instanceof KubeConfig || (typeof given === 'object' && given !== null)) return given;
-  const config = new KubeConfig();
-  try {
-    if (given === undefined) config.loadFromDefault();
-    else config.loadFromString(given);
-  } catch (error) {
-    throw new CairnError(
-      'CAIRN_CONFIG_INVALID',
-      `[cairn] [kubernetes] invalid settings: "${settingsPath}.kubeConfig" ${given === undefined ? 'is unset and no default kubeconfig could be loaded' : 'is not a kubeconfig'}: ${error instanceof Error ? error.message : String(error)}.`,
-      { path: `${settingsPath}.kubeConfig`, cause: error },
-    );
-  }
-  return config;
 }
 
 /** Builds a Kubernetes executor; throws CAIRN_CONFIG_INVALID naming every bad option (a template that would weaken the pod among them). */

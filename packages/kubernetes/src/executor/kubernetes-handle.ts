@@ -10,6 +10,8 @@ export interface KubernetesHandle {
   readonly namespace: string;
   readonly pod: string;
   readonly uid: string;
+  /** The SandboxClaim the pod was claimed through (the claim path): what is deleted once the attempt is over. */
+  readonly claim?: string;
 }
 
 /**
@@ -44,5 +46,6 @@ export function kubernetesHandleOf(handle: ExecutionHandle, namespace: string, n
     namespace: fields['namespace'] as string,
     pod: fields['pod'] as string,
     uid: fields['uid'] as string,
+    ...(fields['claim'] !== undefined ? { claim: fields['claim'] as string } : {}),
   };
 }

@@ -10,6 +10,7 @@ export interface ObservedPod {
     readonly deletionTimestamp?: string | Date;
     readonly annotations?: Readonly<Record<string, string>>;
     readonly labels?: Readonly<Record<string, string>>;
+    readonly ownerReferences?: readonly { readonly kind: string; readonly name: string; readonly uid: string }[];
   };
   readonly spec?: {
     readonly restartPolicy?: string;

@@ -3,9 +3,10 @@
 // bearer token, as the API reference documents it, to the real `@kubernetes/client-node`, for
 // what an executor does in ONE namespace: core/v1 pods (create, get, list, delete, watch, log),
 // core/v1 secrets and networking.k8s.io/v1 networkpolicies (create, get, list, replace, patch,
-// delete), and agent-sandbox's SandboxClaim and SandboxWarmPool (extensions.agents.x-k8s.io/v1beta1)
-// where their CRDs are installed (`customResourceDefinitions`), checked against the CRDs' own
-// `openAPIV3Schema` (stored, not acted on: no agent-sandbox controller runs). Answers are the API server's: objects with `uid`, `resourceVersion` (one counter for
+// delete), and agent-sandbox's Sandbox (agents.x-k8s.io/v1beta1), SandboxClaim, SandboxWarmPool and
+// SandboxTemplate (extensions.agents.x-k8s.io/v1beta1) with their `status` subresources where their
+// CRDs are installed (`customResourceDefinitions`), checked against the CRDs' own `openAPIV3Schema`
+// (stored; `agent-sandbox/agent-sandbox-controller.ts` stands in for the project's controllers). Answers are the API server's: objects with `uid`, `resourceVersion` (one counter for
 // every write, as etcd's revision), `creationTimestamp` and the defaults it fills in; `Status`
 // bodies for 401, 403 (another namespace, as a namespaced Role gives), 404, 409 AlreadyExists and
 // Conflict, 410 Expired and 422 Invalid with field causes; label and field selectors; watches as
@@ -23,7 +24,8 @@
 // test endpoint runs a task: with the spec's command and args over the image's entrypoint and cmd
 // ($(VAR) expanded), exactly the image's env plus the spec's env (values, `secretKeyRef` and
 // `envFrom` resolved from the stored secrets, `fieldRef`), HOSTNAME the pod's name, the user of
-// `securityContext` or the image, emptyDir and secret volumes mounted, a `resources.limits.memory`
+// `securityContext` or the image, emptyDir, secret and downwardAPI volumes mounted (a downwardAPI
+// file of labels or annotations rewritten when they change, as the kubelet does), a `resources.limits.memory`
 // enforced by a v1 memory cgroup (so an OOM kill is the kernel's and is reported `OOMKilled`,
 // exit code 137), `activeDeadlineSeconds` enforced, SIGTERM then SIGKILL after the grace period
 // on deletion. The pod's status is kept as the kubelet reports it: phase Pending → Running →
@@ -55,6 +57,7 @@ import { join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import { alreadyExists, badRequest, conflict, expired, invalid, KubernetesStatusError, notFound, type StatusCause } from './api-status.ts';
 import { ContainerProcess, runtimeDefaultCapabilities, type ContainerExit, type ContainerLaunch, type KubernetesTestImage } from './container-process.ts';
+import { unsupportedDownwardFields, writeDownwardApiVolume, type DownwardApiVolumeSource } from './downward-api-volume.ts';
 import { parseLabelSelector } from './label-selector.ts';
 import { metadataCauses, validateObject, type StoredKind } from './object-validation.ts';
 import { checkSchema, type CustomResourceDefinitionDocument, type StructuralSchema } from './structural-schema.ts';
@@ -118,7 +121,7 @@ export interface PodMatch {
 export type KubernetesTestResource = 'pods' | 'secrets' | 'networkpolicies' | CustomTestResource;
 
 /** The agent-sandbox resources the endpoint serves when their CustomResourceDefinitions are installed (`customResourceDefinitions`). */
-type CustomTestResource = 'sandboxclaims' | 'sandboxwarmpools';
+type CustomTestResource = 'sandboxes' | 'sandboxclaims' | 'sandboxwarmpools' | 'sandboxtemplates';
 
 type KubernetesObject = Record<string, unknown> & { metadata: ObjectMeta };
 
@@ -174,12 +177,25 @@ const descriptors = {
     group: 'extensions.agents.x-k8s.io',
     listKind: 'SandboxWarmPoolList',
   },
+  sandboxtemplates: {
+    kind: 'SandboxTemplate',
+    apiVersion: 'extensions.agents.x-k8s.io/v1beta1',
+    group: 'extensions.agents.x-k8s.io',
+    listKind: 'SandboxTemplateList',
+  },
+  sandboxes: { kind: 'Sandbox', apiVersion: 'agents.x-k8s.io/v1beta1', group: 'agents.x-k8s.io', listKind: 'SandboxList' },
 } as const satisfies Record<
   KubernetesTestResource,
-  { kind: StoredKind | 'SandboxClaim' | 'SandboxWarmPool'; apiVersion: string; group: string | undefined; listKind: string }
+  {
+    kind: StoredKind | 'Sandbox' | 'SandboxClaim' | 'SandboxWarmPool' | 'SandboxTemplate';
+    apiVersion: string;
+    group: string | undefined;
+    listKind: string;
+  }
 >;
 
-const isCustom = (resource: KubernetesTestResource): resource is CustomTestResource => resource === 'sandboxclaims' || resource === 'sandboxwarmpools';
+const customResources: readonly KubernetesTestResource[] = ['sandboxes', 'sandboxclaims', 'sandboxwarmpools', 'sandboxtemplates'];
+const isCustom = (resource: KubernetesTestResource): resource is CustomTestResource => customResources.includes(resource);
 
 type ContainerState =
   | { readonly waiting: { readonly reason: string; readonly message?: string } }
@@ -223,6 +239,8 @@ interface PodRuntime {
   transitions: Map<string, { status: string; time: string }>;
   timers: Set<NodeJS.Timeout>;
   folder?: string;
+  /** Its downwardAPI volumes, rewritten when the pod's metadata changes. */
+  downward?: { folder: string; source: DownwardApiVolumeSource }[];
   gracePeriodMs?: number;
   stopping: boolean;
 }
@@ -244,6 +262,8 @@ export class KubernetesTestEndpoint {
     networkpolicies: new Map(),
     sandboxclaims: new Map(),
     sandboxwarmpools: new Map(),
+    sandboxtemplates: new Map(),
+    sandboxes: new Map(),
   };
   /** The schemas of the installed CRDs this endpoint serves (their v1beta1 `openAPIV3Schema`). */
   readonly #customSchemas = new Map<CustomTestResource, StructuralSchema>();
@@ -258,6 +278,8 @@ export class KubernetesTestEndpoint {
     networkpolicies: new Map(),
     sandboxclaims: new Map(),
     sandboxwarmpools: new Map(),
+    sandboxtemplates: new Map(),
+    sandboxes: new Map(),
   };
   readonly #watches = new Set<OpenWatch>();
   readonly #holds: { match: PodMatch; message: string }[] = [];
@@ -494,7 +516,10 @@ export class KubernetesTestEndpoint {
     const route =
       /^\/api\/v1\/(watch\/)?(?:namespaces\/([^/]+)\/)?(pods|secrets)(?:\/([^/]+)(?:\/(log|status))?)?$/.exec(path) ??
       /^\/apis\/networking\.k8s\.io\/v1\/(watch\/)?(?:namespaces\/([^/]+)\/)?(networkpolicies)(?:\/([^/]+)())?$/.exec(path) ??
-      /^\/apis\/extensions\.agents\.x-k8s\.io\/v1beta1\/(watch\/)?(?:namespaces\/([^/]+)\/)?(sandboxclaims|sandboxwarmpools)(?:\/([^/]+)())?$/.exec(path);
+      /^\/apis\/extensions\.agents\.x-k8s\.io\/v1beta1\/(watch\/)?(?:namespaces\/([^/]+)\/)?(sandboxclaims|sandboxwarmpools|sandboxtemplates)(?:\/([^/]+)(?:\/(status))?)?$/.exec(
+        path,
+      ) ??
+      /^\/apis\/agents\.x-k8s\.io\/v1beta1\/(watch\/)?(?:namespaces\/([^/]+)\/)?(sandboxes)(?:\/([^/]+)(?:\/(status))?)?$/.exec(path);
     // A cluster without the CRD does not know the route at all.
     if (!route || (isCustom(route[3] as KubernetesTestResource) && !this.#customSchemas.has(route[3] as CustomTestResource)))
       throw new KubernetesStatusError(404, 'NotFound', 'the server could not find the requested resource', {});
@@ -537,7 +562,12 @@ export class KubernetesTestEndpoint {
       if (method !== 'GET') throw methodNotAllowed();
       return this.#log(name!, query, recorded, response);
     }
-    if (subresource === 'status') throw methodNotAllowed();
+    if (subresource === 'status') {
+      // The CRDs' status subresource: a controller writes status there; the pod's is the kubelet's own.
+      if (!isCustom(resource) || (method !== 'PUT' && method !== 'GET')) throw methodNotAllowed();
+      if (method === 'GET') return { status: 200, body: this.#read(resource, name!) };
+      return { status: 200, body: this.#updateStatus(resource, name!, requireBody(recorded.body as Record<string, unknown> | undefined)) };
+    }
     const body = recorded.body as Record<string, unknown> | undefined;
     switch (verb) {
       case 'create':
@@ -682,7 +712,17 @@ export class KubernetesTestEndpoint {
     for (const watch of this.#watches) this.#deliver(watch, event);
     if (type === 'DELETED') this.#after(this.#options.garbageCollectionDelayMs ?? 10, () => this.#collectDependentsOf(object.metadata.uid));
     if (resource === 'secrets' && type !== 'DELETED') for (const runtime of this.#pods.values()) this.#retryWaitingContainers(runtime);
+    if (resource === 'pods' && type === 'MODIFIED') this.#refreshDownwardVolumes(object, previous);
     return object;
+  }
+
+  /** The kubelet's sync: a pod whose labels or annotations changed gets its downwardAPI files rewritten. */
+  #refreshDownwardVolumes(pod: KubernetesObject, previous: KubernetesObject | undefined): void {
+    const runtime = this.#pods.get(pod.metadata.uid);
+    if (!runtime?.downward || runtime.stopping) return;
+    const metadataOf = (object: KubernetesObject | undefined) => JSON.stringify([object?.metadata.labels ?? {}, object?.metadata.annotations ?? {}]);
+    if (metadataOf(pod) === metadataOf(previous)) return;
+    for (const volume of runtime.downward) writeDownwardApiVolume(volume.folder, volume.source, pod.metadata);
   }
 
   #create(resource: KubernetesTestResource, body: Record<string, unknown>, dryRun: boolean): KubernetesObject {
@@ -722,6 +762,8 @@ export class KubernetesTestEndpoint {
     }) as KubernetesObject;
     if (resource === 'secrets') normaliseSecret(object);
     if (resource === 'pods') defaultPod(object);
+    // With a status subresource, a create's status is dropped: the controller writes it.
+    if (isCustom(resource)) delete object['status'];
     if (dryRun) {
       this.#checkAnswer(resource, object);
       return this.#answer(resource, object);
@@ -759,7 +801,7 @@ export class KubernetesTestEndpoint {
     if (metadata.resourceVersion !== undefined && metadata.resourceVersion !== '' && metadata.resourceVersion !== current.metadata.resourceVersion) {
       throw conflict(resource, name, descriptor.group);
     }
-    const causes = this.#validate(resource, { ...body, metadata: { ...metadata, name } });
+    const causes = this.#validate(resource, { ...body, metadata: { ...metadata, name } }, current);
     if (causes.length > 0) throw invalid(descriptor.kind, name, causes, descriptor.group);
     const next = clone({
       ...body,
@@ -802,12 +844,36 @@ export class KubernetesTestEndpoint {
         ]);
       }
     }
+    // With a status subresource, a write of the object leaves its status as it was.
+    if (isCustom(resource)) {
+      if (current['status'] === undefined) delete next['status'];
+      else next['status'] = current['status'];
+    }
     if (resource === 'networkpolicies') {
       const changed = JSON.stringify(canonical(next['spec'])) !== JSON.stringify(canonical(current['spec']));
       next.metadata.generation = (current.metadata.generation ?? 1) + (changed ? 1 : 0);
     }
     this.#commit(resource, 'MODIFIED', next, current);
     if (next.metadata.deletionTimestamp && (next.metadata.finalizers ?? []).length === 0) this.#removeWhenDone(resource, name);
+    return this.#answer(resource, next);
+  }
+
+  /** PUT of the status subresource: only `status` changes, after the same checks as an update. */
+  #updateStatus(resource: KubernetesTestResource, name: string, body: Record<string, unknown>): KubernetesObject {
+    const descriptor = descriptors[resource];
+    checkTypeMeta(resource, body);
+    const current = this.#objects[resource].get(name);
+    if (!current) throw notFound(resource, name, descriptor.group);
+    const metadata = (body['metadata'] ?? {}) as Partial<ObjectMeta>;
+    if (metadata.resourceVersion !== undefined && metadata.resourceVersion !== '' && metadata.resourceVersion !== current.metadata.resourceVersion) {
+      throw conflict(resource, name, descriptor.group);
+    }
+    const next = clone(current);
+    if (body['status'] === undefined) delete next['status'];
+    else next['status'] = clone(body['status']);
+    const causes = this.#validate(resource, next, current);
+    if (causes.length > 0) throw invalid(descriptor.kind, name, causes, descriptor.group);
+    this.#commit(resource, 'MODIFIED', next, current);
     return this.#answer(resource, next);
   }
 
@@ -1383,14 +1449,28 @@ export class KubernetesTestEndpoint {
             );
           writeFileSync(join(folder, item.path), data[item.key]!, { mode: item.mode ?? volume.secret.defaultMode ?? 0o644 });
         }
+      } else if (volume.downwardAPI) {
+        const unsupported = unsupportedDownwardFields(volume.downwardAPI);
+        if (unsupported.length > 0)
+          throw new ContainerConfigError(
+            'CreateContainerError',
+            `the Kubernetes test endpoint renders only metadata fields in a downwardAPI volume, not ${unsupported.join(', ')}`,
+            false,
+          );
+        writeDownwardApiVolume(folder, volume.downwardAPI, pod.metadata);
+        (runtime.downward ??= []).push({ folder, source: volume.downwardAPI });
       } else {
         throw new ContainerConfigError(
           'CreateContainerError',
-          `the Kubernetes test endpoint mounts only emptyDir and secret volumes, not volume "${volume.name}"`,
+          `the Kubernetes test endpoint mounts only emptyDir, secret and downwardAPI volumes, not volume "${volume.name}"`,
           false,
         );
       }
-      mounts.push({ source: folder, target: mount.mountPath, readOnly: mount.readOnly === true || volume.secret !== undefined });
+      mounts.push({
+        source: folder,
+        target: mount.mountPath,
+        readOnly: mount.readOnly === true || volume.secret !== undefined || volume.downwardAPI !== undefined,
+      });
     }
     const drop = security.capabilities?.drop ?? [];
     const add = security.capabilities?.add ?? [];
@@ -1425,13 +1505,14 @@ export class KubernetesTestEndpoint {
    * (kubernetes-models) and its own rules; an installed CRD's published `openAPIV3Schema` for a
    * custom resource, and the metadata rules every object keeps.
    */
-  #validate(resource: KubernetesTestResource, object: Record<string, unknown>): StatusCause[] {
+  #validate(resource: KubernetesTestResource, object: Record<string, unknown>, stored?: KubernetesObject): StatusCause[] {
     if (!isCustom(resource)) return validateObject(descriptors[resource].kind, object);
-    const problems = checkSchema(this.#customSchemas.get(resource)!, {
-      ...object,
-      apiVersion: descriptors[resource].apiVersion,
-      kind: descriptors[resource].kind,
-    });
+    const problems = checkSchema(
+      this.#customSchemas.get(resource)!,
+      { ...object, apiVersion: descriptors[resource].apiVersion, kind: descriptors[resource].kind },
+      '',
+      stored,
+    );
     // The API server's reasons: a missing field is Required, a value outside an enum NotSupported.
     const schemaCauses = problems.map((problem): StatusCause =>
       problem.message === 'is required'
@@ -1520,6 +1601,7 @@ interface PodSpec {
     name: string;
     emptyDir?: Record<string, unknown>;
     secret?: { secretName: string; optional?: boolean; defaultMode?: number; items?: { key: string; path: string; mode?: number }[] };
+    downwardAPI?: DownwardApiVolumeSource;
   }[];
   [field: string]: unknown;
 }
