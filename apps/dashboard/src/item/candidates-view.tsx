@@ -62,8 +62,9 @@ export function CandidatesView({
       )}
       {judge && (
         <p class="candidates-judge">
-          A judge {judge.attempt === null ? 'gave its view' : `chose attempt ${judge.attempt}`}
-          {judge.reason === null ? '.' : `: ${judge.reason}`}
+          {judge.refused !== null
+            ? `The judge's answer was refused (${judge.refused}): the order decided.`
+            : `A judge ${judge.attempt === null ? 'gave its view' : `chose attempt ${judge.attempt}`}${judge.reason === null ? '.' : `: ${judge.reason}`}`}
         </p>
       )}
       <ol class="candidate-columns">
