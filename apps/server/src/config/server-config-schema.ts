@@ -189,6 +189,11 @@ function triggersNameTemplates(config: z.output<typeof serverConfigShape>, conte
       if (!known.includes(template)) unknown(template, ['github', 'commandTemplates', index]);
     });
   }
+  const { linear, slack } = config.triggers;
+  for (const [label, template] of Object.entries(linear?.labels ?? {})) if (!known.includes(template)) unknown(template, ['linear', 'labels', label]);
+  for (const [user, template] of Object.entries(linear?.assignees ?? {})) if (!known.includes(template)) unknown(template, ['linear', 'assignees', user]);
+  for (const [command, template] of Object.entries(slack?.commands ?? {})) if (!known.includes(template)) unknown(template, ['slack', 'commands', command]);
+  if (slack?.mention !== undefined && !known.includes(slack.mention)) unknown(slack.mention, ['slack', 'mention']);
   // A webhook fills its template's parameters from the payload: each it maps must be one the
   // template declares, and each the template needs (no default) must be mapped, or every delivery
   // would be refused.

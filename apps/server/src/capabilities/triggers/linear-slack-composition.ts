@@ -1,6 +1,5 @@
 import type { Logger } from '@cairn/core';
 import type { EngineService } from '@cairn/engine';
-import { CairnError } from '@cairn/protocol';
 import type { LoadedServerConfig } from '../../config/load-server-config.ts';
 import { LinearSlackReplies } from './linear-slack-replies.ts';
 import { LinearTrigger } from './linear-trigger.ts';
@@ -18,8 +17,8 @@ export interface LinearAndSlack {
 /**
  * Builds `triggers.linear` and `triggers.slack` when configured, their deliveries claimed in `seen`
  * (the store the other triggers claim theirs in) and their secrets read through `secret` (server
- * secrets, never the config). Every template they name must be one of `templates:`: a bad one
- * refuses the start, naming the option.
+ * secrets, never the config). The templates they name were checked when the config was loaded
+ * (`triggersNameTemplates`).
  */
 export function composeLinearAndSlack(
   loaded: LoadedServerConfig,
@@ -33,24 +32,6 @@ export function composeLinearAndSlack(
 ): LinearAndSlack {
   const { linear, slack } = loaded.config.triggers;
   if (linear === undefined && slack === undefined) return {};
-  const named: [string, string][] = [
-    ...Object.entries(linear?.labels ?? {}).map(([label, template]): [string, string] => [`config.triggers.linear.labels.${label}`, template]),
-    ...Object.entries(linear?.assignees ?? {}).map(([user, template]): [string, string] => [`config.triggers.linear.assignees.${user}`, template]),
-    ...Object.entries(slack?.commands ?? {}).map(([command, template]): [string, string] => [`config.triggers.slack.commands.${command}`, template]),
-    ...(slack?.mention === undefined ? [] : [['config.triggers.slack.mention', slack.mention] as [string, string]]),
-  ];
-  for (const [path, template] of named)
-    if (!options.templates.has(template))
-      throw new CairnError(
-        'CAIRN_CONFIG_INVALID',
-        `${path}: ${JSON.stringify(template)} is not a template of templates: (${
-          options.templates
-            .list()
-            .map((known) => known.name)
-            .join(', ') || 'none'
-        }).`,
-        { path, action: 'Name a template of templates:, or add one there.' },
-      );
   const common = { templates: options.templates, seen: options.seen, service };
   const publicUrl = loaded.config.server.publicUrl;
   return {

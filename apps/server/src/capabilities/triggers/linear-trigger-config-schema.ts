@@ -3,6 +3,13 @@ import { secretName } from './secret-name-schema.ts';
 
 const templateName = z.string().min(1, 'must name a template of templates:, e.g. fix-issue');
 
+/** A map of names to templates whose keys must match `pattern`: a key that does not is named, with `message` (zod's own record key error says only "Invalid key"). */
+export function keysMatching(pattern: RegExp, message: string) {
+  return z.record(z.string(), templateName).superRefine((record, context) => {
+    for (const key of Object.keys(record)) if (!pattern.test(key)) context.addIssue({ code: 'custom', path: [key], message });
+  });
+}
+
 /**
  * `triggers.linear`: `POST /v1/triggers/linear` takes the deliveries of a Linear webhook (Issues
  * data changes). A delivery must carry `Linear-Signature`, the hex HMAC-SHA256 of its body with the
@@ -24,9 +31,7 @@ export const linearTriggerConfigSchema = z
     /** An issue given one of these labels (by name, as Linear shows it) runs the template named: `{ cairn: fix-issue }`. */
     labels: z.record(z.string().min(1).max(100), templateName).default({}),
     /** An issue assigned to one of these Linear users (by user id, a UUID) runs the template named. */
-    assignees: z
-      .record(z.string().regex(/^[0-9a-f-]{36}$/i, "must be a Linear user's id (a UUID; Linear's API and the user's page show it)"), templateName)
-      .default({}),
+    assignees: keysMatching(/^[0-9a-f-]{36}$/i, "must be a Linear user's id (a UUID; Linear's API and the user's page show it)").default({}),
     /** How far `webhookTimestamp` may be from the server's clock, either side, in seconds (Linear advises a minute). */
     toleranceSeconds: z.int().min(1).max(3_600).default(60),
   })

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { keysMatching } from './linear-trigger-config-schema.ts';
 import { secretName } from './secret-name-schema.ts';
 
 const templateName = z.string().min(1, 'must name a template of templates:, e.g. ask-cairn');
@@ -21,12 +22,10 @@ export const slackTriggerConfigSchema = z
     /** Slack's Web API root. */
     apiUrl: z.url({ protocol: /^https?$/, error: "must be the http(s) URL of Slack's Web API, e.g. https://slack.com/api" }).default('https://slack.com/api'),
     /** Each slash command (as created in the app, with its /) and the template it runs: `{ /cairn: ask-cairn }`. */
-    commands: z
-      .record(
-        z.string().regex(/^\/[a-z0-9_-]{1,31}$/, 'must be a slash command as Slack names it: / and up to 31 lowercase letters, digits, - or _, e.g. /cairn'),
-        templateName,
-      )
-      .default({}),
+    commands: keysMatching(
+      /^\/[a-z0-9_-]{1,31}$/,
+      'must be a slash command as Slack names it: / and up to 31 lowercase letters, digits, - or _, e.g. /cairn',
+    ).default({}),
     /** The template a mention of the app (`@cairn fix the flaky test`) runs; mentions start nothing when left out. */
     mention: templateName.optional(),
     /** How far `X-Slack-Request-Timestamp` may be from the server's clock, either side, in seconds (Slack advises 5 minutes). */
