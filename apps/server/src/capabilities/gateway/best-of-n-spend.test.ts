@@ -30,8 +30,17 @@ const writeA = (held: Promise<void>): ScriptedTurn => ({
   heldUntil: held,
 });
 
+/** One call that writes a.md and finishes: a candidate whole, 700 tokens. */
+const once: ScriptedTurn = {
+  toolCalls: [
+    { name: 'write_file', input: { path: 'a.md', content: 'a\n' } },
+    { name: 'finish', input: { exitCode: 0 } },
+  ],
+  usage: { inputTokens: 600, outputTokens: 100 },
+};
+
 /** An agent item of three identical candidates, each writing a.md; the check passes a workspace that has it. */
-function candidatesRun(select: object, budget?: object) {
+function candidatesRun(select: object, budget?: object, itemBudget?: object) {
   return {
     version: 1,
     name: 'spend',
@@ -42,6 +51,7 @@ function candidatesRun(select: object, budget?: object) {
         runtime: { kind: 'agent', adapter: 'openai-compatible', model, prompt: 'Write a.md.' },
         candidates: { count: 3 },
         select: { check: { argv: ['/bin/sh', '-c', 'test -f a.md'], timeout: '1m' }, ...select },
+        ...(itemBudget === undefined ? {} : { budget: itemBudget }),
       },
     ],
   };
@@ -124,13 +134,6 @@ test(
     // Each candidate writes a.md and finishes in one call of 700 tokens. Two calls take the run to
     // 1,400 of its 1,000 tokens: the third candidate's call finds the run spent and is held (it never
     // reaches the model) until the budget is raised. Who calls third does not matter: all are alike.
-    const once: ScriptedTurn = {
-      toolCalls: [
-        { name: 'write_file', input: { path: 'a.md', content: 'a\n' } },
-        { name: 'finish', input: { exitCode: 0 } },
-      ],
-      usage: { inputTokens: 600, outputTokens: 100 },
-    };
     const { api, composition, models } = await start({ chat: [once, once, once] }, options);
     const runId = await submit(api, candidatesRun({ order: 'smallest-diff' }, { tokens: 1_000 }));
     await expect.poll(async () => (await runOf(api, runId)).state, { timeout: 60_000 }).toBe('awaiting-budget');
@@ -153,5 +156,35 @@ test(
     expect(states()).toEqual(['succeeded', 'succeeded', 'succeeded']);
     expect(models.turns('chat')).toHaveLength(3);
     expect((await runOf(api, runId)).spend?.total).toMatchObject({ inputTokens: 1_800, outputTokens: 300, calls: 3 });
+  },
+);
+
+test(
+  'an item’s budget is its candidates’ total: once their spend reaches it, the next candidate’s call is refused and it cannot win',
+  { timeout: 120_000 },
+  async () => {
+    // The calls go one at a time (each reserves more than the budget's room beside another): two
+    // take the item to 1,400 of its 1,000 tokens, and the third is refused with CAIRN_BUDGET_EXCEEDED
+    // — its candidate fails, is not checked, and one of the two that passed wins.
+    const { api, composition, models } = await start({ chat: [once, once, once] }, options);
+    const runId = await submit(api, candidatesRun({ order: 'smallest-diff' }, undefined, { tokens: 1_000 }));
+    const ended = await composition.engine.waitForRun(runId);
+    expect(ended.state, JSON.stringify(composition.engine.items(runId))).toBe('succeeded');
+    expect(models.turns('chat')).toHaveLength(2);
+    const calls = modelCallsOf(composition, runId);
+    expect(calls.map((call) => call.outcome).sort()).toEqual(['denied', 'success', 'success']);
+    const refused = calls.find((call) => call.outcome === 'denied')!;
+    expect(refused.data).toMatchObject({ status: 402, reason: expect.stringContaining('item fix has used 1400 tokens of its budget of 1000') });
+    const attempts = composition.engine.attempts(runId, 'fix');
+    const loser = attempts.find((attempt) => attempt.state === 'failed');
+    expect(loser?.executionId).toBe(refused.entity.id);
+    expect(attempts.filter((attempt) => attempt.state === 'succeeded')).toHaveLength(2);
+    const entries = [...composition.engine.audit.runEntries(runId)];
+    const checked = entries.filter((entry) => entry.action === 'candidate.checked');
+    expect(checked.find((entry) => entry.entity.id === refused.entity.id)?.data).toMatchObject({ outcome: 'failed', check: null });
+    const selected = entries.find((entry) => entry.action === 'candidate.selected')!;
+    expect(selected.data['passed']).toHaveLength(2);
+    expect(selected.data['passed']).not.toContain(loser!.attempt);
+    expect((await runOf(api, runId)).spend?.total).toMatchObject({ inputTokens: 1_200, outputTokens: 200, calls: 3, denied: 1 });
   },
 );
