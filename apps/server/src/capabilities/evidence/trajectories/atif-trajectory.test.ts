@@ -229,6 +229,35 @@ describe.each(formats)('$api', (format) => {
   });
 });
 
+test("a refused call's body the gateway kept only as a stand-in (its size and digest) is named in notes, not read as messages", async () => {
+  const calls = await loop(formats[1]!, false);
+  const standIn = { notStored: "a refused call's request body is stored only up to 65536 bytes", bytes: 2_000_000, digest: calls[2]!.data.request };
+  // What the gateway records of a call it refused: no answer, no usage.
+  const {
+    response: _response,
+    inputTokens: _input,
+    outputTokens: _output,
+    cacheReadTokens: _read,
+    cacheWriteTokens: _write,
+    costUsd: _cost,
+    ...kept
+  } = calls[2]!.data;
+  const refused: RecordedModelCall = {
+    ...calls[2]!,
+    data: { ...kept, status: 403 },
+    request: new TextEncoder().encode(JSON.stringify(standIn)),
+    response: null,
+  };
+  const trajectory = buildAtifTrajectory({ sessionId: 's', agentName: 'openai-compatible', calls: [calls[0]!, refused] });
+  expect(atifProblems(trajectory)).toEqual([]);
+  expect(trajectory.steps.map((step) => step.source)).toEqual(['system', 'user', 'agent']);
+  expect(trajectory.notes).toContain(`model call 3: its request body (${calls[2]!.data.request}) was not kept`);
+  expect(trajectory.extra?.['model_calls']).toEqual([
+    { seq: 1, request: calls[0]!.data.request, response: calls[0]!.data.response, role: 'step' },
+    { seq: 3, request: calls[2]!.data.request, role: 'unread' },
+  ]);
+});
+
 test("a Responses freeform tool call (Codex's apply_patch) keeps its input whole as { input }", async () => {
   const models = await startScriptedModels({ responses: [{ toolCalls: [{ name: 'apply_patch', input: '*** Begin Patch\n*** End Patch' }], usage: first }] });
   open.push(models);

@@ -99,6 +99,17 @@ test('a claude-code attempt exported as ATIF through GET /v1/runs/{id}/trajector
   expect(canonicalJson(written)).toBe(canonicalJson(trajectory));
   expect(atifProblems(written)).toEqual([]);
 
+  // One document to a file with --item; without --output the document on stdout, its digest on stderr.
+  const file = join(folder, 'one.json');
+  const single = await runCli(['export', 'trajectories', runId, '--item', 'write', '--output', file], { env });
+  expect([single.status, single.stdout]).toEqual([0, `${digest} write attempt 1 (ATIF-v1.4) ${file}\n`]);
+  expect(canonicalJson(JSON.parse(readFileSync(file, 'utf8')))).toBe(canonicalJson(trajectory));
+  const piped = await runCli(['export', 'trajectories', runId], { env });
+  expect([piped.status, piped.stderr]).toEqual([0, `${digest} write attempt 1 (ATIF-v1.4)\n`]);
+  expect(canonicalJson(JSON.parse(piped.stdout))).toBe(canonicalJson(trajectory));
+  const scripted = await runCli(['--json', 'export', 'trajectories', runId], { env });
+  expect(JSON.parse(scripted.stdout)).toEqual(view);
+
   // Refusals, each naming what to change.
   const refusal = async (path: string) => {
     const response = await api(path);
