@@ -363,3 +363,36 @@ test("the stand-ins refuse what the providers' published descriptions do not all
   });
   expect(await notBoolean.json()).toEqual({ ok: false, error: 'invalid_form_data' });
 });
+
+test('a run that ended while no replica followed is answered when the replies start again, and only once', { timeout: 60_000 }, async () => {
+  const replies = composition.triggers.sourceReplies!;
+  const comments = linear.comments.length;
+  await replies.stop();
+  const response = await toLinear(linearDelivery(issueEvent({ labels: ['cairn'], previousLabels: [] }), { secret: linearSecret }));
+  const { runId } = (await response.json()) as { runId: string };
+  expect(response.status).toBe(201);
+  expect((await composition.engine.waitForRun(runId)).state).toBe('succeeded');
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  expect(linear.comments.length).toBe(comments);
+  replies.start();
+  expect((await more(linear.comments, comments)).body).toContain(runId);
+  // Started again, the sweep finds the same run: its reply is claimed already.
+  await replies.stop();
+  replies.start();
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  expect(linear.comments.filter((comment) => comment.body.includes(runId))).toHaveLength(1);
+});
+
+test('a reply Slack refuses (the app not in the channel) is not retried, and the run is unaffected', { timeout: 60_000 }, async () => {
+  const refused = slack.refused.length;
+  const posted = slack.messages.length;
+  const elsewhere = appMention('look here');
+  const event = { ...elsewhere, event: { ...elsewhere.event, channel: 'C0NOTJOINED' } };
+  const response = await toSlack(slackRequest(JSON.stringify(event), { secret: slackSigningSecret, json: true }));
+  const { runId } = (await response.json()) as { runId: string };
+  expect((await composition.engine.waitForRun(runId)).state).toBe('succeeded');
+  expect(await more(slack.refused, refused)).toEqual({ error: 'not_in_channel', detail: 'C0NOTJOINED' });
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  expect(slack.refused.length).toBe(refused + 1);
+  expect(slack.messages.length).toBe(posted);
+});
