@@ -5,7 +5,7 @@
 // won and why — at 1400 px in columns, at 800 px too, and neither page scrolls sideways.
 import { beforeAll, expect, test } from 'vitest';
 import { browserPages } from './browser-pages.test-support.ts';
-import { sidewaysOverflow } from './page-overflow.test-support.ts';
+import { expectNoSidewaysScroll } from './page-overflow.test-support.ts';
 import { runEnds, sharedServer, type SharedServer } from './shared-server.test-support.ts';
 import { runReaches, shell, submitRun } from './submit-run.test-support.ts';
 
@@ -67,8 +67,7 @@ test('a failed item re-runs as a new run after a confirmation that names what is
   );
   for (const width of [800, 1400]) {
     await page.setViewportSize({ width, height: 900 });
-    const { overflow, wide } = await sidewaysOverflow(page);
-    expect(overflow, wide.join(', ')).toBeLessThanOrEqual(0);
+    await expectNoSidewaysScroll(page);
   }
   await screenshot(page, 'rerun-from-item', { docs: 'dashboard-rerun-from-item.png' });
   // Keeping the run only asks nothing of the server.
@@ -123,13 +122,11 @@ test("a best-of-N item's candidates side by side: outcome, check, score, check o
   const tops = () => candidates.locator('.candidate').evaluateAll((elements) => elements.map((element) => Math.round(element.getBoundingClientRect().top)));
   await page.setViewportSize({ width: 1400, height: 1000 });
   await expect.poll(async () => new Set(await tops()).size).toBe(1);
-  let { overflow, wide } = await sidewaysOverflow(page);
-  expect(overflow, wide.join(', ')).toBeLessThanOrEqual(0);
+  await expectNoSidewaysScroll(page);
   await screenshot(page, 'candidates', { docs: 'dashboard-candidates.png' });
   await page.setViewportSize({ width: 800, height: 1000 });
   await expect.poll(async () => new Set(await tops()).size).toBeGreaterThan(1);
-  ({ overflow, wide } = await sidewaysOverflow(page));
-  expect(overflow, wide.join(', ')).toBeLessThanOrEqual(0);
+  await expectNoSidewaysScroll(page);
 
   // A judge's choice (the field a server with judges adds to `candidates`) is shown beside the order's.
   const judged = await signedIn(

@@ -5,7 +5,7 @@
 import { expect, test } from 'vitest';
 import { gatewayServers } from '../../server/src/capabilities/gateway/gateway-server.test-support.ts';
 import { browserPages } from './browser-pages.test-support.ts';
-import { sidewaysOverflow } from './page-overflow.test-support.ts';
+import { expectNoSidewaysScroll } from './page-overflow.test-support.ts';
 import { runReaches, shell, submitRun } from './submit-run.test-support.ts';
 
 const start = gatewayServers();
@@ -67,8 +67,7 @@ test("the runs list charts each run's duration and spend, and a run's timeline c
     expect((await heights('spend'))[quick]).toBe(0);
     expect(await svg.getAttribute('aria-labelledby')).toMatch(/-title .*-description$/);
     expect(await chart.locator('svg desc').textContent()).toMatch(/^3 bars from .* spent on models/);
-    const { overflow, wide } = await sidewaysOverflow(page);
-    expect(overflow, wide.join(', ')).toBeLessThanOrEqual(0);
+    await expectNoSidewaysScroll(page);
     // Every bar stays inside the chart's box.
     const box = (await chart.locator('.chart-box').boundingBox())!;
     for (const bar of await chart.locator('rect.chart-bar').all()) {
@@ -95,8 +94,7 @@ test("the runs list charts each run's duration and spend, and a run's timeline c
     expect(await itemsChart.locator('.chart-duration rect[data-bar-id="settle"]').getAttribute('height')).toBe('56');
     // The axis is the time since the run was submitted.
     expect(await itemsChart.locator('.chart-range span').first().textContent()).toMatch(/^\+\d/);
-    const { overflow, wide } = await sidewaysOverflow(page);
-    expect(overflow, wide.join(', ')).toBeLessThanOrEqual(0);
+    await expectNoSidewaysScroll(page);
     if (width === 1400) await screenshot(page, 'run-items-chart', { docs: 'dashboard-run-chart.png' });
   }
 });
