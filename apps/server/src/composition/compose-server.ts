@@ -89,6 +89,7 @@ export async function composeServer(loaded: LoadedServerConfig, options: Compose
   };
   const runtimes = agentRuntimeSettings(config.runtimes);
   // The configured executor is named by its kind (`local`, `fargate`, `kubernetes`): what items may name as `executor`.
+  const metrics = new ServerMetrics();
   const executors = options.executors ?? {
     [config.executor.kind]: await buildSeam(seamFactories.executor, config.executor, {
       ...context,
@@ -97,11 +98,11 @@ export async function composeServer(loaded: LoadedServerConfig, options: Compose
       cipher,
       signingKey,
       runtimes,
+      observeSandboxClaim: (claim) => metrics.observeSandboxClaim(claim),
     }),
   };
   // Deliver items run in this process, on the forges of the config (ADR 0040): none configured, none run.
   const delivery = await composeDelivery(config, { storage, signer, service: () => serviceOf!(), ...(options.logger ? { logger: options.logger } : {}) });
-  const metrics = new ServerMetrics();
   // Each part that holds something until closed, in the order it starts: one that fails to start
   // closes those before it, and the server's close closes them all in reverse.
   const parts = new StartedParts();

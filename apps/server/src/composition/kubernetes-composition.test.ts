@@ -36,8 +36,8 @@ const actor = { kind: 'user', id: 'tester', via: 'engine' } as const;
 test("executor kind kubernetes: the server's options are @cairn/kubernetes's settings, but what the server supplies; each refusal names its option and what to set", async () => {
   const { directories, compositions } = world();
   // kubeconfigFile is read into the package's kubeConfig; storage, cipher, keys, credentials, the
-  // logger and where the options live (settingsPath: config.executor) are the server's.
-  const supplied = ['settingsPath', 'storage', 'taskStorage', 'cipher', 'taskCipher', 'trustedKeys', 'taskCredentials', 'logger'];
+  // logger, the claim observer (its metrics) and where the options live (settingsPath: config.executor) are the server's.
+  const supplied = ['settingsPath', 'storage', 'taskStorage', 'cipher', 'taskCipher', 'trustedKeys', 'taskCredentials', 'logger', 'onClaimBound'];
   expect(kubernetesExecutorOptionNames.map((name) => (name === 'kubeconfigFile' ? 'kubeConfig' : name)).sort()).toEqual(
     Object.keys(kubernetesExecutorSettingsSchema.shape)
       .filter((name) => !supplied.includes(name))

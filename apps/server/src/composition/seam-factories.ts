@@ -27,6 +27,8 @@ export interface ExecutorContext extends SeamContext {
   readonly cipher: CipherV1;
   readonly signingKey: PublicKeyRecord;
   readonly runtimes: ReturnType<typeof agentRuntimeSettings>;
+  /** Told of each agent-sandbox claim a Kubernetes executor had bound (the server's metrics). */
+  readonly observeSandboxClaim?: (claim: { readonly warmPool: string; readonly launch: 'warm' | 'cold'; readonly seconds: number }) => void;
 }
 
 /**
@@ -138,7 +140,7 @@ export const seamFactories: {
     // and open their secrets with its KMS key (the schema refuses a kubernetes executor over
     // anything else). No credential is handed to pods: they reach S3 and KMS as their own identity
     // (a service account through podTemplate.serviceAccountName, IRSA or Pod Identity).
-    kubernetes: async (config, { loaded, storage, cipher, signingKey, logger, where }) => {
+    kubernetes: async (config, { loaded, storage, cipher, signingKey, logger, where, observeSandboxClaim }) => {
       const { createKubernetesExecutor, podTemplateSchema, attemptNetworkSchema } = await import('@cairn/kubernetes');
       const { storage: storageConfig, cipher: cipherConfig } = loaded.config;
       if (storageConfig.kind !== 's3' || cipherConfig.kind !== 'kms')
@@ -162,6 +164,8 @@ export const seamFactories: {
         podTemplate,
         network,
         pendingTimeoutSeconds: config.pendingTimeoutSeconds,
+        ...(config.sandboxPool ? { sandboxPool: config.sandboxPool } : {}),
+        ...(observeSandboxClaim ? { onClaimBound: observeSandboxClaim } : {}),
         storage,
         ...workerSeams(storageConfig, cipherConfig),
         cipher,

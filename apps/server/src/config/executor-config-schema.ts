@@ -156,6 +156,18 @@ export const executorConfigSchema = z.preprocess(
         ),
         /** How long a pod may stay Pending (unschedulable, its image not pulled) before its attempt fails and the pod is deleted. */
         pendingTimeoutSeconds: z.int().min(1).max(86_400).default(600),
+        /**
+         * Claim each attempt's sandbox from an agent-sandbox warm pool (`@cairn/kubernetes`'s
+         * `sandboxPool`, ADR 0051): the operator's SandboxWarmPool, the SandboxTemplate it must use
+         * (its container runs cairn-worker waiting for its attempt), and how long a claim may take.
+         */
+        sandboxPool: z
+          .strictObject({
+            warmPool: z.string({ error: 'must name a SandboxWarmPool in the namespace' }).min(1),
+            template: z.string({ error: 'must name the SandboxTemplate the pool uses' }).min(1),
+            claimTimeoutSeconds: z.int().min(1).max(3_600).default(300),
+          })
+          .optional(),
       }),
     ],
     {

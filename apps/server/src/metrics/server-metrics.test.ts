@@ -66,3 +66,16 @@ test('two servers in one process keep their own registries, each with its own pr
   expect(one).toMatch(/^process_cpu_seconds_total /m);
   expect(two).toMatch(/^process_cpu_seconds_total /m);
 });
+
+test("the Kubernetes executor's sandbox claims: latency by pool, and warm hits and cold claims counted apart", async () => {
+  const metrics = new ServerMetrics();
+  metrics.observeSandboxClaim({ warmPool: 'cairn-workers', launch: 'warm', seconds: 0.2 });
+  metrics.observeSandboxClaim({ warmPool: 'cairn-workers', launch: 'warm', seconds: 0.3 });
+  metrics.observeSandboxClaim({ warmPool: 'cairn-workers', launch: 'cold', seconds: 4 });
+  const text = await metrics.registry.metrics();
+  expect(text).toContain('cairn_kubernetes_sandbox_claims_total{pool="cairn-workers",launch="warm"} 2');
+  expect(text).toContain('cairn_kubernetes_sandbox_claims_total{pool="cairn-workers",launch="cold"} 1');
+  expect(text).toContain('cairn_kubernetes_sandbox_claim_seconds_count{pool="cairn-workers"} 3');
+  expect(text).toContain('cairn_kubernetes_sandbox_claim_seconds_bucket{le="0.25",pool="cairn-workers"} 1');
+  expect(text).toContain('cairn_kubernetes_sandbox_claim_seconds_sum{pool="cairn-workers"} 4.5');
+});

@@ -22,6 +22,8 @@ export class ServerMetrics {
   readonly #modelCalls: Counter<'provider' | 'model' | 'outcome'>;
   readonly #modelTokens: Counter<'provider' | 'model' | 'kind'>;
   readonly #modelCost: Counter<'provider' | 'model'>;
+  readonly #sandboxClaimSeconds: Histogram<'pool'>;
+  readonly #sandboxClaims: Counter<'pool' | 'launch'>;
   #service: Pick<EngineService, 'metrics'> | undefined;
   #logSink: LogSinkHealth | undefined;
   #runners: Pick<RunnerExecutor, 'runners'> | undefined;
@@ -86,6 +88,21 @@ export class ServerMetrics {
       name: 'cairn_model_cost_usd_total',
       help: 'US dollars of the model calls through the gateway, by the price table (calls of unknown cost add nothing)',
       labelNames: ['provider', 'model'],
+      registers: [registry],
+    });
+    // The Kubernetes executor's agent-sandbox claims (ADR 0051): how long a claim waits to be bound,
+    // and whether the pool had a warm sandbox for it (a cold one starts its pod after the claim).
+    this.#sandboxClaimSeconds = new Histogram({
+      name: 'cairn_kubernetes_sandbox_claim_seconds',
+      help: "From a SandboxClaim's creation to its sandbox being ready with the attempt, by warm pool",
+      labelNames: ['pool'],
+      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 120],
+      registers: [registry],
+    });
+    this.#sandboxClaims = new Counter({
+      name: 'cairn_kubernetes_sandbox_claims_total',
+      help: 'SandboxClaims bound, by warm pool and launch (warm: a sandbox the pool had ready; cold: one started for the claim)',
+      labelNames: ['pool', 'launch'],
       registers: [registry],
     });
     this.observer = {
@@ -211,6 +228,12 @@ export class ServerMetrics {
   /** A request refused for its Host (`host`, DNS rebinding) or its origin (`origin`, another page). */
   refusedBrowserRequest(reason: 'host' | 'origin'): void {
     this.#refusedBrowserRequests.inc({ reason });
+  }
+
+  /** A SandboxClaim of the Kubernetes executor bound: its latency and whether it was a warm hit. */
+  observeSandboxClaim(claim: { readonly warmPool: string; readonly launch: 'warm' | 'cold'; readonly seconds: number }): void {
+    this.#sandboxClaimSeconds.observe({ pool: claim.warmPool }, claim.seconds);
+    this.#sandboxClaims.inc({ pool: claim.warmPool, launch: claim.launch });
   }
 
   observeRequest(route: string, method: string, status: number, seconds: number): void {
