@@ -3,17 +3,18 @@
 // agent-sandbox's controllers binds claims to ready warm sandboxes (warm hits) or makes cold ones,
 // and merges each claim's annotations onto the running pod, whose downwardAPI file the endpoint's
 // kubelet rewrites. Every object either side writes is checked against the CRDs' schemas.
+import { readFileSync } from 'node:fs';
 import type { ExecutionHandle, ExecutionStatus, TaskEnvelope } from '@cairn/core';
 import { taskEnvironmentNames, taskEnvironmentPairs } from '@cairn/fargate';
 import { manifestKey } from '@cairn/protocol';
-import { CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
+import { CoreV1Api, CustomObjectsApi, loadAllYaml } from '@kubernetes/client-node';
 import { afterEach, expect, test } from 'vitest';
 import { AgentSandboxControllerStandIn } from '../testing/agent-sandbox/agent-sandbox-controller.ts';
-import { readCrd } from '../testing/crd-schema.test-support.ts';
+import { checkSchema, readCrd } from '../testing/crd-schema.test-support.ts';
 import { KubernetesTestEndpoint } from '../testing/kubernetes-test-endpoint.ts';
 import { kubernetesWorldForFile, workerImage, type KubernetesWorld } from '../testing/kubernetes-world.test-support.ts';
 import { podNameOf } from './execution-labels.ts';
-import { KubernetesExecutor, type KubernetesExecutorSettings } from './kubernetes-executor.ts';
+import { KubernetesExecutor, kubernetesExecutorSettingsSchema, type KubernetesExecutorSettings } from './kubernetes-executor.ts';
 import type { SandboxClaimObservation } from './sandbox-claim-path.ts';
 
 const crds = [
@@ -257,4 +258,38 @@ test('sandboxPool with a per-attempt credential is refused at construction: a cl
   expect(() => new KubernetesExecutor(current.settings({ sandboxPool: { warmPool: 'workers', template: 'cairn-worker' } }))).toThrow(
     expect.objectContaining({ code: 'CAIRN_CONFIG_INVALID', path: 'kubernetes.taskCredentials' }),
   );
+});
+
+test("the warm-pool manifests of docs/operations/kubernetes.md are valid agent-sandbox objects, wired as the worker's wait mode needs", () => {
+  const page = readFileSync(new URL('../../../../docs/operations/kubernetes.md', import.meta.url), 'utf8');
+  const blocks = [...page.matchAll(/^```yaml\n([\s\S]*?)^```/gm)].map((match) => match[1]!).filter((block) => block.includes('kind: SandboxTemplate'));
+  expect(blocks).toHaveLength(1);
+  const objects = loadAllYaml(blocks[0]!) as { kind: string; metadata: { name: string }; spec: Record<string, unknown> }[];
+  expect(objects.map((object) => object.kind)).toEqual(['SandboxTemplate', 'SandboxWarmPool']);
+  const schemaOf = {
+    SandboxTemplate: 'extensions.agents.x-k8s.io_sandboxtemplates.yaml',
+    SandboxWarmPool: 'extensions.agents.x-k8s.io_sandboxwarmpools.yaml',
+  } as const;
+  for (const object of objects) expect(checkSchema(readCrd(schemaOf[object.kind as keyof typeof schemaOf]).schemas.get('v1beta1')!, object)).toEqual([]);
+  const [template, pool] = objects as [(typeof objects)[0], (typeof objects)[0]];
+  expect(pool.spec['sandboxTemplateRef']).toEqual({ name: template.metadata.name });
+  const spec = (template.spec['podTemplate'] as { spec: Record<string, unknown> }).spec as {
+    volumes: { name: string; downwardAPI?: { items: { path: string; fieldRef: { fieldPath: string } }[] } }[];
+    containers: { name: string; env: { name: string; value?: string }[]; volumeMounts: { name: string; mountPath: string }[] }[];
+  };
+  const container = spec.containers[0]!;
+  const file = container.env.find((variable) => variable.name === 'CAIRN_ATTEMPT_ANNOTATIONS_FILE')!.value!;
+  const mount = container.volumeMounts.find((candidate) => file.startsWith(`${candidate.mountPath}/`))!;
+  const item = spec.volumes
+    .find((volume) => volume.name === mount.name)!
+    .downwardAPI!.items.find((candidate) => `${mount.mountPath}/${candidate.path}` === file)!;
+  expect(item.fieldRef.fieldPath).toBe('metadata.annotations');
+  // Nothing of an attempt is in the template: it arrives as annotations.
+  expect(container.env.map((variable) => variable.name)).not.toContain('CAIRN_EXECUTION_ID');
+  // The config line names this pool and template, and passes the executor's own check.
+  const line = /^ {2}sandboxPool: (\{.*\})$/m.exec(page)![1]!;
+  const sandboxPool = loadAllYaml(line)[0] as { warmPool: string; template: string; claimTimeoutSeconds: number };
+  expect(sandboxPool).toEqual({ warmPool: pool.metadata.name, template: template.metadata.name, claimTimeoutSeconds: 300 });
+  expect(kubernetesExecutorSettingsSchema.shape.sandboxPool.safeParse(sandboxPool).success).toBe(true);
+  expect(container.name).toBe('cairn-worker');
 });
