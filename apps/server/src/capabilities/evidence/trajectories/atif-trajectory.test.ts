@@ -229,6 +229,21 @@ describe.each(formats)('$api', (format) => {
   });
 });
 
+test('calls are read in the order they were sent, not the order their entries were recorded (a stream may end after the next call started)', async () => {
+  const [first, side, second] = await loop(formats[2]!, true);
+  // The first call's answer ended last: its entry comes after the others, its start before them.
+  const late = { ...first!, seq: 9, time: '2026-11-28T10:00:04.000Z', data: { ...first!.data, latencyMs: 3_500 } };
+  const trajectory = buildAtifTrajectory({ sessionId: 's', agentName: 'codex', calls: [side!, second!, late] });
+  expect(atifProblems(trajectory)).toEqual([]);
+  expect(trajectory.steps.map((step) => [step.source, step.message, step.observation?.results.length ?? 0])).toEqual([
+    ['system', system, 0],
+    ['user', prompt, 0],
+    ['agent', 'Writing it.', 1],
+    ['agent', 'Done: a.txt says hello.', 0],
+  ]);
+  expect((trajectory.extra?.['model_calls'] as { seq: number }[]).map((call) => call.seq)).toEqual([9, 2, 3]);
+});
+
 test("a refused call's body the gateway kept only as a stand-in (its size and digest) is named in notes, not read as messages", async () => {
   const calls = await loop(formats[1]!, false);
   const standIn = { notStored: "a refused call's request body is stored only up to 65536 bytes", bytes: 2_000_000, digest: calls[2]!.data.request };

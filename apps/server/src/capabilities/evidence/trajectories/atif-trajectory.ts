@@ -106,7 +106,11 @@ interface ReadCall {
 export function buildAtifTrajectory(input: AttemptModelCalls): AtifTrajectory {
   const notes: string[] = [];
   const read: ReadCall[] = [];
-  for (const call of input.calls) {
+  // In the order they were sent: an entry is recorded when its answer ends, and an agent may send
+  // its next call before the previous stream has closed (Codex does, once a tool call is complete).
+  const sent = (call: RecordedModelCall) => Date.parse(call.time) - call.data.latencyMs;
+  const calls = [...input.calls].sort((a, b) => sent(a) - sent(b) || a.seq - b.seq);
+  for (const call of calls) {
     const request = call.request === null ? undefined : parseJson(call.request);
     const messages = request === undefined || isStandIn(request) ? undefined : requestMessages(call.data.api, request);
     if (messages === undefined) {
@@ -136,7 +140,8 @@ export function buildAtifTrajectory(input: AttemptModelCalls): AtifTrajectory {
     previous = call;
   }
 
-  const agentSteps = steps.filter((step) => step.source === 'agent');
+  // The steps of recorded answers: a model turn an agent wrote into its history itself has no call to measure.
+  const agentSteps = steps.filter((step) => step.source === 'agent' && step.extra?.['model_call_seq'] !== undefined);
   const sum = (pick: (metrics: AtifMetrics) => number | undefined) => agentSteps.reduce((total, step) => total + (pick(step.metrics ?? {}) ?? 0), 0);
   const costs = agentSteps.map((step) => step.metrics?.cost_usd);
   if (costs.some((cost) => cost === undefined) && agentSteps.length > 0) notes.push('some calls have no price: total_cost_usd is left out');
@@ -169,7 +174,7 @@ export function buildAtifTrajectory(input: AttemptModelCalls): AtifTrajectory {
     },
     extra: {
       // What the document was built from: the bundle's model.called entries name these bodies.
-      model_calls: input.calls.map((call) => ({
+      model_calls: calls.map((call) => ({
         seq: call.seq,
         request: call.data.request,
         ...(call.data.response === undefined ? {} : { response: call.data.response }),

@@ -78,7 +78,7 @@ test('a claude-code attempt exported as ATIF through GET /v1/runs/{id}/trajector
   // model.called entries, which the bundle carries and the verifier hashes.
   const recorded = modelCallsOf(composition, runId).flatMap((entry) => [entry.data['request'], entry.data['response']]);
   const listed = (trajectory.extra.model_calls as { request: string; response: string }[]).flatMap((call) => [call.request, call.response]);
-  expect(listed).toEqual(recorded);
+  expect([...listed].sort()).toEqual([...recorded].sort());
   const bundle = await (await api(`/v1/runs/${runId}/bundle`)).text();
   const report = await verifyBundle(new TextEncoder().encode(bundle), {
     trustedKeys: [composition.signingKey],
