@@ -1,10 +1,12 @@
 // The GitHub test endpoint refuses what GitHub's published OpenAPI description refuses, so a
-// forge that sent a malformed request could not pass its tests against it. Sent through Octokit,
-// the client library the forge itself uses, with requests GitHub would answer 422 or 404.
+// forge that sent a malformed request could not pass its tests against it, and answers only what
+// the description allows for the operation and status, so a forge could not pass by reading an
+// answer GitHub never gives. Sent through Octokit, the client library the forge itself uses.
 import { generateKeyPairSync } from 'node:crypto';
 import { Octokit } from '@octokit/rest';
 import { afterAll, expect, test } from 'vitest';
 import { startGitHubApiServer } from './github-api.test-support.ts';
+import { githubResponseProblem } from './github-response-check.test-support.ts';
 
 const token = `github_pat_${'s'.repeat(40)}`;
 const { publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
@@ -56,4 +58,30 @@ test('an operation GitHub does not have is 404, and a well-formed request goes o
   const missing = await refusal(octokit.request('GET /repos/{owner}/{repo}/pulls/{pull_number}', { owner: 'o', repo: 'r', pull_number: 7 }));
   expect(missing).toEqual({ status: 404, message: 'Not Found' });
   expect(api.requests).toContain('GET /repos/o/r/pulls/7');
+});
+
+test("every answer is checked against the operation's response schema: one that drifted fails the request that got it", async () => {
+  const { id } = api.addReview('o/r', 1, { login: 'octocat', state: 'COMMENTED', body: 'x', comments: [] });
+  // No pull request 1 yet: the 404 GitHub answers is itself checked (basic-error), and passes.
+  expect(
+    (
+      await refusal(
+        octokit.request('GET /repos/{owner}/{repo}/pulls/{pull_number}/reviews/{review_id}', { owner: 'o', repo: 'r', pull_number: 1, review_id: id }),
+      )
+    ).status,
+  ).toBe(404);
+  api.alterNextAnswer((body) => ({ ...(body as object), message: 42 }));
+  const drifted = await refusal(octokit.request('GET /repos/{owner}/{repo}/pulls/{pull_number}', { owner: 'o', repo: 'r', pull_number: 9 }));
+  expect(drifted).toEqual({
+    status: 500,
+    message:
+      "The GitHub test endpoint answered what GitHub's description does not allow (GET /repos/{owner}/{repo}/pulls/{pull_number} 404: /message must be string)",
+  });
+  expect(api.drifts).toEqual(['GET /repos/{owner}/{repo}/pulls/{pull_number} 404: /message must be string']);
+  expect(githubResponseProblem('GET', '/repos/o/r/pulls/9', 200, { number: 9, state: 'merged' })).toBe(
+    'GET /repos/{owner}/{repo}/pulls/{pull_number} 200: the body must have _links',
+  );
+  expect(
+    githubResponseProblem('POST', '/repos/o/r/issues/comments/1/reactions', 201, { id: 1, node_id: 'R', user: null, content: 'thumbs', created_at: '' }),
+  ).toMatch(/^POST \/repos\/\{owner\}\/\{repo\}\/issues\/comments\/\{comment_id\}\/reactions 201: \/content must be equal to one of the allowed values/);
 });

@@ -6,7 +6,10 @@ import type { AddressInfo } from 'node:net';
 import { promisify } from 'node:util';
 import { ActionsRoutes, type TestJob } from './github-api-actions.test-support.ts';
 import { documentation, HttpFailure, notFound, send, validation, type RouteAnswer } from './github-api-answers.test-support.ts';
+import { githubPullRequest, githubUser, noReactions } from './github-objects.test-support.ts';
+import { reviewCommentsJson, reviewJson, type StoredReview, type TestReview } from './github-api-reviews.test-support.ts';
 import { githubRequestCheck } from './github-openapi.test-support.ts';
+import { githubResponseProblem } from './github-response-check.test-support.ts';
 
 const run = promisify(execFile);
 
@@ -43,10 +46,14 @@ export interface GitHubApiServer {
   ): number[];
   /** The reactions added through the API, in order. */
   reactions(): readonly { readonly kind: 'issue-comment' | 'review-comment'; readonly commentId: number; readonly content: string; readonly login: string }[];
+  /** Changes the body of the next answer before it is checked and sent: how a test shows that a drifted answer fails the request that got it. */
+  alterNextAnswer(change: (body: unknown) => unknown): void;
   /** Answers the next API requests with this status and GitHub's body for it (a 502 from a failing front end). */
   failNext(status: number, count?: number): void;
   /** Requests served, by `METHOD /path` without the query. */
   readonly requests: string[];
+  /** Answers that drifted from GitHub's description (each was replaced by a 500 naming it). */
+  readonly drifts: readonly string[];
   close(): Promise<void>;
 }
 
@@ -55,21 +62,6 @@ export interface GitHubApiServerOptions {
   readonly repositoryPath: (repository: string) => string;
   /** The GitHub App whose JWTs are accepted: its id, public key and the installation tokens can be issued for. */
   readonly app: { readonly id: number; readonly publicKey: KeyObject; readonly installationId: number };
-}
-
-/** A review as a test writes it: who, its state (`COMMENTED`, `CHANGES_REQUESTED`, `APPROVED`), its body and line comments. */
-export interface TestReview {
-  readonly login: string;
-  readonly state: string;
-  readonly body: string;
-  readonly comments: readonly { readonly path: string; readonly line: number; readonly body: string; readonly diffHunk: string }[];
-}
-
-interface StoredReview extends TestReview {
-  readonly id: number;
-  readonly pull: number;
-  readonly commentIds: readonly number[];
-  readonly submitted: string;
 }
 
 /** The reactions GitHub accepts (its `content` enum). */
@@ -104,6 +96,8 @@ export async function startGitHubApiServer(options: GitHubApiServerOptions): Pro
   const permissions = new Map<string, string>();
   const failures: number[] = [];
   const requests: string[] = [];
+  const drifts: string[] = [];
+  const alterations: ((body: unknown) => unknown)[] = [];
   let nextNumber = 0;
   let nextComment = 1000;
   let url = '';
@@ -123,27 +117,28 @@ export async function startGitHubApiServer(options: GitHubApiServerOptions): Pro
     git(repository, ['rev-parse', '--verify', '--quiet', `refs/heads/${branch}^{commit}`]);
 
   const pullJson = async (repository: string, pull: StoredPull): Promise<Record<string, unknown>> => {
-    const [owner, name] = repository.split('/');
     const headSha = pull.state === 'open' ? ((await tipOf(repository, pull.head)) ?? pull.closedHead ?? '') : (pull.closedHead ?? '');
-    const baseSha = (await tipOf(repository, pull.base)) ?? '';
-    const repo = { id: 1, name, full_name: repository, owner: { login: owner, type: 'Organization' }, private: true };
+    const whole = githubPullRequest(repository, {
+      number: pull.number,
+      branch: pull.head,
+      head: headSha,
+      base: pull.base,
+      state: pull.state,
+      title: pull.title,
+      body: pull.body,
+    });
     return {
+      ...whole,
       url: `${url}/repos/${repository}/pulls/${pull.number}`,
       id: 100000 + pull.number,
       html_url: `${url}/${repository}/pull/${pull.number}`,
-      number: pull.number,
-      state: pull.state,
-      locked: false,
-      title: pull.title,
-      user: { login: 'cairn-bot[bot]', type: 'Bot' },
-      body: pull.body,
+      user: githubUser('cairn-bot[bot]', { id: 41898282, type: 'Bot' }),
       created_at: pull.created,
       updated_at: pull.updated,
       closed_at: pull.state === 'closed' ? pull.updated : null,
       merged_at: pull.merged ? pull.updated : null,
-      draft: false,
-      head: { label: `${owner}:${pull.head}`, ref: pull.head, sha: headSha, user: { login: owner }, repo },
-      base: { label: `${owner}:${pull.base}`, ref: pull.base, sha: baseSha, user: { login: owner }, repo },
+      merged: pull.merged,
+      base: { ...whole.base, sha: (await tipOf(repository, pull.base)) ?? '' },
     };
   };
 
@@ -333,10 +328,14 @@ export async function startGitHubApiServer(options: GitHubApiServerOptions): Pro
           url: `${url}/repos/${repository}/issues/comments/${nextComment}`,
           html_url: `${url}/${repository}/pull/${rest[1]}#issuecomment-${nextComment}`,
           issue_url: `${url}/repos/${repository}/issues/${rest[1]}`,
+          node_id: `IC_${nextComment}`,
           body: body['body'],
-          user: { login: grant.login },
+          user: githubUser(grant.login),
           created_at: now,
           updated_at: now,
+          author_association: 'NONE',
+          performed_via_github_app: null,
+          reactions: noReactions(`${url}/repos/${repository}/issues/comments/${nextComment}`),
         },
       ];
     }
@@ -345,58 +344,9 @@ export async function startGitHubApiServer(options: GitHubApiServerOptions): Pro
       const pull = findPull(rest[1]);
       const review = (reviews.get(repository) ?? []).find((candidate) => candidate.pull === pull.number && String(candidate.id) === rest[3]);
       if (review === undefined) throw notFound();
-      const user = { login: review.login, id: 1, type: 'User' };
       const headSha = (await tipOf(repository, pull.head)) ?? '';
-      if (rest.length === 4)
-        return [
-          200,
-          {
-            id: review.id,
-            node_id: `PRR_${review.id}`,
-            user,
-            body: review.body,
-            state: review.state,
-            html_url: `${url}/${repository}/pull/${pull.number}#pullrequestreview-${review.id}`,
-            pull_request_url: `${url}/repos/${repository}/pulls/${pull.number}`,
-            submitted_at: review.submitted,
-            commit_id: headSha,
-            author_association: 'COLLABORATOR',
-            _links: {
-              html: { href: `${url}/${repository}/pull/${pull.number}#pullrequestreview-${review.id}` },
-              pull_request: { href: `${url}/repos/${repository}/pulls/${pull.number}` },
-            },
-          },
-        ];
-      return [
-        200,
-        review.comments.map((comment, index) => ({
-          id: review.commentIds[index],
-          node_id: `PRRC_${review.commentIds[index]}`,
-          pull_request_review_id: review.id,
-          url: `${url}/repos/${repository}/pulls/comments/${review.commentIds[index]}`,
-          html_url: `${url}/${repository}/pull/${pull.number}#discussion_r${review.commentIds[index]}`,
-          pull_request_url: `${url}/repos/${repository}/pulls/${pull.number}`,
-          diff_hunk: comment.diffHunk,
-          path: comment.path,
-          line: comment.line,
-          original_line: comment.line,
-          side: 'RIGHT',
-          position: 1,
-          original_position: 1,
-          commit_id: headSha,
-          original_commit_id: headSha,
-          user,
-          body: comment.body,
-          created_at: review.submitted,
-          updated_at: review.submitted,
-          author_association: 'COLLABORATOR',
-          _links: {
-            self: { href: `${url}/repos/${repository}/pulls/comments/${review.commentIds[index]}` },
-            html: { href: `${url}/${repository}/pull/${pull.number}#discussion_r${review.commentIds[index]}` },
-            pull_request: { href: `${url}/repos/${repository}/pulls/${pull.number}` },
-          },
-        })),
-      ];
+      const at = { url, repository, pull: pull.number, headSha };
+      return [200, rest.length === 4 ? reviewJson(at, review) : reviewCommentsJson(at, review)];
     }
     if (rest[1] === 'comments' && rest[3] === 'reactions' && rest.length === 4 && (rest[0] === 'issues' || rest[0] === 'pulls') && method === 'POST') {
       const grant = authorize(request, repository, true);
@@ -420,7 +370,7 @@ export async function startGitHubApiServer(options: GitHubApiServerOptions): Pro
         {
           id: 5000 + index,
           node_id: `REA_${5000 + index}`,
-          user: { login: grant.login, id: 2, type: 'Bot' },
+          user: githubUser(grant.login, { id: 2 }),
           content: body['content'],
           created_at: new Date().toISOString(),
         },
@@ -432,7 +382,7 @@ export async function startGitHubApiServer(options: GitHubApiServerOptions): Pro
       if (permission === undefined) throw notFound();
       // `permission` is the legacy four-level value; `role_name` the role itself (maintain, triage).
       const legacy = permission === 'maintain' ? 'write' : permission === 'triage' ? 'read' : permission;
-      return [200, { permission: legacy, role_name: permission, user: { login: rest[1], type: 'User' } }];
+      return [200, { permission: legacy, role_name: permission, user: { ...githubUser(rest[1]!), role_name: permission } }];
     }
     throw notFound();
   };
@@ -440,11 +390,19 @@ export async function startGitHubApiServer(options: GitHubApiServerOptions): Pro
   const server = createServer((request: IncomingMessage, response: ServerResponse) => {
     const path = new URL(request.url ?? '/', 'http://127.0.0.1').pathname;
     requests.push(`${request.method} ${path}`);
+    /** Every answer is checked against GitHub's description first: one that drifted fails the request that got it, and is kept. */
+    const answer = (status: number, given: unknown, headers?: Record<string, string>) => {
+      const body = (alterations.shift() ?? ((unchanged: unknown) => unchanged))(given);
+      const drift = githubResponseProblem(request.method ?? 'GET', path, status, body);
+      if (drift === undefined) return send(response, status, body, headers);
+      drifts.push(drift);
+      send(response, 500, { message: `The GitHub test endpoint answered what GitHub's description does not allow (${drift})` });
+    };
     route(request).then(
-      ([status, body, headers]) => send(response, status, body, headers),
+      ([status, body, headers]) => answer(status, body, headers),
       (error: unknown) => {
         request.resume();
-        if (error instanceof HttpFailure) send(response, error.status, error.body);
+        if (error instanceof HttpFailure) answer(error.status, error.body);
         else send(response, 500, { message: String(error) });
       },
     );
@@ -455,6 +413,7 @@ export async function startGitHubApiServer(options: GitHubApiServerOptions): Pro
   return {
     url,
     requests,
+    drifts,
     addToken(token, grant = {}) {
       grants.set(token, { write: grant.write ?? false, repositories: grant.repositories, login: 'a-person' });
     },
@@ -485,6 +444,9 @@ export async function startGitHubApiServer(options: GitHubApiServerOptions): Pro
     },
     addWorkflowRun: (repository, run) => actions.addWorkflowRun(repository, run),
     reactions: () => reactions,
+    alterNextAnswer(change) {
+      alterations.push(change);
+    },
     failNext(status, count = 1) {
       for (let index = 0; index < count; index += 1) failures.push(status);
     },

@@ -23,8 +23,11 @@ interface Operation {
 }
 
 interface Description {
-  readonly paths: Record<string, Record<string, { parameters?: unknown[]; requestBody?: RequestBody }>>;
-  readonly components: { readonly parameters: Record<string, Parameter> };
+  readonly paths: Record<string, Record<string, { parameters?: unknown[]; requestBody?: RequestBody; responses?: Record<string, unknown> }>>;
+  readonly components: {
+    readonly parameters: Record<string, Parameter>;
+    readonly responses: Record<string, { content?: Record<string, { schema?: object }> }>;
+  };
 }
 interface Parameter {
   readonly name: string;
@@ -48,7 +51,17 @@ export function githubRequestCheck(): GitHubRequestCheck {
   return shared;
 }
 
-function buildCheck(): GitHubRequestCheck {
+/** GitHub's REST description, loaded once per test process, and validators of the schemas in it, compiled on first use. */
+export interface GitHubOpenApi {
+  readonly description: Description;
+  /** A validator of the schema at JSON pointer `pointer` in the description. */
+  validatorAt(pointer: string): ValidateFunction;
+}
+
+let loaded: GitHubOpenApi | undefined;
+
+export function githubOpenApi(): GitHubOpenApi {
+  if (loaded !== undefined) return loaded;
   const file = createRequire(import.meta.url).resolve('@octokit/openapi/generated/api.github.com.json');
   const description = JSON.parse(readFileSync(file, 'utf8')) as Description;
   allowNullWithoutType(description);
@@ -56,16 +69,41 @@ function buildCheck(): GitHubRequestCheck {
   const ajv = new Ajv({ strict: false, allErrors: false, validateFormats: false });
   ajv.addSchema(description as object, 'github');
   const compiled = new Map<string, ValidateFunction>();
-  /** A validator of the schema at `pointer` in the description, compiled on first use. */
-  const validatorAt = (pointer: string): ValidateFunction => {
-    let validate = compiled.get(pointer);
-    if (validate === undefined) {
-      validate = ajv.compile({ $ref: `github#${pointer}` });
-      compiled.set(pointer, validate);
-    }
-    return validate;
+  loaded = {
+    description,
+    validatorAt(pointer) {
+      let validate = compiled.get(pointer);
+      if (validate === undefined) {
+        validate = ajv.compile({ $ref: `github#${pointer}` });
+        compiled.set(pointer, validate);
+      }
+      return validate;
+    },
   };
-  const escape = (segment: string) => segment.replaceAll('~', '~0').replaceAll('/', '~1');
+  return loaded;
+}
+
+/** `segment` as one step of a JSON pointer. */
+export const pointerStep = (segment: string) => segment.replaceAll('~', '~0').replaceAll('/', '~1');
+
+/** The description's path template of `method` on `pathname` (a literal path before a template that also matches it), or undefined. */
+export function operationTemplate(method: string, pathname: string): string | undefined {
+  const verb = method.toLowerCase();
+  let templates = templatesByMethod.get(verb);
+  if (templates === undefined) {
+    templates = Object.entries(githubOpenApi().description.paths)
+      .filter(([, item]) => item[verb] !== undefined)
+      .map(([template]) => ({ template, pattern: new RegExp(`^${template.replace(/\{[^}]+\}/g, '[^/]+')}$`) }))
+      .sort((left, right) => (left.template.match(/\{/g)?.length ?? 0) - (right.template.match(/\{/g)?.length ?? 0));
+    templatesByMethod.set(verb, templates);
+  }
+  return templates.find((candidate) => candidate.pattern.test(pathname))?.template;
+}
+const templatesByMethod = new Map<string, { template: string; pattern: RegExp }[]>();
+
+function buildCheck(): GitHubRequestCheck {
+  const { description, validatorAt } = githubOpenApi();
+  const escape = pointerStep;
   const operations = new Map<string, Operation[]>();
   const operationsOf = (method: string): Operation[] => {
     let list = operations.get(method);

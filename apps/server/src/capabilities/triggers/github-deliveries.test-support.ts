@@ -1,7 +1,7 @@
 import { createHmac } from 'node:crypto';
 
 import { assertGitHubWebhook } from './github-webhook-schema.test-support.ts';
-import { githubIssue, githubLabel, githubRepository, githubUser, noReactions } from './github-webhook-objects.test-support.ts';
+import { githubIssue, githubLabel, githubRepository, githubUser, noReactions } from '../../../../../packages/github-forge/src/github-objects.test-support.ts';
 
 // GitHub's documented example payloads for `issues` (action `labeled`) and `issue_comment` (action
 // `created`) on Codertocat/Hello-World, whole (every field GitHub's webhooks description requires),

@@ -12,7 +12,7 @@ import {
   githubRepository,
   githubUser,
   noReactions,
-} from '../github-webhook-objects.test-support.ts';
+} from '../../../../../../packages/github-forge/src/github-objects.test-support.ts';
 
 export const acmeApp = githubRepository('acme/app', { private: true });
 

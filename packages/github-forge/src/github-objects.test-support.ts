@@ -1,7 +1,8 @@
-// The objects GitHub's webhook payloads are made of (a user, a repository, a pull request, an
-// issue, a label), whole: every field `@octokit/openapi-webhooks` requires, in the shape and with
-// the addresses GitHub's documented example payloads carry. The delivery builders compose them, and
-// every delivery a test sends is checked against the description (github-webhook-schema.test-support.ts).
+// The objects GitHub's REST answers and webhook payloads are made of (a user, a repository, a pull
+// request, an issue, a label), whole: every field `@octokit/openapi` and `@octokit/openapi-webhooks`
+// require, in the shape and with the addresses GitHub's documented examples carry. The test
+// endpoint answers with them and the server's delivery builders compose them; both are checked
+// against the descriptions (github-response-check.test-support.ts, the server's github-webhook-schema.test-support.ts).
 
 const api = 'https://api.github.com';
 const web = 'https://github.com';
@@ -227,6 +228,18 @@ export function githubPullRequest(
     labels: (pull.labels ?? []).map((name, index) => githubLabel(fullName, name, 1362934389 + index)),
     milestone: null,
     draft: false,
+    merged: false,
+    mergeable: true,
+    rebaseable: true,
+    mergeable_state: 'clean',
+    merged_by: null,
+    comments: 0,
+    review_comments: 0,
+    maintainer_can_modify: false,
+    commits: 1,
+    additions: 1,
+    deletions: 1,
+    changed_files: 1,
     commits_url: `${url}/commits`,
     review_comments_url: `${url}/comments`,
     review_comment_url: `${api}/repos/${fullName}/pulls/comments{/number}`,
