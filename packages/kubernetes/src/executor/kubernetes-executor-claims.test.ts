@@ -293,3 +293,36 @@ test("the warm-pool manifests of docs/operations/kubernetes.md are valid agent-s
   expect(kubernetesExecutorSettingsSchema.shape.sandboxPool.safeParse(sandboxPool).success).toBe(true);
   expect(container.name).toBe('cairn-worker');
 });
+
+test("a claimed attempt is cancelled through its claim, and a restarted executor's sweep deletes the claims of attempts that are over, never a live one's", async () => {
+  const current = world();
+  const { endpoint } = current;
+  const controller = new AgentSandboxControllerStandIn(endpoint.kubeConfig(), endpoint.namespace);
+  closing.push({ close: () => controller.stop() });
+  const { pool, template } = await operatorPool(current, { replicas: 0 });
+  const sandboxPool = { warmPool: pool, template };
+  const executor = claimingExecutor(current, { sandboxPool });
+  const run = unique('run-claims-cancel');
+  const sleeping = (name: string) => stored(current, current.task(`${run}/${name}/1`, { kind: 'command', argv: ['/bin/sh', '-c', 'sleep 600'] }));
+  const [cancelled, live, lost] = await Promise.all([sleeping('cancelled'), sleeping('live'), sleeping('lost')]);
+  const [cancelledHandle, liveHandle, lostHandle] = await Promise.all([cancelled, live, lost].map((task) => executor.start(task)));
+  await executor.cancel(cancelledHandle!);
+  expect(await exited(executor, cancelledHandle!)).toMatchObject({ state: 'exited', outcome: 'cancelled' });
+  expect(endpoint.wasDeleted('sandboxclaims', cancelledHandle!['claim'] as string)).toBe(true);
+  await until(() => (endpoint.wasDeleted('pods', cancelledHandle!['pod'] as string) ? true : undefined), "the cancelled claim's pod to go");
+  executor.close();
+
+  // The server restarts; the engine knows only `live` as running (`lost` was recorded lost meanwhile).
+  const restarted = claimingExecutor(current, { sandboxPool });
+  const deleted = await restarted.sweep((id) => id === live.executionId);
+  expect(deleted).toEqual([lostHandle!['claim']]);
+  await until(() => (endpoint.wasDeleted('pods', lostHandle!['pod'] as string) ? true : undefined), "the lost attempt's pod to go with its claim");
+  expect(endpoint.object('sandboxclaims', liveHandle!['claim'] as string)).toBeDefined();
+  expect(endpoint.object('pods', liveHandle!['pod'] as string)).toBeDefined();
+  // The live one is still followed and cancellable from its stored handle.
+  const adopted = JSON.parse(JSON.stringify(liveHandle)) as ExecutionHandle;
+  expect((await restarted.inspect(adopted)).state).toBe('running');
+  await restarted.cancel(adopted);
+  expect(await exited(restarted, adopted)).toMatchObject({ outcome: 'cancelled' });
+  expect(controller.bound).toEqual({ warm: 0, cold: 3 });
+});
