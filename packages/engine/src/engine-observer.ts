@@ -19,6 +19,8 @@ export interface EngineObserver {
     readonly executor: string;
     readonly outcome: string;
     readonly durationMs: number;
+    /** The warm environment it ran over (ADR 0056): `built` when this attempt ran the setup. */
+    readonly environment?: { readonly built: boolean; readonly setupMs: number };
   }): void;
   /** An anchor refused or failed a checkpoint (it is retried later). */
   anchorFailed?(event: { readonly treeSize: number; readonly error: string }): void;

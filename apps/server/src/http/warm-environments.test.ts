@@ -1,7 +1,7 @@
 // Warm environments through a real server (SQLite, directory storage, the local executor over its
 // snapshot cache, bubblewrap): the guide's example runs as written — one setup for three items,
 // each item's patch without the environment's files — and the evidence bundle carries the
-// setup's log, named by every attempt, and verifies.
+// setup's log, named by every attempt, and verifies; /metrics counts the hits, the miss and the setup time.
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { verifyBundle } from '@cairn/audit';
@@ -17,7 +17,7 @@ test(
   "the guide's example: one setup for three items, their patches without the environment's files, its log in the evidence",
   { timeout: 180_000 },
   async () => {
-    const { base, operatorToken, composition, directory } = await start();
+    const { base, api, operatorToken, composition, directory } = await start();
     const client = createCairnClient({ baseUrl: base, token: operatorToken });
     const { runId } = await client.submit(spec('warm-environment'), { workspace: workspace() });
     const run = await client.waitForRun(runId, { signal: AbortSignal.timeout(150_000) });
@@ -38,6 +38,11 @@ test(
     expect(logs[0]).toMatch(/^sha256:[0-9a-f]{64}$/);
     const layers = findEnvironmentLayers(directory);
     expect(layers).toHaveLength(1);
+    // /metrics counts one miss (the attempt that ran the setup) and two hits, and the setup's seconds.
+    const metrics = await (await api('/metrics')).text();
+    expect(metrics).toMatch(/^cairn_environment_attempts_total\{executor="[^"]+",cache="miss"\} 1$/m);
+    expect(metrics).toMatch(/^cairn_environment_attempts_total\{executor="[^"]+",cache="hit"\} 2$/m);
+    expect(Number(/^cairn_environment_setup_seconds_total\{[^}]*\} ([0-9.e-]+)$/m.exec(metrics)?.[1])).toBeGreaterThan(0);
 
     const bundleText = await (await fetch(`${base}/v1/runs/${runId}/bundle`, { headers: { authorization: `Bearer ${operatorToken}` } })).text();
     const bundle = JSON.parse(bundleText) as { artifacts: { kind: string; digest: string }[] };

@@ -105,11 +105,29 @@ export class ServerMetrics {
       labelNames: ['pool', 'launch'],
       registers: [registry],
     });
+    // Warm environments (ADR 0056): how often an attempt found its layer built (a hit) or ran the
+    // setup (a miss), and the seconds the setups took, so the reuse a cache gives shows.
+    const environments = new Counter({
+      name: 'cairn_environment_attempts_total',
+      help: 'Attempts over a warm environment, by executor and cache (hit: the layer was there; miss: the attempt ran the setup)',
+      labelNames: ['executor', 'cache'],
+      registers: [registry],
+    });
+    const setupSeconds = new Counter({
+      name: 'cairn_environment_setup_seconds_total',
+      help: 'Seconds the warm environments’ setups took, by executor (counted by the attempt that ran each)',
+      labelNames: ['executor'],
+      registers: [registry],
+    });
     this.observer = {
       attemptStarted: (event) => dispatch.observe({ executor: event.executor }, event.waitMs / 1000),
       attemptEnded: (event) => {
         ended.inc({ executor: event.executor, outcome: event.outcome });
         durations.observe({ executor: event.executor, outcome: event.outcome }, event.durationMs / 1000);
+        if (event.environment) {
+          environments.inc({ executor: event.executor, cache: event.environment.built ? 'miss' : 'hit' });
+          if (event.environment.built) setupSeconds.inc({ executor: event.executor }, event.environment.setupMs / 1000);
+        }
       },
       anchorFailed: () => anchorFailures.inc(),
     };

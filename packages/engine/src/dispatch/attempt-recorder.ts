@@ -25,6 +25,7 @@ import { retryDecision } from './retry-decision.ts';
 import { retryDelay } from '../retry-delay.ts';
 import { CandidateRounds, type CandidateEnd } from './candidate-rounds.ts';
 import type { CandidateItemSpec } from './candidate-drafts.ts';
+import { judgeStdoutWanted } from './candidate-judge.ts';
 
 /**
  * Writes what happens to attempts — dispatched, started, failed to start, asked to stop, ended —
@@ -189,7 +190,16 @@ export class AttemptRecorder {
 
   /** Records an attempt that ended, with what its worker reported, in a transaction of its own. */
   async recordEnd(attempt: AttemptRecord, status: ExecutionStatus): Promise<void> {
-    this.#recordInTransaction(attempt, status, await readResult(this.#settings.storage, attempt, outputWanted(this.#runs, attempt.runId, attempt.itemId)));
+    this.#recordInTransaction(
+      attempt,
+      status,
+      await readResult(
+        this.#settings.storage,
+        attempt,
+        outputWanted(this.#runs, attempt.runId, attempt.itemId),
+        judgeStdoutWanted(this.#runs, attempt.runId, attempt.itemId, attempt.attempt),
+      ),
+    );
   }
 
   /**
@@ -198,7 +208,14 @@ export class AttemptRecorder {
    */
   async recordEnds(exits: readonly PushedExit[]): Promise<void> {
     const reads = await Promise.all(
-      exits.map(({ attempt }) => readResult(this.#settings.storage, attempt, outputWanted(this.#runs, attempt.runId, attempt.itemId))),
+      exits.map(({ attempt }) =>
+        readResult(
+          this.#settings.storage,
+          attempt,
+          outputWanted(this.#runs, attempt.runId, attempt.itemId),
+          judgeStdoutWanted(this.#runs, attempt.runId, attempt.itemId, attempt.attempt),
+        ),
+      ),
     );
     // No savepoint per exit: one that fails aborts the whole batch anyway.
     this.#settings.workingCopy.transaction(() => {
@@ -267,6 +284,9 @@ export class AttemptRecorder {
       executor: attempt.executor,
       outcome,
       durationMs: this.#now() - Date.parse(attempt.dispatchedAt),
+      ...(read !== undefined && !('rejected' in read) && read.environment
+        ? { environment: { built: read.environment.built, setupMs: read.environment.setupMs } }
+        : {}),
     });
     if (this.#candidateEnded(attempt, ended, read)) return;
     if (ended.outcome === 'succeeded') {

@@ -1,6 +1,17 @@
-import type { AttemptFailure, CandidateCheckResult, Digest, EgressSummary, LimitHit, PatchStats, StorageProviderV1, StorageWait } from '@cairn/core';
+import type {
+  AttemptEnvironment,
+  AttemptFailure,
+  CandidateCheckResult,
+  Digest,
+  EgressSummary,
+  LimitHit,
+  PatchStats,
+  StorageProviderV1,
+  StorageWait,
+} from '@cairn/core';
 import { blobKey, isCairnError, parsePayload, recordRetryWaits, resultKey, resultRecordSchema, type RetryWait } from '@cairn/protocol';
 import type { AttemptRecord } from '../store/sqlite/attempt-store.ts';
+import { judgeStdoutTailBytes } from './candidate-judge.ts';
 
 /** What the worker reported for an attempt: its result, a rejected one (and why), or nothing. */
 export type ResultRead =
@@ -22,6 +33,10 @@ export type ResultRead =
       /** A candidate's check over its patch, and the patch's size (ADR 0053). */
       readonly check?: CandidateCheckResult;
       readonly patchStats?: PatchStats;
+      /** The warm environment the attempt ran over (ADR 0056): whether it built the layer, and its setup time. */
+      readonly environment?: AttemptEnvironment;
+      /** The end of its stdout, when asked for: a best-of-N judge's answer is its last line (ADR 0053). */
+      readonly stdoutTail?: string;
     }
   | { readonly rejected: string }
   | undefined;
@@ -35,9 +50,11 @@ export async function readResult(
   attempt: Pick<AttemptRecord, 'executionId' | 'fencingToken' | 'manifestDigest'>,
   /** Asked only of a result with an `output`: whether its bytes are wanted too (a planner's are). */
   wantsOutput: () => boolean = () => false,
+  /** Asked of every result: whether the end of its stdout is wanted too (a judge's is). */
+  wantsStdoutTail: () => boolean = () => false,
 ): Promise<ResultRead> {
   const waits: RetryWait[] = [];
-  const read = await recordRetryWaits(waits, () => readStoredResult(storage, attempt, wantsOutput));
+  const read = await recordRetryWaits(waits, () => readStoredResult(storage, attempt, wantsOutput, wantsStdoutTail));
   if (read === undefined || 'rejected' in read) return read;
   const engine = waits
     .filter((wait) => wait.waitedFor === 'storage')
@@ -50,6 +67,7 @@ async function readStoredResult(
   storage: StorageProviderV1,
   attempt: Pick<AttemptRecord, 'executionId' | 'fencingToken' | 'manifestDigest'>,
   wantsOutput: () => boolean,
+  wantsStdoutTail: () => boolean,
 ): Promise<ResultRead> {
   const bytes = await storage.get(resultKey(attempt.executionId));
   if (bytes === null) return undefined;
@@ -63,6 +81,8 @@ async function readStoredResult(
     return { rejected: 'the result names another fencing token or manifest' };
   const outputDigest = record.artifacts['output'] !== undefined && wantsOutput() ? record.artifacts['output'] : undefined;
   const output = outputDigest === undefined ? null : await storage.get(blobKey(outputDigest as Digest));
+  const stdoutDigest = record.artifacts['stdout'] !== undefined && wantsStdoutTail() ? record.artifacts['stdout'] : undefined;
+  const stdout = stdoutDigest === undefined ? null : await storage.get(blobKey(stdoutDigest as Digest));
   return {
     artifacts: { ...record.artifacts },
     exitCode: record.exitCode,
@@ -71,7 +91,9 @@ async function readStoredResult(
     ...(record.egress ? { egress: record.egress } : {}),
     ...(record.storageWaits ? { storageWaits: record.storageWaits.map((wait) => ({ by: 'worker' as const, ...wait })) } : {}),
     ...(output === null ? {} : { output }),
+    ...(stdout === null ? {} : { stdoutTail: new TextDecoder().decode(stdout.subarray(Math.max(0, stdout.byteLength - judgeStdoutTailBytes))) }),
     ...(record.check ? { check: record.check } : {}),
     ...(record.patchStats ? { patchStats: record.patchStats } : {}),
+    ...(record.environment ? { environment: { ...record.environment, digest: record.environment.digest as Digest } } : {}),
   };
 }
