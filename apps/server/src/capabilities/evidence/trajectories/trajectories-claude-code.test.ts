@@ -20,6 +20,7 @@ const start = gatewayServers();
 const model = 'claude-sonnet-4-5';
 const providerKey = 'sk-ant-provider-7d21c0e4';
 const example = new URL('../../../../../../docs/examples/trajectory.atif.json', import.meta.url);
+const guide = new URL('../../../../../../docs/guides/trajectories.md', import.meta.url);
 
 test('a claude-code attempt exported as ATIF through GET /v1/runs/{id}/trajectories and cairn export trajectories', { timeout: 150_000 }, async () => {
   const usages = [
@@ -90,10 +91,13 @@ test('a claude-code attempt exported as ATIF through GET /v1/runs/{id}/trajector
 
   // The CLI: a folder of documents, each digest printed; the same document as the route's.
   const env = { CAIRN_SERVER: base, CAIRN_TOKEN: operatorToken };
-  const folder = join(mkdtempSync(join(tmpdir(), 'cairn-trajectories-')), 'out');
-  const exported = await runCli(['export', 'trajectories', runId, '--format', 'atif', '--output', `${folder}/`], { env });
+  // The guide's command as written (its run id this run's), in a fresh folder.
+  const here = mkdtempSync(join(tmpdir(), 'cairn-trajectories-'));
+  const folder = join(here, 'trajectories');
+  const command = /^cairn (export trajectories r-7f3k2 .*)$/m.exec(readFileSync(guide, 'utf8'))![1]!.replace('r-7f3k2', runId).split(' ');
+  const exported = await runCli(command, { env, cwd: here });
   expect(exported.status, exported.stderr).toBe(0);
-  expect(exported.stdout).toBe(`${digest} write attempt 1 (ATIF-v1.4) ${join(folder, 'write.1.atif.json')}\n`);
+  expect(exported.stdout).toBe(`${digest} write attempt 1 (ATIF-v1.4) trajectories/write.1.atif.json\n`);
   expect(readdirSync(folder)).toEqual(['write.1.atif.json']);
   const written = JSON.parse(readFileSync(join(folder, 'write.1.atif.json'), 'utf8')) as unknown;
   expect(canonicalJson(written)).toBe(canonicalJson(trajectory));
