@@ -88,6 +88,7 @@ export type {
   CandidateVariation,
   SelectSpec,
   CandidateCheckSpec,
+  CandidateJudgeSpec,
   CandidateOrder,
   CommandRuntimeSpec,
   DurationText,

@@ -99,4 +99,35 @@ describe('the candidates check', () => {
     expect(result.detail).toContain(message);
     expect(result.detail).toMatch(/^\$\.entries\[\d+\] \(/);
   });
+
+  describe('with a judge (ADR 0053)', () => {
+    const judged: ItemSpec = { ...fix, select: { ...fix.select!, judge: { runtime: { kind: 'agent', adapter: 'openai-compatible', prompt: 'Choose' } } } };
+    const judgedEntry = (chosen: number, candidate = chosen) =>
+      entry('candidate.judged', { attempt: 4, candidate, chosen, itemId: 'fix', reason: 'clearer', round: 1 }, `${runId}/fix/4`);
+    const refusedEntry = () => entry('candidate.judge-refused', { attempt: 4, answer: 'x', itemId: 'fix', reason: 'not JSON', round: 1 }, `${runId}/fix/4`);
+
+    test("passes the judge's choice of a passing candidate, though the order puts another first", () => {
+      expect(verdict([...round(), judgedEntry(2), selected(2, { decidedBy: 'judge' }), entry('item.succeeded', {})], judged).status).toBe('pass');
+    });
+
+    test("passes the order's choice after a refused answer", () => {
+      expect(verdict([...round(), refusedEntry(), selected(3, { decidedBy: 'order' }), entry('item.succeeded', {})], judged).status).toBe('pass');
+    });
+
+    test.each([
+      ['a judge choice edited to a failing candidate', () => [...round(), judgedEntry(1), selected(1, { decidedBy: 'judge' })], 'which did not pass its check'],
+      ['a winner other than the judge chose', () => [...round(), judgedEntry(2), selected(3, { decidedBy: 'judge' })], 'but the judge chose attempt 2'],
+      ['an order decision where the judge chose', () => [...round(), judgedEntry(3), selected(3, { decidedBy: 'order' })], "the log's entries say judge"],
+      ['a round that two passed with no judge entry', () => [...round(), selected(3, { decidedBy: 'order' })], 'but no judge entry'],
+      ['a judge choice naming another candidate', () => [...round(), judgedEntry(2, 3), selected(2, { decidedBy: 'judge' })], 'which is not candidate 3'],
+    ] as const)('fails %s', (_name, entries, message) => {
+      const result = verdict([...entries()], judged);
+      expect(result.status).toBe('fail');
+      expect(result.detail).toContain(message);
+    });
+
+    test('fails a judge entry for an item whose spec declares no judge', () => {
+      expect(verdict([...round(), judgedEntry(2), selected(2, { decidedBy: 'judge' })]).detail).toContain('declares no select.judge');
+    });
+  });
 });

@@ -1,4 +1,4 @@
-import type { EvidenceBundleV1, ItemSpec, JsonObject } from '@cairn/core';
+import type { AuditEntry, EvidenceBundleV1, ItemSpec, JsonObject } from '@cairn/core';
 import { rankCandidates } from '../candidates/rank-candidates.ts';
 import { recordedCandidateOf, type RecordedCandidate } from '../candidates/checked-candidate.ts';
 import { fail, pass, type BundleContext, type CheckResult } from './bundle-checks.ts';
@@ -11,19 +11,29 @@ import { fail, pass, type BundleContext, type CheckResult } from './bundle-check
  * `rankCandidates` over those entries, with the order and `stopOnFirstPass` **of the spec** (an
  * entry's own `order` must agree with it, but is never trusted), puts it first. For each
  * `candidate.none-passed`: none of its round passed. And an item with candidates that succeeded has
- * its round's selection before its success. The entries are proven by the other checks; this one
- * proves the choice follows from them.
+ * its round's selection before its success. A judge's entries are re-read too: a round that two or
+ * more passed, of an item whose spec declares a judge, has one; an accepted choice must be a passing
+ * candidate and wins (`decidedBy: judge`); a refusal leaves the order (`decidedBy: order`). The
+ * entries are proven by the other checks; this one proves the choice follows from them.
  */
 export function checkCandidates({ bundle }: BundleContext): CheckResult {
   const specs = candidateSpecs(bundle);
   if (specs.size === 0) return pass('no item of the run has candidates');
   const checked: RecordedCandidate[] = [];
+  // A round's judge entry (candidate.judged or candidate.judge-refused), by `item/round`.
+  const judges = new Map<string, { readonly at: string; readonly entry: AuditEntry }>();
   const selectedItems = new Set<string>();
   let rounds = 0;
   for (const [position, entry] of bundle.entries.entries()) {
     const at = `$.entries[${position}] (${entry.action})`;
     if (entry.action === 'candidate.checked') {
       checked.push(recordedCandidateOf(entry));
+      continue;
+    }
+    if (entry.action === 'candidate.judged' || entry.action === 'candidate.judge-refused') {
+      const itemId = String(entry.data['itemId']);
+      if (specs.get(itemId)?.select.judge === undefined) return fail(`${at} names item ${itemId}, whose spec declares no select.judge`);
+      judges.set(`${itemId}/${String(entry.data['round'])}`, { at, entry });
       continue;
     }
     if (entry.action === 'item.succeeded') {
@@ -49,6 +59,26 @@ export function checkCandidates({ bundle }: BundleContext): CheckResult {
       if (ranked.length > 0) return fail(`${at} says no candidate of round ${String(round)} passed, but attempt ${ranked[0]!.attempt} did`);
       continue;
     }
+    // The judge (ADR 0053): run when two or more passed and the spec declares one; an accepted
+    // choice must be a passing candidate of the round, and then it wins; a refusal leaves the order.
+    const judge = judges.get(`${itemId}/${String(round)}`);
+    if (spec.select.judge !== undefined && ranked.length >= 2 && judge === undefined)
+      return fail(`${at}: round ${String(round)} of item ${itemId} had ${ranked.length} passing candidates and a judge in its spec, but no judge entry`);
+    let judgeChoice: number | undefined;
+    if (judge?.entry.action === 'candidate.judged') {
+      const chosen = ofRound.find((candidate) => candidate.attempt === judge.entry.data['chosen']);
+      if (chosen === undefined || chosen.candidate !== judge.entry.data['candidate'])
+        return fail(
+          `${judge.at} chooses attempt ${String(judge.entry.data['chosen'])}, which is not candidate ${String(judge.entry.data['candidate'])} of round ${String(round)} of item ${itemId}`,
+        );
+      if (!chosen.passed)
+        return fail(`${judge.at} chooses attempt ${chosen.attempt}, which did not pass its check: a judge may only choose among those that passed`);
+      judgeChoice = chosen.attempt;
+    }
+    const decidedBy = judgeChoice === undefined ? 'order' : 'judge';
+    if ((entry.data['decidedBy'] ?? 'order') !== decidedBy)
+      return fail(`${at} says it was decided by ${String(entry.data['decidedBy'])}, but the log's entries say ${decidedBy}`);
+    const best = rankCandidates(ofRound, { ...ranking, judge: judgeChoice })[0];
     const data: JsonObject = entry.data;
     const winner = ofRound.find((candidate) => candidate.attempt === data['attempt']);
     if (winner === undefined)
@@ -61,10 +91,11 @@ export function checkCandidates({ bundle }: BundleContext): CheckResult {
       return fail(
         `${at} says order ${String(data['order'])} (stopOnFirstPass ${String(data['stopOnFirstPass'])}), but the spec says ${spec.select.order} (stopOnFirstPass ${ranking.stopOnFirstPass})`,
       );
-    const best = ranked[0]!;
-    if (best.attempt !== winner.attempt)
+    if (best!.attempt !== winner.attempt)
       return fail(
-        `${at} chooses attempt ${winner.attempt}, but order ${spec.select.order}${ranking.stopOnFirstPass ? ' under stopOnFirstPass' : ''} puts attempt ${best.attempt} first`,
+        judgeChoice === undefined
+          ? `${at} chooses attempt ${winner.attempt}, but order ${spec.select.order}${ranking.stopOnFirstPass ? ' under stopOnFirstPass' : ''} puts attempt ${best!.attempt} first`
+          : `${at} chooses attempt ${winner.attempt}, but the judge chose attempt ${judgeChoice}`,
       );
     const patch = bundle.entries.find((each) => each.action === 'candidate.checked' && each.seq === winner.seq)?.data['patch'];
     if (data['patch'] !== patch) return fail(`${at} names patch ${String(data['patch'])}, but attempt ${winner.attempt}'s check names ${String(patch)}`);

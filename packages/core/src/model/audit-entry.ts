@@ -39,6 +39,8 @@ export type AuditAction =
   | 'candidate.checked'
   | 'candidate.selected'
   | 'candidate.none-passed'
+  | 'candidate.judged'
+  | 'candidate.judge-refused'
   | 'model.called'
   | 'artifact.stored'
   | 'token.created'

@@ -367,6 +367,16 @@ export interface SelectSpec {
   order: CandidateOrder;
   /** The first passing candidate wins at once and the others are cancelled. */
   stopOnFirstPass?: boolean;
+  /** An agent that chooses among two or more passing candidates (ADR 0053); it only advises: a refused answer leaves the order to decide. */
+  judge?: CandidateJudgeSpec;
+}
+
+/** The judge of a round (ADR 0053): an agent in a sandbox of its own, given the passing candidates' patches and check output tails, no secrets. */
+export interface CandidateJudgeSpec {
+  runtime: AgentRuntimeSpec;
+  env?: Record<string, string>;
+  /** Its own wall-clock limit; 10m by default. */
+  timeout?: DurationText;
 }
 
 export interface CandidateCheckSpec {

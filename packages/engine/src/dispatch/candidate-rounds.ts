@@ -1,10 +1,11 @@
 import type { AttemptFailure, ItemSpec, JsonObject } from '@cairn/core';
-import { rankCandidates, recordedCandidateOf, type CheckedCandidate, type RecordedCandidate } from '@cairn/audit';
+import { rankCandidates, readJudgeAnswer, recordedCandidateOf, type CheckedCandidate, type RecordedCandidate } from '@cairn/audit';
 import { engineActor } from '../engine-actor.ts';
 import { retryDelay } from '../retry-delay.ts';
 import type { DispatchContext } from './dispatch-context.ts';
 import { engineFailure, failureSummary } from './engine-failure.ts';
 import type { ResultRead } from './read-result.ts';
+import { judgedRound } from './candidate-judge.ts';
 
 /** An attempt of an item with `candidates`, as its end is recorded. */
 export interface CandidateAttempt {
@@ -13,6 +14,10 @@ export interface CandidateAttempt {
   readonly attempt: number;
   readonly executionId: string;
 }
+
+/** An item with candidates, as the recorder reads its spec. */
+type CandidateSpec = ItemSpec & { readonly candidates: NonNullable<ItemSpec['candidates']> };
+type JudgedItemSpec = CandidateSpec & { readonly select: NonNullable<ItemSpec['select']> };
 
 /** How a candidate's attempt ended, as the recorder decided it. */
 export interface CandidateEnd {
@@ -47,12 +52,17 @@ export class CandidateRounds {
   }
 
   /** Records a candidate's end, and decides its round when it was the round's last; in the caller's transaction. */
-  ended(attempt: CandidateAttempt, spec: ItemSpec & { readonly candidates: NonNullable<ItemSpec['candidates']> }, end: CandidateEnd, read: ResultRead): void {
+  ended(attempt: CandidateAttempt, spec: CandidateSpec, end: CandidateEnd, read: ResultRead): void {
     const { settings, attempts } = this.#context;
     const { runId, itemId } = attempt;
     const count = spec.candidates.count;
-    const { round, index, first } = candidatePlace(attempt.attempt, count);
     const result = read !== undefined && !('rejected' in read) ? read : undefined;
+    const judged = judgedRound(attempt.attempt, spec as JudgedItemSpec, (each) => this.#checked(runId, itemId, each).filter((one) => one.passed).length);
+    if (judged !== undefined) {
+      this.#judged(attempt, spec, judged, end, result?.stdoutTail);
+      return;
+    }
+    const { round, index, first } = candidatePlace(attempt.attempt, count);
     const patch = end.outcome === 'succeeded' ? (end.artifacts?.['patch'] ?? null) : null;
     const check = end.outcome === 'succeeded' && patch !== null ? result?.check : undefined;
     const passed = check?.passed === true;
@@ -84,24 +94,72 @@ export class CandidateRounds {
     }
     // The round is decided at its last end: every candidate's end is in the log before the item's.
     if (live.length > 0 || roundAttempts.length < count) return;
+    if (spec.select?.judge !== undefined && !this.#cancelled(runId, itemId) && this.#checked(runId, itemId, round).filter((each) => each.passed).length >= 2) {
+      // Two or more passed and the item has a judge: its next attempt, r·N+1, is the judge
+      // (`judgedRound`), dispatched as any ready item is; the round is decided when it has ended.
+      settings.machine.retryItem(runId, itemId, this.#context.now(), { judge: { round, attempt: round * count + 1 } });
+      return;
+    }
     this.#decide(attempt, spec, round);
   }
 
-  #decide(attempt: CandidateAttempt, spec: ItemSpec & { readonly candidates: NonNullable<ItemSpec['candidates']> }, round: number): void {
+  /**
+   * A judge's end (ADR 0053): its answer, the last line of its stdout, read with `readJudgeAnswer`
+   * against the round's entries — `candidate.judged` when it chose a passing candidate, else
+   * `candidate.judge-refused` (a judge that failed, timed out, was stopped or printed anything else
+   * too) — and then the round is decided, by the judge's choice or, refused, by the order. The
+   * judge only advises: a refusal never fails the item.
+   */
+  #judged(attempt: CandidateAttempt, spec: CandidateSpec, round: number, end: CandidateEnd, stdoutTail: string | undefined): void {
+    const { settings } = this.#context;
+    const { runId, itemId } = attempt;
+    const checked = this.#checked(runId, itemId, round);
+    const answer =
+      end.outcome !== 'succeeded'
+        ? { refused: `the judge's attempt ended ${end.outcome}${end.failure ? ` (${end.failure.code})` : ''}: the order decides`, answer: '' }
+        : readJudgeAnswer(stdoutTail ?? '', checked);
+    const base = { attempt: attempt.attempt, itemId, round };
+    if ('chosen' in answer) {
+      settings.audit.append({
+        actor: engineActor,
+        action: 'candidate.judged',
+        entity: { kind: 'attempt', id: attempt.executionId },
+        outcome: 'success',
+        runId,
+        data: { ...base, candidate: answer.chosen.candidate, chosen: answer.chosen.attempt, reason: answer.reason },
+      });
+      this.#decide(attempt, spec, round, { attempt: answer.chosen.attempt, reason: answer.reason });
+      return;
+    }
+    settings.audit.append({
+      actor: engineActor,
+      action: 'candidate.judge-refused',
+      entity: { kind: 'attempt', id: attempt.executionId },
+      outcome: 'failure',
+      runId,
+      data: { ...base, answer: answer.answer, reason: answer.refused },
+    });
+    this.#decide(attempt, spec, round);
+  }
+
+  #cancelled(runId: string, itemId: string): boolean {
+    return this.#context.settings.machine.run(runId)?.cancelRequestedBy != null || this.#context.runs.item(runId, itemId)?.cancelRequestedBy != null;
+  }
+
+  #decide(attempt: CandidateAttempt, spec: CandidateSpec, round: number, judge?: { readonly attempt: number; readonly reason: string }): void {
     const { settings, runs, attempts } = this.#context;
     const { runId, itemId } = attempt;
     const machine = settings.machine;
-    const run = machine.run(runId);
-    const item = runs.item(runId, itemId);
-    if (run?.cancelRequestedBy != null || item?.cancelRequestedBy != null) {
+    if (this.#cancelled(runId, itemId)) {
       machine.finishItem(runId, itemId, 'cancelled');
       return;
     }
     const checked = this.#checked(runId, itemId, round);
     const order = spec.select!.order;
     const stopOnFirstPass = spec.select!.stopOnFirstPass === true;
-    const ranked = rankCandidates(checked, { order, stopOnFirstPass });
+    const ranked = rankCandidates(checked, { order, stopOnFirstPass, judge: judge?.attempt });
     const winner = ranked[0];
+    const decidedBy = judge !== undefined && winner?.attempt === judge.attempt ? 'judge' : 'order';
     if (winner !== undefined) {
       const artifacts = attempts.ofItem(runId, itemId).find((each) => each.attempt === winner.attempt)?.artifacts ?? {};
       settings.audit.append({
@@ -114,11 +172,15 @@ export class CandidateRounds {
           attempt: winner.attempt,
           candidate: winner.candidate,
           candidates: spec.candidates.count,
+          decidedBy,
           itemId,
           order,
           passed: ranked.map((each) => each.attempt),
           patch: artifacts['patch'] ?? null,
-          reason: reasonOf(winner, ranked.length, order, stopOnFirstPass),
+          reason:
+            decidedBy === 'judge'
+              ? `the judge's choice among ${ranked.length} passing candidates: ${judge!.reason}`
+              : reasonOf(winner, ranked.length, order, stopOnFirstPass),
           round,
           stopOnFirstPass,
         },

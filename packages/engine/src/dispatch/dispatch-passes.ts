@@ -18,6 +18,7 @@ import type { PreparedDispatch } from './prepared-dispatch.ts';
 import type { PushedExits } from './pushed-exits.ts';
 import { outputWanted } from './emitter-output.ts';
 import { readResult, type ResultRead } from './read-result.ts';
+import { judgeStdoutWanted } from './candidate-judge.ts';
 
 /**
  * Dispatch passes, one at a time: each moves ready items onto executors, in dispatch order (priority, then ready time), as many as
@@ -358,6 +359,7 @@ export class DispatchPasses {
       this.#settings.storage,
       { executionId: dispatch.executionId, fencingToken: dispatch.attempt, manifestDigest: dispatch.manifestDigest },
       outputWanted(this.#runs, dispatch.runId, dispatch.itemId),
+      judgeStdoutWanted(this.#runs, dispatch.runId, dispatch.itemId, dispatch.attempt),
     );
   }
 }

@@ -16,6 +16,7 @@ import type { PureResults } from '../store/sqlite/pure-results.ts';
 import { revealItemSecrets } from './reveal-item-secrets.ts';
 import { outputWanted } from './emitter-output.ts';
 import { candidateDrafts, previousCandidates, type CandidateItemSpec } from './candidate-drafts.ts';
+import { judgeDraft, judgedRound, roundCandidates } from './candidate-judge.ts';
 
 const defaultTimeoutMs = 3_600_000;
 /** What an empty workspace is, when a run names no snapshot. */
@@ -129,6 +130,13 @@ export class ManifestDrafter {
       ...(spec.runsOn === undefined ? {} : { labels: spec.runsOn.labels }),
     };
     if (spec.candidates === undefined) return drafted;
+    // After a round that two or more passed, the item's next attempt is its judge (ADR 0053).
+    const candidates = (round: number) => roundCandidates(this.#settings.audit, runId, itemId, round);
+    const judged = judgedRound(attempt, spec as CandidateItemSpec, (round) => candidates(round).filter((each) => each.passed).length);
+    if (judged !== undefined)
+      return judgeDraft(drafted, spec as CandidateItemSpec, judged, candidates(judged), this.#settings.storage, (judgeSpec, timeoutMs) =>
+        this.#settings.gateway?.issue({ runId, itemId, attempt, executionId, spec: judgeSpec, timeoutMs }),
+      );
     const previous = await previousCandidates(this.#settings.storage, item, attempt, spec.candidates.count);
     return candidateDrafts(
       drafted,

@@ -34,6 +34,8 @@ export const auditActions = [
   'candidate.checked',
   'candidate.selected',
   'candidate.none-passed',
+  'candidate.judged',
+  'candidate.judge-refused',
   'model.called',
   'artifact.stored',
   'token.created',

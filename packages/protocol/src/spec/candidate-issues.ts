@@ -32,6 +32,11 @@ export function candidateIssues(spec: RunSpecV1): ValidationIssue[] {
     refused('locks', 'each candidate is an attempt running at once and would need the locks too; take them on the item that applies the winner.');
     if (item.effect === 'pure')
       report(`${base}.effect`, 'cannot be pure with candidates: a reused result has no candidates or check to prove; use read-impure.');
+    if (item.select?.judge !== undefined && item.select.stopOnFirstPass === true)
+      report(
+        `${base}.select.judge`,
+        'cannot be given with stopOnFirstPass: the first candidate to pass wins at once, and nothing is left to judge. Drop one of them.',
+      );
     const kind = item.runtime.kind;
     if (kind === 'merge' || kind === 'deliver')
       report(`${base}.runtime`, `must run a program (command or agent) with candidates, not a ${kind}: it has nothing to choose among.`);

@@ -1,8 +1,9 @@
-import type { CandidateCheckSpec, CandidateVariation, CandidatesSpec, SelectSpec } from '@cairn/core';
+import type { CandidateCheckSpec, CandidateJudgeSpec, CandidateVariation, CandidatesSpec, SelectSpec } from '@cairn/core';
 import { z } from 'zod';
 import { durationPattern } from '../json/duration.ts';
 import type { SchemaImplements } from '../schemas/schema-implements.ts';
 import { runSpecLimits as limits } from './run-spec-limits.ts';
+import { agentRuntimeSpecSchema } from './run-spec-schema.ts';
 
 // A round of candidates runs at once, each in a sandbox of its own: the bound keeps one item from
 // taking a host (ADR 0053).
@@ -20,6 +21,16 @@ const argv = z
   .refine((value) => value[0] !== '', { error: 'must be the program to run, not an empty string', path: [0] });
 const environmentName = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
+const environment = z
+  .record(
+    z.string().regex(environmentName, 'must be an environment variable name: letters, digits and "_", not starting with a digit'),
+    z
+      .string()
+      .max(limits.textLength, `must be at most ${limits.textLength} characters`)
+      .refine((value) => !value.includes('\0'), noNul),
+  )
+  .refine((entries) => Object.keys(entries).length <= limits.mapEntries, `must hold at most ${limits.mapEntries} entries`);
+
 export const candidateVariationSchema = z
   .strictObject({
     prompt: z
@@ -30,16 +41,7 @@ export const candidateVariationSchema = z
       .exactOptional(),
     model: z.string().min(1, 'must not be empty').max(limits.nameLength, `must be at most ${limits.nameLength} characters`).exactOptional(),
     argv: argv.exactOptional(),
-    env: z
-      .record(
-        z.string().regex(environmentName, 'must be an environment variable name: letters, digits and "_", not starting with a digit'),
-        z
-          .string()
-          .max(limits.textLength, `must be at most ${limits.textLength} characters`)
-          .refine((value) => !value.includes('\0'), noNul),
-      )
-      .refine((entries) => Object.keys(entries).length <= limits.mapEntries, `must hold at most ${limits.mapEntries} entries`)
-      .exactOptional(),
+    env: environment.exactOptional(),
   })
   .refine((variation) => Object.keys(variation).length > 0, 'must change something: prompt, model, argv or env')
   .meta({ description: "What one candidate changes of its item: prompt and model of an agent, argv of a command, env (merged over the item's) of either." });
@@ -71,6 +73,21 @@ export const candidateCheckSpecSchema = z.strictObject({
 });
 true satisfies SchemaImplements<typeof candidateCheckSpecSchema, CandidateCheckSpec>;
 
+// No secrets, vary, budget or retry of its own (ADR 0053): it runs under the item's budget and,
+// like the check, sees none of the item's secrets; a strict object refuses them at their path.
+export const candidateJudgeSpecSchema = z
+  .strictObject({
+    // Lazy: the item's agent runtime schema is defined in the run spec's module, which imports this one.
+    runtime: z.lazy(() => agentRuntimeSpecSchema),
+    env: environment.exactOptional(),
+    timeout: z.string().regex(durationPattern, 'must be a duration: a positive whole number and one unit of ms, s, m, h or d (30s, 10m, 2h)').exactOptional(),
+  })
+  .meta({
+    description:
+      'An agent that chooses among two or more candidates the check passed, given their patches and check output tails (never transcripts or secrets); its last output line is {"candidate": n, "reason": "..."}. It only advises: a refused answer leaves the choice to order.',
+  });
+true satisfies SchemaImplements<typeof candidateJudgeSpecSchema, CandidateJudgeSpec>;
+
 export const selectSpecSchema = z
   .strictObject({
     check: candidateCheckSpecSchema,
@@ -79,6 +96,7 @@ export const selectSpecSchema = z
       "must be score (the highest score of the check's last line), smallest-diff (the fewest patch bytes) or first (the first to pass)",
     ),
     stopOnFirstPass: z.boolean('must be true or false').exactOptional(),
+    judge: candidateJudgeSpecSchema.exactOptional(),
   })
   .meta({
     description:

@@ -88,6 +88,26 @@ items:
     ]);
   });
 
+  test('a judge is an agent with its own env and timeout, no secrets, and not with stopOnFirstPass', () => {
+    const judge = { runtime: { ...agent, prompt: 'Choose the clearest fix' }, env: { STYLE: 'strict' }, timeout: '5m' };
+    expect(issues(spec({ candidates: { count: 3 }, select: { ...select, judge } }))).toEqual([]);
+    expect(issues(spec({ candidates: { count: 3 }, select: { ...select, stopOnFirstPass: true, judge } }))).toEqual([
+      ['$.items[0].select.judge', expect.stringContaining('cannot be given with stopOnFirstPass')],
+    ]);
+    const withSecrets = { ...judge, secrets: ['GITHUB_TOKEN'] } as unknown as NonNullable<NonNullable<ItemSpec['select']>['judge']>;
+    expect(issues(spec({ candidates: { count: 3 }, select: { ...select, judge: withSecrets } })).map(([path]) => path)).toEqual([
+      '$.items[0].select.judge.secrets',
+    ]);
+    const command = { runtime: { kind: 'command', argv: ['rank'] } } as unknown as NonNullable<NonNullable<ItemSpec['select']>['judge']>;
+    // A command that ranks is a check with a score (order: score): the judge is an agent only.
+    expect(issues(spec({ candidates: { count: 3 }, select: { ...select, judge: command } })).map(([path]) => path)).toContain(
+      '$.items[0].select.judge.runtime.kind',
+    );
+    expect(issues(spec({ candidates: { count: 3 }, select: { ...select, judge: { ...judge, timeout: 'soon' } } }))).toEqual([
+      ['$.items[0].select.judge.timeout', expect.stringContaining('must be a duration')],
+    ]);
+  });
+
   test('an invalid spec throws CAIRN_RUN_SPEC_INVALID naming the first path', () => {
     try {
       assertRunSpec(spec({ candidates: { count: 3 } }));
@@ -102,5 +122,6 @@ items:
     const item = JSON.stringify(runSpecJsonSchema());
     expect(item).toContain('"stopOnFirstPass"');
     expect(item).toContain('"smallest-diff"');
+    expect(item).toContain('"judge"');
   });
 });
