@@ -78,6 +78,28 @@ test('items needing one environment: the first attempt sets it up, the rest reus
   expect(JSON.parse(readFileSync(join(cache, hex, 'entry.json'), 'utf8'))).toMatchObject({ digest: records[0]!.environment!.digest, logDigest });
 });
 
+test('attempts racing in their own supervisors run the setup once', { timeout: 240_000 }, async () => {
+  const world = executorWorld();
+  worlds.push(world);
+  const snapshot = writeTar([{ kind: 'file', path: 'package-lock.json', executable: false, content: Buffer.from('{"race":1}\n') }]);
+  const workspace = sha256Digest(snapshot);
+  await world.storage.put(blobKey(workspace), snapshot);
+  const executor = createLocalExecutor({ storage: world.storage, trustedKeys: [world.key], stateDirectory: world.stateDirectory, workRoot: world.workRoot });
+  const environment: EnvironmentSpec = { setup: { argv: ['/bin/sh', '-c', 'sleep 2; mkdir deps && echo ready > deps/marker'] } };
+  const ids = ['race/a/1', 'race/b/1', 'race/c/1'];
+  const exits = ids.map((id) => exitOf(executor, id));
+  // Each execution's supervisor is a process of its own: the lock between them is the cache's file.
+  await Promise.all(ids.map((id) => executor.start(world.task(id, { kind: 'command', argv: ['/bin/cat', 'deps/marker'] }, { workspace, environment }))));
+  for (const exited of exits) expect(await exited).toMatchObject({ state: 'exited', outcome: 'succeeded' });
+  const built = [];
+  for (const id of ids) {
+    const record = resultRecordSchema.parse(JSON.parse(Buffer.from((await world.storage.get(resultKey(id)))!).toString('utf8')));
+    built.push(record.environment?.built);
+    expect(Buffer.from((await world.storage.get(blobKey(record.artifacts.stdout)))!).toString('utf8')).toBe('ready\n');
+  }
+  expect(built.sort()).toEqual([false, false, true]);
+});
+
 test('an item whose setup fails fails with the setup’s log in its failure', { timeout: 120_000 }, async () => {
   const world = executorWorld();
   worlds.push(world);

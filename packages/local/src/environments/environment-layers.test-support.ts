@@ -40,7 +40,9 @@ afterEach(async () => {
  * attempt volumes, idmapped overlays, bubblewrap setups), in a work root of the test's; attempts
  * laid with `attempt`, removed after the test.
  */
-export function environmentHarness(options: { readonly egress?: Partial<WorkerEgressSettings>; readonly failureMemoryMs?: number } = {}) {
+export function environmentHarness(
+  options: { readonly egress?: Partial<WorkerEgressSettings>; readonly failureMemoryMs?: number; readonly maxBytes?: number } = {},
+) {
   const root = mkdtempSync(join(tmpdir(), 'cairn-environments-'));
   // The sandbox's uid passes through the work root to its workspace.
   chmodSync(root, 0o711);
@@ -51,7 +53,7 @@ export function environmentHarness(options: { readonly egress?: Partial<WorkerEg
   const cacheDirectory = join(root, 'cache');
   const environmentCache = new EnvironmentCache({
     directory: join(cacheDirectory, '.environments'),
-    maxBytes: 1e12,
+    maxBytes: options.maxBytes ?? 1e12,
     maxAgeMs: 1e12,
     ...(options.failureMemoryMs === undefined ? {} : { failureMemoryMs: options.failureMemoryMs }),
   });

@@ -160,6 +160,26 @@ describe('environment layers', () => {
     expect(again.environment).toMatchObject({ built: true, digest: probe.environment!.digest });
   });
 
+  test('layers beyond the cache’s bound are evicted least recently used first, never one an attempt holds', { timeout: 120_000 }, async () => {
+    // Each layer takes a few MiB (the setup writes 2 MiB): a bound of 1 byte keeps only the newest and the held.
+    const harness = environmentHarness({ maxBytes: 1 });
+    const spec = (lock: number): EnvironmentSpec => ({ setup: { argv: ['/bin/sh', '-c', `head -c 2097152 /dev/zero > blob-${lock}`] } });
+    const layersIn = () => readdirSync(harness.environmentCache.directory).filter((name) => /^[0-9a-f]{64}$/.test(name));
+    const first = await harness.attempt(project('{"lock":1}'), spec(1));
+    const firstHex = first.environment!.digest.slice('sha256:'.length);
+    // Held by `first` while the second is built: it stays.
+    const second = await harness.attempt(project('{"lock":2}'), spec(2));
+    expect(layersIn().sort()).toEqual([firstHex, second.environment!.digest.slice('sha256:'.length)].sort());
+    await first.workspace.remove();
+    await second.workspace.remove();
+    // Neither is held now: building a third evicts both older ones.
+    const third = await harness.attempt(project('{"lock":3}'), spec(3));
+    expect(layersIn()).toEqual([third.environment!.digest.slice('sha256:'.length)]);
+    // An evicted key is built again when needed.
+    const again = await harness.attempt(project('{"lock":1}'), spec(1));
+    expect(again.environment).toMatchObject({ built: true, digest: first.environment!.digest });
+  });
+
   test('an environment asking for the whole internet is refused before anything runs', { timeout: 60_000 }, async () => {
     const harness = environmentHarness();
     const error = await rejection(harness.attempt(project('{"lock":1}'), setup, { network: true }));
