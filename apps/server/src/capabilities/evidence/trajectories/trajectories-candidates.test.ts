@@ -19,7 +19,7 @@ const once: ScriptedTurn = {
 };
 
 test('each candidate of a best-of-N agent item exports as its own ATIF document', { timeout: 120_000 }, async () => {
-  const { api, composition } = await start(
+  const { api, base, composition } = await start(
     { chat: [once, once] },
     {
       provider: 'openai',
@@ -62,6 +62,16 @@ test('each candidate of a best-of-N agent item exports as its own ATIF document'
     expect(agent[0].metrics).toMatchObject({ prompt_tokens: 600, completion_tokens: 100, cached_tokens: 0 });
     expect(trajectory.steps.find((step: any) => step.source === 'user')?.message).toContain('Write a.md.');
   }
+  // The read permission of the run's evidence: a token that may read runs but not the audit is refused.
+  const created = await api('/v1/tokens', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ name: 'viewer', scopes: ['runs:read'] }),
+  });
+  const { token } = (await created.json()) as { token: string };
+  const refused = await fetch(`${base}/v1/runs/${runId}/trajectories`, { headers: { authorization: `Bearer ${token}` } });
+  expect([refused.status, ((await refused.json()) as { code: string }).code]).toEqual([403, 'CAIRN_FORBIDDEN']);
+
   // The two candidates are two sessions, two documents, two digests.
   expect(new Set(view.trajectories.map((entry) => entry.trajectory.session_id)).size).toBe(2);
   expect(new Set(view.trajectories.map((entry) => entry.digest)).size).toBe(2);
