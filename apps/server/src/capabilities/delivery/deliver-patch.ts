@@ -4,7 +4,7 @@ import { assertDigest, blobKey, CairnError, fillDeliverPlaceholders, isCairnErro
 import { assertMayReplaceBranch } from './branch-ownership.ts';
 import { changeRequestBody, provenanceComment } from './change-request-body.ts';
 import type { DeliveredTips } from './delivered-tips.ts';
-import type { ItemDelivery } from './item-delivery.ts';
+import { runDeliveries, type ItemDelivery } from './item-delivery.ts';
 import { storePatchProvenance } from './patch-provenance-bundle.ts';
 import { protectedPathsTouched, refuseProtectedPaths } from './protected-paths.ts';
 import type { ServerForges } from './server-forges.ts';
@@ -119,14 +119,25 @@ export async function deliverPatch(context: DeliveryContext, manifest: DispatchM
   await context.tips.write({ forge: runtime.forge, branch, commit: pushed.commit, runId, itemId: manifest.itemId });
   lines.push(`branch: ${branch} ${pushed.outcome} at ${pushed.commit}${pushed.previous && pushed.outcome === 'updated' ? ` (was ${pushed.previous})` : ''}`);
 
-  const changeRequest = forge.capabilities.changeRequests
-    ? await openChangeRequest(
-        context,
-        forge,
-        { runtime, runId, branch, title, commit: pushed.commit, baseCommit, provenance, pushedNow: pushed.outcome !== 'unchanged', protectedPaths: touched },
-        retrying,
-      )
-    : undefined;
+  const delivered = {
+    runtime,
+    runId,
+    branch,
+    title,
+    commit: pushed.commit,
+    baseCommit,
+    provenance,
+    pushedNow: pushed.outcome !== 'unchanged',
+    protectedPaths: touched,
+  };
+  // A commit added on a branch whose change request is open (a follow-up) leaves its title and
+  // body as they are: a person may have edited them since; the provenance comment says what came.
+  const kept = stacked && last !== null && forge.capabilities.changeRequests ? await openChangeRequestOf(context, forge, last, retrying) : undefined;
+  if (kept !== undefined) {
+    lines.push(`change request: ${kept.id} kept its title and body (the commit was added to its branch)`);
+    await commentProvenance(context, forge, kept.id, delivered, retrying);
+  }
+  const changeRequest = kept ?? (forge.capabilities.changeRequests ? await openChangeRequest(context, forge, delivered, retrying) : undefined);
   if (changeRequest) lines.push(`change request: ${changeRequest.id} ${changeRequest.url}`);
   return {
     delivery: {
@@ -165,12 +176,34 @@ async function openChangeRequest(
   const opened = await retrying('opening the change request', () =>
     forge.openChangeRequest!({ branch: delivered.branch, target: delivered.runtime.base, title: delivered.title, body }),
   );
-  // A comment per commit pushed: a delivery that found its commit there already (a retry) posted it before.
-  if (delivered.pushedNow) {
-    const comment = provenanceComment({ ...delivered, ...(context.publicUrl ? { publicUrl: context.publicUrl } : {}) });
-    await retrying('commenting the provenance', () => forge.commentOnChangeRequest!(opened.id, comment));
-  }
+  await commentProvenance(context, forge, opened.id, delivered, retrying);
   return { id: opened.id, url: opened.url };
+}
+
+/** A comment per commit pushed: a delivery that found its commit there already (a retry) posted it before. */
+async function commentProvenance(
+  context: DeliveryContext,
+  forge: ForgeV1,
+  id: string,
+  delivered: Parameters<typeof provenanceComment>[0] & { readonly pushedNow: boolean },
+  retrying: <T>(what: string, call: () => Promise<T>) => Promise<T>,
+): Promise<void> {
+  if (!delivered.pushedNow) return;
+  const comment = provenanceComment({ ...delivered, ...(context.publicUrl ? { publicUrl: context.publicUrl } : {}) });
+  await retrying('commenting the provenance', () => forge.commentOnChangeRequest!(id, comment));
+}
+
+/** The change request the branch's last delivery opened, when it is still open; undefined otherwise (or when none is known). */
+async function openChangeRequestOf(
+  context: DeliveryContext,
+  forge: ForgeV1,
+  last: { readonly runId: string; readonly itemId: string },
+  retrying: <T>(what: string, call: () => Promise<T>) => Promise<T>,
+): Promise<{ id: string; url: string } | undefined> {
+  const previous = (await runDeliveries(context.service(), context.storage, last.runId, [last.itemId])).get(last.itemId)?.changeRequest;
+  if (previous === undefined || forge.readChangeRequest === undefined) return undefined;
+  const read = await retrying('reading the change request', () => forge.readChangeRequest!(previous.id));
+  return read?.state === 'open' ? { id: read.id, url: read.url } : undefined;
 }
 
 /** Runs `call`, again after each delay while the forge answers CAIRN_FORGE_UNAVAILABLE; the last refusal is thrown. */

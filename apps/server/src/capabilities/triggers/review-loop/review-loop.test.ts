@@ -9,7 +9,6 @@ import { generateKeyPairSync } from 'node:crypto';
 import { chmodSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { AuditEntry } from '@cairn/core';
 import { createGitHubForge } from '@cairn/github-forge';
 import { removeWithMounts } from '@cairn/local';
 import { afterAll, beforeAll, expect, test } from 'vitest';
@@ -25,6 +24,7 @@ import { startScriptedModels, type ScriptedModels, type ScriptedTurn } from '../
 import { githubDelivery, issueLabeled } from '../github-deliveries.test-support.ts';
 import { FollowUpReplies } from './follow-up-replies.ts';
 import { writeReviewLoopConfig } from './review-loop-config.test-support.ts';
+import { auditEntriesOf, bundleOf as bundleOfRun, replyTo as replyToRun } from './review-loop-harness.test-support.ts';
 import { SqliteReviewLoopStore } from './store/review-loop-store-sqlite.ts';
 import {
   acmeApp,
@@ -153,33 +153,9 @@ const bare = () => gitServer.path(repository);
 const tipOf = async (name: string) => (await git(bare(), ['rev-parse', `refs/heads/${name}`])).trim();
 const pullNow = async (): Promise<PullAt> => ({ number: 1, branch, head: await tipOf(branch) });
 
-async function entries(action: string): Promise<AuditEntry[]> {
-  const found: AuditEntry[] = [];
-  for await (const entry of composition.service.auditEntries({ action })) found.push(entry);
-  return found;
-}
-
-/** The run's evidence bundle, once a checkpoint covers its end (issued as the run ends). */
-async function bundleOf(runId: string): Promise<unknown> {
-  for (let tries = 0; ; tries += 1) {
-    try {
-      return await composition.service.exportBundle(runId);
-    } catch (error) {
-      if (tries > 50) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-  }
-}
-
-/** Waits for the reply the loop posts when run `runId` ends, and answers it. */
-async function replyTo(runId: string): Promise<string> {
-  for (let waited = 0; waited < 200; waited += 1) {
-    const reply = github.comments(repository, 1).find((comment) => comment.startsWith('Follow-up for') && comment.includes(runId));
-    if (reply !== undefined) return reply;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`no reply to run ${runId}: ${JSON.stringify(github.comments(repository, 1))}`);
-}
+const entries = (action: string) => auditEntriesOf(composition.service, action);
+const bundleOf = (runId: string) => bundleOfRun(composition.service, runId);
+const replyTo = (runId: string) => replyToRun(github, repository, runId);
 
 test(
   'a review comment starts a follow-up: one commit on the same branch, 👀 on the comment, a reply, the evidence naming the review',
@@ -195,6 +171,12 @@ test(
       diffHunk: '@@ -1,3 +1,3 @@\n # app\n \n-Every committ is signed.\n+Every commit is signed.',
     };
     const { id, commentIds } = github.addReview(repository, 1, { ...review, comments: [comment] });
+    // A person edits the pull request's title and body: a follow-up must leave them as they are.
+    github.addToken('github_pat_person', { write: true, repositories: [repository] });
+    const pullApi = `${github.url}/repos/${repository}/pulls/1`;
+    const asPerson = { authorization: 'token github_pat_person', 'content-type': 'application/json' };
+    const edited = { title: 'Fix the spelling of commit (edited)', body: 'Edited by a person.\n\nMade by Cairn.' };
+    expect((await fetch(pullApi, { method: 'PATCH', headers: asPerson, body: JSON.stringify(edited) })).status).toBe(200);
 
     // The line comment arrives first; the review's own event after it is the same feedback, handled once.
     const answer = await deliver(
@@ -224,6 +206,9 @@ test(
 
     const reply = await replyTo(runId);
     expect(reply).toContain(`**Pushed** ${tip} to \`${branch}\``);
+    // The pull request kept the person's title and body; the new commit's provenance is a comment on it.
+    expect(await (await fetch(pullApi, { headers: asPerson })).json()).toMatchObject(edited);
+    expect(github.comments(repository, 1).some((posted) => posted.includes(tip) && !posted.startsWith('Follow-up for'))).toBe(true);
     expect(reply).toContain(`/v1/runs/${runId}/bundle`);
     expect(reply).toMatch(/Spend: 2 model calls, 1900 input and 65 output tokens/);
     // The evidence names the review that caused the run: its spec, in the bundle, carries it.
