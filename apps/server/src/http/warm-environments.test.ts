@@ -45,7 +45,14 @@ test(
     expect(Number(/^cairn_environment_setup_seconds_total\{[^}]*\} ([0-9.e-]+)$/m.exec(metrics)?.[1])).toBeGreaterThan(0);
 
     const bundleText = await (await fetch(`${base}/v1/runs/${runId}/bundle`, { headers: { authorization: `Bearer ${operatorToken}` } })).text();
-    const bundle = JSON.parse(bundleText) as { artifacts: { kind: string; digest: string }[] };
+    const bundle = JSON.parse(bundleText) as { artifacts: { kind: string; digest: string }[]; entries: { action: string; data: Record<string, unknown> }[] };
+    // Each attempt.completed entry of the bundle names the environment; one says it ran the setup.
+    const environments = bundle.entries
+      .filter((entry) => entry.action === 'attempt.completed')
+      .map((entry) => entry.data['environment'] as Record<string, unknown>);
+    expect(environments).toHaveLength(3);
+    expect(new Set(environments.map((environment) => environment['digest'])).size).toBe(1);
+    expect(environments.map((environment) => environment['built']).sort()).toEqual([false, false, true]);
     expect(bundle.artifacts.filter((artifact) => artifact.kind === 'environment-log').map((artifact) => artifact.digest)).toEqual([logs[0], logs[0], logs[0]]);
     const report = await verifyBundle(new TextEncoder().encode(bundleText), { trustedKeys: [composition.signingKey] });
     expect(report.verdict, JSON.stringify(report.checks)).toBe('verified');

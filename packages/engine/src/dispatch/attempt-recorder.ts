@@ -18,6 +18,7 @@ import type { PreparedDispatch } from './prepared-dispatch.ts';
 import type { PureResults } from '../store/sqlite/pure-results.ts';
 import type { PushedExit, PushedExits } from './pushed-exits.ts';
 import { egressOf } from './egress-entry.ts';
+import { environmentOf } from './environment-entry.ts';
 import { limitsHitOf } from './limits-hit-entry.ts';
 import { dispatchWaitsOf, storageWaitsOf } from './storage-waits-entry.ts';
 import { readResult, type ResultRead } from './read-result.ts';
@@ -271,6 +272,7 @@ export class AttemptRecorder {
       attempt: attempt.attempt,
       ...(lostCause ? { cause: lostCause } : {}),
       ...egressOf(read),
+      ...environmentOf(read),
       exitCode,
       ...(failure ? { failure: failureSummary(failure) } : {}),
       itemId: attempt.itemId,
