@@ -111,6 +111,8 @@ describe('pullRequestEventOf', () => {
       name: 'CI',
       conclusion: 'failure',
       report: '',
+      // The run and its attempt, whose failed jobs' logs the loop reads (the event carries no report).
+      workflowRun: { id: '30433642', attempt: 2 },
     });
     expect(pullRequestEventOf('workflow_run', workflowRun(1, 'cancelled'), options)).toEqual({
       kind: 'ignored',
