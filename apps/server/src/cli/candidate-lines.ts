@@ -1,7 +1,13 @@
 import type { ItemCandidatesView } from '@cairn/client';
 
-/** A best-of-N item's candidates as `GET /v1/runs/{runId}/items` gives them. */
-export type CandidatesOfItem = ItemCandidatesView;
+/**
+ * A best-of-N item's candidates as `GET /v1/runs/{runId}/items` gives them, with who decided and
+ * the judge (ADR 0053), which a server without judges does not send.
+ */
+export type CandidatesOfItem = ItemCandidatesView & {
+  readonly decidedBy?: 'judge' | 'order' | null;
+  readonly judge?: { readonly attempt: number | null; readonly reason: string | null; readonly refused: string | null } | null;
+};
 
 /** The item's `candidates`, when the server gave it a well-formed one. */
 export function candidatesOf(item: { readonly candidates?: unknown }): CandidatesOfItem | undefined {
@@ -12,7 +18,8 @@ export function candidatesOf(item: { readonly candidates?: unknown }): Candidate
 /**
  * `cairn status`'s lines under a best-of-N item (ADR 0053): how the winner is chosen, then each
  * candidate side by side — its round and attempt, how it ended, its check's verdict, exit code and
- * score, the size of its patch — the winner marked, and why it won.
+ * score, the size of its patch — the winner marked, why it won and who decided (the judge or the
+ * order), and why a judge's answer was refused, when it was.
  */
 export function candidateLines(candidates: CandidatesOfItem | undefined, indent: number): string[] {
   if (candidates === undefined || candidates.checked.length === 0) return [];
@@ -48,6 +55,7 @@ export function candidateLines(candidates: CandidatesOfItem | undefined, indent:
           .join('  ')
           .trimEnd()}`,
     ),
-    ...(candidates.reason === null ? [] : [`${pad}  won: ${candidates.reason}`]),
+    ...(candidates.reason === null ? [] : [`${pad}  won${candidates.decidedBy ? ` (decided by the ${candidates.decidedBy})` : ''}: ${candidates.reason}`]),
+    ...(typeof candidates.judge?.refused === 'string' ? [`${pad}  judge refused, the order decided: ${candidates.judge.refused}`] : []),
   ];
 }

@@ -24,6 +24,18 @@ export const itemCandidatesViewSchema = z
     checked: z.array(candidateViewSchema).meta({ description: 'Every candidate that ended, round after round, in the order their checks were recorded' }),
     winner: z.int().min(1).nullable().meta({ description: "The attempt whose patch is the item's (candidate.selected); null until a round has a winner" }),
     reason: z.string().nullable().meta({ description: 'Why the winner won, as its candidate.selected entry says' }),
+    decidedBy: z
+      .enum(['judge', 'order'])
+      .nullable()
+      .meta({ description: 'Who chose the winner: the judge (its choice among passing candidates) or the order; null until a round has a winner' }),
+    judge: z
+      .strictObject({
+        attempt: z.int().min(1).nullable().meta({ description: 'The attempt the judge chose (candidate.judged); null when its answer was refused' }),
+        reason: z.string().nullable().meta({ description: "The judge's reason for its choice" }),
+        refused: z.string().nullable().meta({ description: "Why the judge's answer was refused (candidate.judge-refused): the order then decided" }),
+      })
+      .nullable()
+      .meta({ description: 'The judge of the last judged round (select.judge, ADR 0053); null when none ran' }),
   })
   .meta({ id: 'ItemCandidates', description: "A best-of-N item's candidates side by side with their checks, and which won and why (ADR 0053)" });
 
@@ -31,8 +43,9 @@ export type ItemCandidatesView = z.output<typeof itemCandidatesViewSchema>;
 
 /**
  * The run's items, each with candidates (in the run's spec) that has run with its `candidates`:
- * the run's `candidate.checked` and `candidate.selected` entries, read only when the spec has such
- * an item, so a listing of any other run reads no more than before.
+ * the run's `candidate.checked` and `candidate.selected` entries (and its judges' entries, when one
+ * declares a judge), read only when the spec has such an item, so a listing of any other run reads
+ * no more than before.
  */
 export async function withItemCandidates<Item extends { readonly itemId: string; readonly state: string }>(
   service: Pick<EngineService, 'spec' | 'auditEntries'>,
@@ -51,7 +64,16 @@ export async function withItemCandidates<Item extends { readonly itemId: string;
     let view = views.get(itemId);
     if (view === undefined) {
       const { candidates, select } = declared;
-      view = { count: candidates.count, order: select.order, stopOnFirstPass: select.stopOnFirstPass === true, checked: [], winner: null, reason: null };
+      view = {
+        count: candidates.count,
+        order: select.order,
+        stopOnFirstPass: select.stopOnFirstPass === true,
+        checked: [],
+        winner: null,
+        reason: null,
+        decidedBy: null,
+        judge: null,
+      };
       views.set(itemId, view);
     }
     return view;
@@ -66,6 +88,20 @@ export async function withItemCandidates<Item extends { readonly itemId: string;
     if (view === undefined) continue;
     view.winner = typeof entry.data['attempt'] === 'number' ? entry.data['attempt'] : null;
     view.reason = typeof entry.data['reason'] === 'string' ? entry.data['reason'] : null;
+    view.decidedBy = entry.data['decidedBy'] === 'judge' ? 'judge' : 'order';
+  }
+  if (items.some((item) => bestOf.get(item.itemId)?.select.judge !== undefined)) {
+    for (const action of ['candidate.judged', 'candidate.judge-refused'] as const) {
+      for await (const entry of service.auditEntries({ runId, action })) {
+        const view = viewOf(String(entry.data['itemId']));
+        if (view === undefined) continue;
+        const text = (key: string) => (typeof entry.data[key] === 'string' ? (entry.data[key] as string) : null);
+        view.judge =
+          action === 'candidate.judged'
+            ? { attempt: typeof entry.data['chosen'] === 'number' ? entry.data['chosen'] : null, reason: text('reason'), refused: null }
+            : { attempt: null, reason: null, refused: text('reason') };
+      }
+    }
   }
   return items.map((item) => {
     const candidates = views.get(item.itemId);

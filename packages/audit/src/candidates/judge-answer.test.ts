@@ -19,9 +19,15 @@ describe('readJudgeAnswer', () => {
     expect(readJudgeAnswer(output, round)).toEqual({ chosen: round[1], reason: 'handles the empty input too' });
   });
 
+  test('takes the last line that opens a JSON object, past the lines a runtime writes after its model', () => {
+    const output = '{"candidate": 3, "reason": "smaller"}\nI pick 3.\n[openai-compatible] finished after 2 turns\n';
+    expect(readJudgeAnswer(output, round)).toEqual({ chosen: round[2], reason: 'smaller' });
+  });
+
   test.each([
     ['no output', '', 'the judge printed nothing'],
-    ['a last line that is not JSON', '{"candidate": 2, "reason": "x"}\nI pick 2.', 'is not JSON'],
+    ['a last line that is not JSON', 'I pick 2.', 'is not JSON'],
+    ['a last object line that is not JSON', '{"candidate": 2, "reason": "x"\n[runtime] finished', 'is not JSON'],
     ['a JSON array', '[2]', 'is not a JSON object'],
     ['a candidate that is no whole number', '{"candidate": "2", "reason": "x"}', '"candidate" is not a whole number'],
     ['a choice without a reason', '{"candidate": 2}', 'has no "reason"'],
@@ -34,7 +40,7 @@ describe('readJudgeAnswer', () => {
   ])('refuses %s, saying what was wrong and quoting the line', (_name, output, why) => {
     const answer = readJudgeAnswer(output, round);
     expect('refused' in answer && answer.refused).toContain(why);
-    expect('refused' in answer && answer.answer).toBe(output.split('\n').at(-1));
+    expect('refused' in answer && answer.answer).toBe(output.split('\n').findLast((line) => line.startsWith('{')) ?? output.split('\n').at(-1));
   });
 
   test('cuts a long reason, and quotes at most 200 characters of a refused line', () => {

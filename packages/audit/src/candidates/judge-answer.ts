@@ -13,15 +13,21 @@ const maxQuoted = 200;
 export type JudgeAnswer = { readonly chosen: CheckedCandidate; readonly reason: string } | { readonly refused: string; readonly answer: string };
 
 /**
- * Reads a judge's answer from its output (ADR 0053): its last non-empty line must be one JSON
- * object `{"candidate": <n>, "reason": "..."}`, `n` a candidate's place in the round (1 to its
+ * Reads a judge's answer from its output (ADR 0053): its last line that opens a JSON object (or,
+ * with none, its last non-empty line) must be one JSON object `{"candidate": <n>, "reason": "..."}`, `n` a candidate's place in the round (1 to its
  * size), and that candidate must have passed its check. The judge only advises among what the
  * check passed, so anything else — no such line, another shape, a candidate of no one, or one the
  * check failed — is refused with what was wrong, and never chooses. One reading for the engine
  * that records the answer and the verifier that re-reads the recorded choice.
  */
 export function readJudgeAnswer(output: string, round: readonly CheckedCandidate[]): JudgeAnswer {
-  const line = output.trimEnd().split('\n').at(-1)?.trim() ?? '';
+  // The last line that opens a JSON object, else the last line: a runtime may write lines of its
+  // own after what its model said (the openai-compatible runtime's "finished after 2 turns").
+  const lines = output
+    .split('\n')
+    .map((each) => each.trim())
+    .filter((each) => each !== '');
+  const line = lines.findLast((each) => each.startsWith('{')) ?? lines.at(-1) ?? '';
   const answer = line.length > maxQuoted ? `${line.slice(0, maxQuoted)}…` : line;
   const refuse = (why: string): JudgeAnswer => ({ refused: why, answer });
   if (line === '') return refuse('the judge printed nothing: its last output line must be {"candidate": <n>, "reason": "..."}');
