@@ -1,11 +1,12 @@
-export { CairnClient, cairnClientSettingsSchema, createCairnClient } from './cairn-client.ts';
+export { CairnClient, createCairnClient } from './cairn-client.ts';
+export { cairnClientSettingsSchema } from './cairn-client-settings.ts';
 // The errors a call throws, so a caller can test them without depending on @cairn/protocol itself.
 export { CairnError, errorCodes, isCairnError } from '@cairn/protocol/errors';
 export type { CairnErrorCode } from '@cairn/protocol/errors';
+export type { CairnClientSettings } from './cairn-client-settings.ts';
 export type {
   AttemptView,
   AuditEntryFilters,
-  CairnClientSettings,
   GraphEdgeView,
   GraphGroupView,
   GraphNodeView,
@@ -26,7 +27,7 @@ export type {
   TokenView,
   WebhookDeliveryView,
   WebhookView,
-} from './cairn-client.ts';
+} from './cairn-http-client.ts';
 // The log lines client.logs() yields are the server's wire type, from @cairn/core.
 export type { ItemLogEnd, ItemLogLine } from '@cairn/core';
 export const VERSION = '0.1.0';

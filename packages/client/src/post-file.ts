@@ -1,6 +1,5 @@
 import { createReadStream } from 'node:fs';
-import { request as httpRequest, type IncomingMessage } from 'node:http';
-import { request as httpsRequest } from 'node:https';
+import type { IncomingMessage } from 'node:http';
 import { pipeline } from 'node:stream/promises';
 
 /**
@@ -11,7 +10,10 @@ import { pipeline } from 'node:stream/promises';
  * system error (the caller says which server it could not reach).
  */
 export async function postFile(url: string, path: string, headers: Record<string, string>): Promise<{ status: number; text: string }> {
-  const request = (url.startsWith('https:') ? httpsRequest : httpRequest)(url, { method: 'POST', headers });
+  // Imported here, not at the top: importing node:http as a module also loads fetch's HTTP stack
+  // (for its WebSocket export) and node:https loads TLS, a cost to every `cairn` start otherwise.
+  const { request: send } = url.startsWith('https:') ? await import('node:https') : await import('node:http');
+  const request = send(url, { method: 'POST', headers });
   const answered = new Promise<IncomingMessage>((resolve, reject) => {
     request.once('response', resolve);
     request.once('error', reject);

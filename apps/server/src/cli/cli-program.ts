@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { CairnClient } from '@cairn/client';
+import type { CairnHttpClient } from '@cairn/client/http';
 import { CairnError, isCairnError } from '@cairn/protocol/errors';
 import { Command, CommanderError } from 'commander';
 import { configFileNames } from '../config/config-file-names.ts';
@@ -45,7 +45,7 @@ export function sayList<Item>(items: readonly Item[], line: (item: Item) => stri
  * `--config`); the current context of the client config. The token is `CAIRN_TOKEN`, else the
  * chosen context's (in a server's folder, the current context's when it names that same server).
  */
-export async function clientOf(url: string | undefined): Promise<CairnClient> {
+export async function clientOf(url: string | undefined): Promise<CairnHttpClient> {
   const target = await serverTarget(url);
   const token = process.env['CAIRN_TOKEN'] || target.token;
   tokenSource = process.env['CAIRN_TOKEN'] ? 'CAIRN_TOKEN' : target.token ? `the context "${target.context ?? ''}"` : undefined;
@@ -53,9 +53,10 @@ export async function clientOf(url: string | undefined): Promise<CairnClient> {
     !process.env['CAIRN_TOKEN'] && target.token && target.issuer !== undefined
       ? { context: target.context ?? '', issuer: target.issuer, server: target.baseUrl }
       : undefined;
-  // The client (and zod, for its settings) loads with the first command that talks to a server, not with `cairn --help`.
-  const { createCairnClient } = await import('@cairn/client');
-  return createCairnClient({ baseUrl: target.baseUrl, ...(token ? { token } : {}) });
+  // The client loads with the first command that talks to a server, not with `cairn --help`; and
+  // without zod: its settings are checked by the schema only when they are not plainly right.
+  const { openCairnClient } = await import('@cairn/client/http');
+  return openCairnClient({ baseUrl: target.baseUrl, ...(token ? { token } : {}) });
 }
 
 /** Where the token the last client sends came from, for a refusal to name (undefined: it sends none). */
@@ -169,7 +170,7 @@ export function addRemoveCommand(
   noun: string,
   argument: readonly [name: string, description: string],
   description: string,
-  remove: (cairn: CairnClient, id: string) => Promise<void>,
+  remove: (cairn: CairnHttpClient, id: string) => Promise<void>,
 ): void {
   parent
     .command('rm')

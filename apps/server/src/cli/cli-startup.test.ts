@@ -111,3 +111,22 @@ test(
     expect(cached.length).toBeGreaterThan(100);
   },
 );
+
+test("a client command loads no zod: the client's settings are checked by its schema only when not plainly right", { timeout: 30_000 }, async () => {
+  const zodIn = (modules: readonly string[]) => modules.filter((url) => /\/node_modules\/(.*\/)?zod\//.test(url));
+  const server = await refusingAddress();
+  for (const args of [
+    ['runs', '--server', server],
+    ['status', 'r-1', '--server', server],
+  ]) {
+    const command = await modulesOf(args);
+    expect(command.stderr).toContain('CAIRN_SERVER_UNREACHABLE');
+    expect(command.status).toBe(5);
+    expect(zodIn(command.modules), args.join(' ')).toEqual([]);
+  }
+  // The same refusal as before, worded by the schema (which the hook then sees loaded).
+  const refused = await modulesOf(['runs', '--server', 'ftp://127.0.0.1']);
+  expect(refused.status).toBe(2);
+  expect(refused.stderr).toContain('CAIRN_CONFIG_INVALID: [cairn] [client] invalid settings: "client.baseUrl" must be an http(s) URL');
+  expect(zodIn(refused.modules)).not.toEqual([]);
+});
