@@ -18,8 +18,8 @@ export function candidatesOf(item: { readonly candidates?: unknown }): Candidate
 /**
  * `cairn status`'s lines under a best-of-N item (ADR 0053): how the winner is chosen, then each
  * candidate side by side — its round and attempt, how it ended, its check's verdict, exit code and
- * score, the size of its patch — the winner marked, why it won and who decided (the judge or the
- * order), and why a judge's answer was refused, when it was.
+ * score, the size of its patch — the winner marked, why it won (and that the judge decided, when it
+ * did), and why a judge's answer was refused, when it was.
  */
 export function candidateLines(candidates: CandidatesOfItem | undefined, indent: number): string[] {
   if (candidates === undefined || candidates.checked.length === 0) return [];
@@ -55,7 +55,7 @@ export function candidateLines(candidates: CandidatesOfItem | undefined, indent:
           .join('  ')
           .trimEnd()}`,
     ),
-    ...(candidates.reason === null ? [] : [`${pad}  won${candidates.decidedBy ? ` (decided by the ${candidates.decidedBy})` : ''}: ${candidates.reason}`]),
+    ...(candidates.reason === null ? [] : [`${pad}  won${candidates.decidedBy === 'judge' ? ' (decided by the judge)' : ''}: ${candidates.reason}`]),
     ...(typeof candidates.judge?.refused === 'string' ? [`${pad}  judge refused, the order decided: ${candidates.judge.refused}`] : []),
   ];
 }

@@ -5,11 +5,13 @@
 import { verifyBundle } from '@cairn/audit';
 import { createCairnClient } from '@cairn/client';
 import { expect, test } from 'vitest';
+import { gatewayServers } from '../capabilities/gateway/gateway-server.test-support.ts';
 import { runCli } from '../cli/run-cli.test-support.ts';
 import { guideExample } from './guide-example.test-support.ts';
 import { runningServers } from './running-server.test-support.ts';
 
 const start = runningServers();
+const startWithModels = gatewayServers();
 const { blocks, spec, workspace } = guideExample('best-of-n.md', 'calc');
 
 test("the guide's example: of three candidates two pass the check, the smaller diff wins, and the evidence proves it", { timeout: 120_000 }, async () => {
@@ -87,3 +89,36 @@ test(
     expect(items[1]!.state).toBe('skipped');
   },
 );
+
+test("the guide's judge: it chooses candidate 2 although the order would take 3, and the status says so as the guide does", { timeout: 120_000 }, async () => {
+  // The judge's model is scripted: it answers the guide's prompt with candidate 2.
+  const { base, operatorToken, composition, models } = await startWithModels(
+    { chat: [{ text: 'Both pass.\n{"candidate": 2, "reason": "it names the sum"}', usage: { inputTokens: 200, outputTokens: 20 } }] },
+    {
+      provider: 'openai',
+      providerKey: 'sk-provider-5e1c',
+      runtimes: { 'openai-compatible': { baseUrl: 'http://127.0.0.1:9/v1', maxTurns: 4, maxRetries: 0 } },
+    },
+  );
+  const client = createCairnClient({ baseUrl: base, token: operatorToken });
+  const { runId } = await client.submit(spec('best-of-three-judged'), { workspace: workspace() });
+  const run = await client.waitForRun(runId, { signal: AbortSignal.timeout(90_000) });
+  expect(run.state, JSON.stringify(await client.items(runId), null, 2)).toBe('succeeded');
+  expect(models.turns('chat')).toHaveLength(1);
+  expect((await client.attempts(runId, 'fix')).map((attempt) => attempt['state'])).toEqual(['succeeded', 'succeeded', 'succeeded', 'succeeded']);
+  const patch = await client.patch(runId, 'fix');
+  expect(patch).toContain('sum=$((a + b))');
+
+  const status = await runCli(['status', runId, '--server', base], { env: { CAIRN_TOKEN: operatorToken } });
+  expect(status.status, status.stderr).toBe(0);
+  const statusLines = status.stdout.split('\n').map((line) => line.trim());
+  for (const line of blocks('text')[1]!.trimEnd().split('\n')) expect(statusLines, status.stdout).toContain(line.trim());
+
+  const bundleText = await (await fetch(`${base}/v1/runs/${runId}/bundle`, { headers: { authorization: `Bearer ${operatorToken}` } })).text();
+  const report = await verifyBundle(new TextEncoder().encode(bundleText), { trustedKeys: [composition.signingKey] });
+  expect(
+    report.checks.find((check) => check.name === 'candidates'),
+    JSON.stringify(report.checks),
+  ).toMatchObject({ status: 'pass' });
+  expect(report.verdict).toBe('verified');
+});

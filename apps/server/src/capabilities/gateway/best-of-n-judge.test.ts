@@ -182,7 +182,7 @@ test('a judge that chooses a failing candidate is refused, and the order decides
   expect(String(refusal?.data['answer'])).toContain('b.md is nicer');
   const items = (await (await api(`/v1/runs/${runId}/items`)).json()) as { itemId: string; candidates?: Record<string, unknown> }[];
   const lines = candidateLines(candidatesOf(items.find((item) => item.itemId === 'fix')!), 0);
-  expect(lines.at(-2)).toMatch(/^ {2}won \(decided by the order\): the smallest diff/);
+  expect(lines.at(-2)).toMatch(/^ {2}won: the smallest diff/);
   expect(lines.at(-1)).toMatch(/^ {2}judge refused, the order decided: the judge chose candidate \d, which did not pass its check/);
   expect(entries.some((entry) => entry.action === 'candidate.judged')).toBe(false);
   expect(entries.find((entry) => entry.action === 'candidate.selected')?.data).toMatchObject({ attempt: passing[0]!.data['attempt'], decidedBy: 'order' });
