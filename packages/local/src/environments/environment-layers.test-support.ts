@@ -5,7 +5,6 @@ import type { EnvironmentSpec, ManifestNetworkAllowList } from '@cairn/core';
 import { sha256Digest } from '@cairn/protocol';
 import { writeTar, type TarEntry } from '@cairn/protocol/workspace';
 import { AttemptWorkspace, workerEgressSettingsSchema, type WorkerEgressSettings, type WorkspaceEnvironment } from '@cairn/worker';
-import { afterEach } from 'vitest';
 import { AttemptVolumes } from '../sandbox/attempt-volumes.ts';
 import { OverlayWorkspaces } from '../sandbox/overlay-workspaces.ts';
 import { SandboxUids } from '../sandbox/sandbox-uids.ts';
@@ -28,12 +27,18 @@ export interface LaidAttempt {
 }
 
 const harnesses: { root: string; attempts: AttemptWorkspace[] }[] = [];
-afterEach(async () => {
+
+/**
+ * Removes the harnesses' attempts (their mounts) and folders. Each test file registers it
+ * (`afterEach(removeHarnesses)`): a hook registered here, at import, would run only for the first
+ * file that imports this module in a worker that does not isolate its files.
+ */
+export async function removeHarnesses(): Promise<void> {
   for (const harness of harnesses.splice(0)) {
     for (const attempt of harness.attempts) await attempt.remove().catch(() => undefined);
     rmSync(harness.root, { recursive: true, force: true });
   }
-});
+}
 
 /**
  * The local executor's layers as it composes them (snapshot cache, environment cache beside it,

@@ -5,9 +5,11 @@ import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSyn
 import { join } from 'node:path';
 import type { EnvironmentSpec } from '@cairn/core';
 import { capturePatch } from '@cairn/worker';
-import { describe, expect, test } from 'vitest';
+import { afterEach, describe, expect, test } from 'vitest';
 import { rejection } from '../testing/local.test-support.ts';
-import { environmentHarness, snapshotOf } from './environment-layers.test-support.ts';
+import { environmentHarness, removeHarnesses, snapshotOf } from './environment-layers.test-support.ts';
+
+afterEach(removeHarnesses);
 
 // The setup writes a dependency folder from the lockfile, rewrites a tracked file, and says so.
 const setup: EnvironmentSpec = {

@@ -5,12 +5,14 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { EnvironmentSpec, ManifestNetworkAllowList } from '@cairn/core';
-import { afterAll, beforeAll, expect, test } from 'vitest';
+import { afterAll, afterEach, beforeAll, expect, test } from 'vitest';
 import { standInHosts, startStandInInternet, type StandInInternet } from '../../../worker/src/testing/stand-in-internet/stand-in-internet.test-support.ts';
 import { npmPackages } from '../../../worker/src/testing/stand-in-internet/npm-registry.test-support.ts';
 import { sandboxLauncher } from '../sandbox/sandbox-launcher.ts';
 import { runLaunch, testLimits } from '../sandbox/sandbox.test-support.ts';
-import { environmentHarness, snapshotOf } from './environment-layers.test-support.ts';
+import { environmentHarness, removeHarnesses, snapshotOf } from './environment-layers.test-support.ts';
+
+afterEach(removeHarnesses);
 
 let internet: StandInInternet;
 beforeAll(async () => {
