@@ -2,7 +2,8 @@
 // pods'), for kubernetes.bench.ts: it starts `count` attempts at once against the API endpoint the
 // kubeconfig names, waits until every one has exited (as the engine learns it: `inspect`, answered
 // from the executor's watch), and prints one JSON line: its CPU over the run and its wall time.
-// Argv: <kubeconfig file> <namespace> <image> <count> <run id>.
+// Argv: <kubeconfig file> <namespace> <image> <count> <run id> [<warm pool> <sandbox template>]: with
+// the last two, attempts claim their sandboxes from that agent-sandbox warm pool (`sandboxPool`).
 import { createHash, generateKeyPairSync } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -17,7 +18,7 @@ export interface KubernetesExecutorReport {
   readonly exited: number;
 }
 
-const [kubeconfigFile, namespace, image, countText, runId] = process.argv.slice(2);
+const [kubeconfigFile, namespace, image, countText, runId, warmPool, template] = process.argv.slice(2);
 const count = Number(countText);
 const der = generateKeyPairSync('ed25519').publicKey.export({ format: 'der', type: 'spki' });
 const key: PublicKeyRecord = { keyId: `sha256:${createHash('sha256').update(der).digest('hex')}`, algorithm: 'ed25519', publicKey: der.toString('base64') };
@@ -30,6 +31,7 @@ const executor = createKubernetesExecutor({
   storage,
   taskStorage: { bucket: 'cairn-bench', region: 'us-east-1' },
   trustedKeys: [key],
+  ...(warmPool !== undefined && template !== undefined ? { sandboxPool: { warmPool, template } } : {}),
 });
 
 // Each attempt's manifest is in storage before its start, as the engine stores it; not timed. The

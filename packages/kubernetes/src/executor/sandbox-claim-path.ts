@@ -161,8 +161,10 @@ export class SandboxClaimPath {
       const claim = await this.#readClaim(options.name);
       const ready = claim?.status?.conditions?.find((condition) => condition.type === 'Ready');
       const sandboxName = claim?.status?.sandbox?.name;
-      if (claim !== undefined && ready?.status === 'True' && sandboxName !== undefined) {
-        const bound = await this.#boundPod(sandboxName, options.executionId);
+      if (claim !== undefined && sandboxName !== undefined) {
+        // Ready, or its pod already carries the attempt and runs (or ran: a quick attempt can end
+        // before the controller marks the claim Ready, and a claim whose pod ended is never Ready).
+        const bound = await this.#boundPod(sandboxName, options.executionId, ready?.status === 'True');
         if (bound !== undefined) {
           if (created) this.#observe?.({ warmPool: this.#pool.warmPool, launch: bound.launch, seconds: (Date.now() - started) / 1_000 });
           return { claim: options.name, pod: bound.pod };
@@ -199,8 +201,8 @@ export class SandboxClaimPath {
     }
   }
 
-  /** The bound Sandbox's pod once it carries this execution's annotation (the controller patches it onto a warm pod). */
-  async #boundPod(sandboxName: string, executionId: string): Promise<{ pod: ObservedPod; launch: 'warm' | 'cold' } | undefined> {
+  /** The bound Sandbox's pod once it carries this execution's annotation (the controller patches it onto a warm pod) and is ready or has started. */
+  async #boundPod(sandboxName: string, executionId: string, ready: boolean): Promise<{ pod: ObservedPod; launch: 'warm' | 'cold' } | undefined> {
     let sandbox: { metadata?: { labels?: Record<string, string>; annotations?: Record<string, string> } };
     try {
       sandbox = (await this.#custom.getNamespacedCustomObject({ ...sandboxResource, namespace: this.#namespace, name: sandboxName })) as typeof sandbox;
@@ -217,6 +219,7 @@ export class SandboxClaimPath {
       throw kubernetesFailure(error, 'reading pod', podName, 'CAIRN_EXECUTOR_UNAVAILABLE', this.#option, this.#settingsPath);
     }
     if (pod.metadata?.annotations?.[executionLabels.executionId] !== executionId) return undefined;
+    if (!ready && !['Running', 'Succeeded', 'Failed'].includes(pod.status?.phase ?? '')) return undefined;
     return { pod, launch: sandbox.metadata?.labels?.[launchTypeLabel] === 'warm' ? 'warm' : 'cold' };
   }
 

@@ -78,12 +78,19 @@ export class AgentSandboxControllerStandIn {
   readonly errors: string[] = [];
   /** Claims bound, by launch type, as this stand-in bound them. */
   readonly bound = { warm: 0, cold: 0 };
+  /** The API requests this stand-in made: what a bench subtracts from the endpoint's to count a client's own. */
+  requests = 0;
 
   constructor(config: KubeConfig, namespace: string, intervalMs = 25) {
     this.#custom = config.makeApiClient(CustomObjectsApi);
     this.#core = config.makeApiClient(CoreV1Api);
     this.#namespace = namespace;
     this.#timer = setInterval(() => void this.#tick(), intervalMs);
+  }
+
+  #counted<Api>(api: Api): Api {
+    this.requests += 1;
+    return api;
   }
 
   stop(): void {
@@ -105,7 +112,9 @@ export class AgentSandboxControllerStandIn {
   }
 
   async #list(resource: { group: string; version: string }, plural: string): Promise<CustomObject[]> {
-    const list = (await this.#custom.listNamespacedCustomObject({ ...resource, namespace: this.#namespace, plural })) as { items: CustomObject[] };
+    const list = (await this.#counted(this.#custom).listNamespacedCustomObject({ ...resource, namespace: this.#namespace, plural })) as {
+      items: CustomObject[];
+    };
     return list.items;
   }
 
@@ -115,7 +124,7 @@ export class AgentSandboxControllerStandIn {
       this.#list(extensions, 'sandboxtemplates'),
       this.#list(core, 'sandboxes'),
       this.#list(extensions, 'sandboxclaims'),
-      this.#core.listNamespacedPod({ namespace: this.#namespace }),
+      this.#counted(this.#core).listNamespacedPod({ namespace: this.#namespace }),
     ]);
     const pods = new Map(podList.items.map((pod) => [pod.metadata!.name!, pod]));
     const podOf = (sandbox: CustomObject) => pods.get(sandbox.metadata.annotations?.[agentSandboxLabels.podName] ?? sandbox.metadata.name);
@@ -152,9 +161,10 @@ export class AgentSandboxControllerStandIn {
       if (warm) sandboxes.splice(sandboxes.indexOf(warm), 1, sandbox);
       else sandboxes.push(sandbox);
       this.bound[warm ? 'warm' : 'cold'] += 1;
+      // An adopted warm sandbox is ready as it is adopted; a cold one once its pod runs (a later pass).
       await this.#writeStatus(extensions, 'sandboxclaims', claim, {
         sandbox: { name: sandbox.metadata.name },
-        conditions: [readyCondition(false, 'SandboxNotReady', 'the sandbox pod is starting')],
+        conditions: [warm ? readyCondition(true, 'SandboxReady', 'Sandbox is ready') : readyCondition(false, 'SandboxNotReady', 'the sandbox pod is starting')],
       });
     }
   }
@@ -164,7 +174,7 @@ export class AgentSandboxControllerStandIn {
     const extra = (claim.spec['additionalPodMetadata'] ?? {}) as { labels?: Record<string, string>; annotations?: Record<string, string> };
     const labels = { ...sandbox.metadata.labels };
     delete labels[agentSandboxLabels.warmPool];
-    const adopted = (await this.#custom.replaceNamespacedCustomObject({
+    const adopted = (await this.#counted(this.#custom).replaceNamespacedCustomObject({
       ...core,
       namespace: this.#namespace,
       plural: 'sandboxes',
@@ -173,7 +183,7 @@ export class AgentSandboxControllerStandIn {
     })) as CustomObject;
     const podLabels = { ...pod.metadata!.labels, ...extra.labels };
     delete podLabels[agentSandboxLabels.warmPool];
-    await this.#core.replaceNamespacedPod({
+    await this.#counted(this.#core).replaceNamespacedPod({
       name: pod.metadata!.name!,
       namespace: this.#namespace,
       body: { ...pod, metadata: { ...pod.metadata, labels: podLabels, annotations: { ...pod.metadata!.annotations, ...extra.annotations } } },
@@ -198,7 +208,7 @@ export class AgentSandboxControllerStandIn {
     const podTemplate = template.spec['podTemplate'] as PodTemplate;
     const name = `${owner.metadata.name.slice(0, 40)}-${launch}-${(this.#sequence++).toString(36)}${Date.now().toString(36).slice(-4)}`;
     const poolLabel = launch === 'warm' ? { [agentSandboxLabels.warmPool]: owner.metadata.name } : {};
-    const sandbox = (await this.#custom.createNamespacedCustomObject({
+    const sandbox = (await this.#counted(this.#custom).createNamespacedCustomObject({
       ...core,
       namespace: this.#namespace,
       plural: 'sandboxes',
@@ -209,7 +219,7 @@ export class AgentSandboxControllerStandIn {
         spec: { podTemplate },
       },
     })) as CustomObject;
-    await this.#core.createNamespacedPod({
+    await this.#counted(this.#core).createNamespacedPod({
       namespace: this.#namespace,
       body: {
         apiVersion: 'v1',
@@ -248,7 +258,7 @@ export class AgentSandboxControllerStandIn {
   }
 
   async #writeStatus(resource: { group: string; version: string }, plural: string, object: CustomObject, status: Record<string, unknown>): Promise<void> {
-    await this.#custom.replaceNamespacedCustomObjectStatus({
+    await this.#counted(this.#custom).replaceNamespacedCustomObjectStatus({
       ...resource,
       namespace: this.#namespace,
       plural,
