@@ -238,6 +238,14 @@ class Candidate(TypedDict):
     patchBytes: int
 
 
+class CandidateJudge(TypedDict):
+    """The judge's choice (``attempt``) and reason, or why its answer was refused and the order decided (ADR 0053)."""
+
+    attempt: Optional[int]
+    reason: Optional[str]
+    refused: Optional[str]
+
+
 class ItemCandidates(TypedDict):
     """A best-of-N item's candidates side by side with their checks, and which won and why (ADR 0053)."""
 
@@ -248,6 +256,10 @@ class ItemCandidates(TypedDict):
     # The attempt whose patch is the item's; None until a round has a winner.
     winner: Optional[int]
     reason: Optional[str]
+    # Who chose the winner; None until a round has a winner.
+    decidedBy: Optional[Literal["judge", "order"]]
+    # The judge of the last judged round (select.judge); None when none ran.
+    judge: Optional["CandidateJudge"]
 
 
 class Item(TypedDict):

@@ -853,6 +853,38 @@ export interface webhooks {
 }
 export interface components {
   schemas: {
+    /** @description What a deliver item delivered: present once it succeeded */
+    readonly ItemDelivery: {
+      /** @description The forge it delivered to (a name of the server config’s forges:) */
+      readonly forge: string;
+      /** @description The item whose patch it delivered */
+      readonly from: string;
+      /** @description The branch it pushed ({runId} filled in) */
+      readonly branch: string;
+      /** @description The branch the commit was built on */
+      readonly base: string;
+      /** @description The commit the branch points at: the patch on the base commit, with the Cairn-Run and Cairn-Evidence trailers */
+      readonly commit: string;
+      /**
+       * @description pushed: this delivery moved the branch; unchanged: the branch already held exactly this commit
+       * @enum {string}
+       */
+      readonly outcome: 'pushed' | 'unchanged';
+      /** @description The change request (pull request) it opened or updated, on a forge that has them */
+      readonly changeRequest?: {
+        readonly id: string;
+        readonly url: string;
+      };
+      /** @description The signed provenance of the delivered patch (ADR 0036) */
+      readonly provenance: {
+        /** @description The stored Sigstore bundle (GET /v1/blobs/{digest}); the commit’s Cairn-Evidence trailer names it */
+        readonly digest: string;
+      };
+      /** @description The paths of the patch the forge protects (its CI configuration, forges.NAME.protectedPaths), named in the change request too; absent when it touches none */
+      readonly protectedPaths?: readonly string[];
+      /** @description The run that had delivered the branch, when this run took it over (runtime.takeOver); absent otherwise */
+      readonly tookOverFrom?: string;
+    };
     /** @description How people sign in to this server, beside its tokens */
     readonly SignInOptions: {
       /** @description The identity provider people sign in through; null when the server has none (tokens only) */
@@ -956,6 +988,17 @@ export interface components {
       readonly winner: number | null;
       /** @description Why the winner won, as its candidate.selected entry says */
       readonly reason: string | null;
+      /** @description Who chose the winner: the judge (its choice among passing candidates) or the order; null until a round has a winner */
+      readonly decidedBy: ('judge' | 'order') | null;
+      /** @description The judge of the last judged round (select.judge, ADR 0053); null when none ran */
+      readonly judge: {
+        /** @description The attempt the judge chose (candidate.judged); null when its answer was refused */
+        readonly attempt: number | null;
+        /** @description The judge's reason for its choice */
+        readonly reason: string | null;
+        /** @description Why the judge's answer was refused (candidate.judge-refused): the order then decided */
+        readonly refused: string | null;
+      } | null;
     };
     /** @description The approval an item waits or waited for: its policy and the votes so far */
     readonly ItemApproval: {
@@ -997,38 +1040,6 @@ export interface components {
       readonly approvals: number;
       /** @description How many more approvals it waits for: 0 once it no longer awaits approval */
       readonly needed: number;
-    };
-    /** @description What a deliver item delivered: present once it succeeded */
-    readonly ItemDelivery: {
-      /** @description The forge it delivered to (a name of the server config’s forges:) */
-      readonly forge: string;
-      /** @description The item whose patch it delivered */
-      readonly from: string;
-      /** @description The branch it pushed ({runId} filled in) */
-      readonly branch: string;
-      /** @description The branch the commit was built on */
-      readonly base: string;
-      /** @description The commit the branch points at: the patch on the base commit, with the Cairn-Run and Cairn-Evidence trailers */
-      readonly commit: string;
-      /**
-       * @description pushed: this delivery moved the branch; unchanged: the branch already held exactly this commit
-       * @enum {string}
-       */
-      readonly outcome: 'pushed' | 'unchanged';
-      /** @description The change request (pull request) it opened or updated, on a forge that has them */
-      readonly changeRequest?: {
-        readonly id: string;
-        readonly url: string;
-      };
-      /** @description The signed provenance of the delivered patch (ADR 0036) */
-      readonly provenance: {
-        /** @description The stored Sigstore bundle (GET /v1/blobs/{digest}); the commit’s Cairn-Evidence trailer names it */
-        readonly digest: string;
-      };
-      /** @description The paths of the patch the forge protects (its CI configuration, forges.NAME.protectedPaths), named in the change request too; absent when it touches none */
-      readonly protectedPaths?: readonly string[];
-      /** @description The run that had delivered the branch, when this run took it over (runtime.takeOver); absent otherwise */
-      readonly tookOverFrom?: string;
     };
     /** @description An error: its catalogue code, what was wrong, what to do, and where */
     readonly Error: {
@@ -1754,6 +1765,21 @@ export interface components {
           /** @enum {string} */
           readonly order: 'score' | 'smallest-diff' | 'first';
           readonly stopOnFirstPass?: boolean;
+          /** @description An agent that chooses among two or more candidates the check passed, given their patches and check output tails (never transcripts or secrets); its last output line is {"candidate": n, "reason": "..."}. It only advises: a refused answer leaves the choice to order. */
+          readonly judge?: {
+            readonly runtime: {
+              /** @constant */
+              readonly kind: 'agent';
+              readonly adapter: string;
+              readonly prompt: string;
+              readonly model?: string;
+              readonly maxTurns?: number;
+            };
+            readonly env?: {
+              readonly [key: string]: string;
+            };
+            readonly timeout?: string;
+          };
         };
         readonly labels?: {
           readonly [key: string]: string;
@@ -3343,6 +3369,8 @@ export interface operations {
           | 'candidate.checked'
           | 'candidate.selected'
           | 'candidate.none-passed'
+          | 'candidate.judged'
+          | 'candidate.judge-refused'
           | 'model.called'
           | 'artifact.stored'
           | 'token.created'
