@@ -21,6 +21,12 @@ export interface EnvironmentCacheOptions {
   readonly maxAgeMs: number;
   /** How long a failed setup fails the items that need its key before one tries again; 5 minutes by default. */
   readonly failureMemoryMs?: number;
+  /**
+   * How much longer than a setup's own timeout a waiter waits for another's build before it builds
+   * the layer itself (a builder whose process died while its folder stays, until the executor's
+   * next sweep, holds the lock); 2 minutes by default, for the copy after the setup.
+   */
+  readonly buildMarginMs?: number;
   readonly logger?: Logger;
 }
 
@@ -108,15 +114,19 @@ export class EnvironmentCache {
    * The layer of `digest`, held for `holder` (an attempt's folder, which must exist while it
    * holds): the one built already, or one `build` makes in the folder it is given. Throws the
    * setup's CairnError (CAIRN_ENVIRONMENT_*), its own or one recorded by another builder lately.
+   * `setupTimeoutMs` bounds the wait for another's build (see `buildMarginMs`).
    */
   async hold(request: {
     readonly digest: string;
     readonly holder: string;
+    readonly setupTimeoutMs: number;
     readonly build: (layer: string) => Promise<BuiltEnvironment>;
   }): Promise<HeldEnvironment> {
     const name = entryName(request.digest);
     const entry = join(this.#options.directory, name);
     const lock = join(this.#options.directory, `${lockPrefix}${name}`);
+    const waitMs = request.setupTimeoutMs + (this.#options.buildMarginMs ?? 120_000);
+    const since = Date.now();
     await mkdir(this.#options.directory, { recursive: true, mode: 0o700 });
     for (;;) {
       const held = await this.#holdBuilt(entry, request.digest, request.holder);
@@ -125,10 +135,16 @@ export class EnvironmentCache {
         return held;
       }
       await this.#throwRecentFailure(name);
-      if (!(await takeLock(lock, request.holder))) {
+      const waitedTooLong = Date.now() - since > waitMs;
+      if (!waitedTooLong && !(await takeLock(lock, request.holder))) {
         await sleep(lockPollMs);
         continue;
       }
+      if (waitedTooLong)
+        this.#options.logger?.warn(
+          { digest: request.digest, lock, waitedMs: Date.now() - since },
+          "another attempt's build of this environment outlasted its setup's timeout: this one builds it (the first layer renamed into place wins)",
+        );
       try {
         // Built meanwhile by the holder of the lock before this one: nothing to do again.
         const built = await this.#holdBuilt(entry, request.digest, request.holder);
@@ -142,7 +158,8 @@ export class EnvironmentCache {
         const held = await this.#holdBuilt(entry, request.digest, request.holder);
         if (held) return { ...held, built: true };
       } finally {
-        await rm(lock, { force: true });
+        // Only the lock this attempt took is its to remove.
+        if (!waitedTooLong) await rm(lock, { force: true });
       }
     }
   }

@@ -46,7 +46,12 @@ export async function removeHarnesses(): Promise<void> {
  * laid with `attempt`, removed after the test.
  */
 export function environmentHarness(
-  options: { readonly egress?: Partial<WorkerEgressSettings>; readonly failureMemoryMs?: number; readonly maxBytes?: number } = {},
+  options: {
+    readonly egress?: Partial<WorkerEgressSettings>;
+    readonly failureMemoryMs?: number;
+    readonly maxBytes?: number;
+    readonly buildMarginMs?: number;
+  } = {},
 ) {
   const root = mkdtempSync(join(tmpdir(), 'cairn-environments-'));
   // The sandbox's uid passes through the work root to its workspace.
@@ -61,6 +66,7 @@ export function environmentHarness(
     maxBytes: options.maxBytes ?? 1e12,
     maxAgeMs: 1e12,
     ...(options.failureMemoryMs === undefined ? {} : { failureMemoryMs: options.failureMemoryMs }),
+    ...(options.buildMarginMs === undefined ? {} : { buildMarginMs: options.buildMarginMs }),
   });
   const first = freshUid();
   for (let index = 1; index < 8; index++) freshUid();

@@ -162,6 +162,24 @@ describe('environment layers', () => {
     expect(again.environment).toMatchObject({ built: true, digest: probe.environment!.digest });
   });
 
+  test('a lock whose holder outlasts the setup’s timeout is built past', { timeout: 120_000 }, async () => {
+    const harness = environmentHarness({ buildMarginMs: 500 });
+    const snapshot = project('{"lock":1}');
+    const spec: EnvironmentSpec = { setup: { argv: ['/bin/sh', '-c', 'echo built > built.txt'] }, timeoutSeconds: 1 };
+    const probe = await harness.attempt(snapshot, spec);
+    const hex = probe.environment!.digest.slice('sha256:'.length);
+    await probe.workspace.remove();
+    rmSync(join(harness.environmentCache.directory, hex), { recursive: true });
+    // A lock naming a folder that exists (its builder's process died; the folder waits for a sweep).
+    writeFileSync(join(harness.environmentCache.directory, `.lock-${hex}`), harness.environmentCache.directory);
+    const started = Date.now();
+    const again = await harness.attempt(snapshot, spec);
+    expect(again.environment).toMatchObject({ built: true, digest: probe.environment!.digest });
+    // It waited the setup's timeout and the margin (1.5 s), not for ever.
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1_500);
+    expect(readFileSync(join(again.workspace.workspace, 'built.txt'), 'utf8')).toBe('built\n');
+  });
+
   test('layers beyond the cache’s bound are evicted least recently used first, never one an attempt holds', { timeout: 120_000 }, async () => {
     // Each layer takes a few MiB (the setup writes 2 MiB): a bound of 1 byte keeps only the newest and the held.
     const harness = environmentHarness({ maxBytes: 1 });

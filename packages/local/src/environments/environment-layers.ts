@@ -49,15 +49,17 @@ export class EnvironmentLayers {
       throw new CairnError('CAIRN_RUN_SPEC_INVALID', `environment.diskLimit ${JSON.stringify(spec.diskLimit)} is not a size.`, {
         path: 'environment.diskLimit',
       });
+    const timeoutMs = (spec.timeoutSeconds ?? environmentDefaults.timeoutSeconds) * 1_000;
     return this.cache.hold({
       digest: key.digest,
       holder: request.holder,
+      setupTimeoutMs: timeoutMs,
       build: (output) =>
         runEnvironmentSetup(
           {
             tree: request.tree,
             argv: spec.setup.argv,
-            timeoutMs: (spec.timeoutSeconds ?? environmentDefaults.timeoutSeconds) * 1_000,
+            timeoutMs,
             diskBytes,
             scratch: join(request.holder, 'environment-setup'),
             output,
