@@ -128,6 +128,10 @@ export interface ItemCandidatesView {
   }[];
   readonly winner: number | null;
   readonly reason: string | null;
+  /** Who chose the winner (ADR 0053): its judge or the order; null until a round has one. Absent from servers without judges. */
+  readonly decidedBy?: 'judge' | 'order' | null;
+  /** The judge of the last judged round: the attempt it chose and why, or why its answer was refused (the order then decided). */
+  readonly judge?: { readonly attempt: number | null; readonly reason: string | null; readonly refused: string | null } | null;
 }
 
 /**

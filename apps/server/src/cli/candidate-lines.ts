@@ -1,13 +1,7 @@
 import type { ItemCandidatesView } from '@cairn/client';
 
-/**
- * A best-of-N item's candidates as `GET /v1/runs/{runId}/items` gives them, with who decided and
- * the judge (ADR 0053), which a server without judges does not send.
- */
-export type CandidatesOfItem = ItemCandidatesView & {
-  readonly decidedBy?: 'judge' | 'order' | null;
-  readonly judge?: { readonly attempt: number | null; readonly reason: string | null; readonly refused: string | null } | null;
-};
+/** A best-of-N item's candidates as `GET /v1/runs/{runId}/items` gives them. */
+export type CandidatesOfItem = ItemCandidatesView;
 
 /** The item's `candidates`, when the server gave it a well-formed one. */
 export function candidatesOf(item: { readonly candidates?: unknown }): CandidatesOfItem | undefined {
