@@ -11,7 +11,8 @@ import type { Engine } from './engine.ts';
  * what it does — `exit=N`, `patch=BYTES` (a patch of that size), `check=pass|fail`, `score=X`,
  * `sleep=MS` (stoppable: a stopped candidate reports `cancelled`, as a worker does), `spend=TOKENS`
  * (a model call of that many input tokens, recorded as the gateway records one), `after=N` (first
- * wait until the run has N model calls) — and its result names its patch, its size and its check.
+ * wait until the run has N model calls), `say=TEXT` (its stdout, URI-encoded; an agent's prompt says
+ * the same things) — and its result names its patch, its size and its check.
  * What each manifest said is kept by execution id.
  */
 function candidateWorker(manifests: Map<string, DispatchManifest>, gateway: { engine?: Engine } = {}) {
@@ -20,7 +21,9 @@ function candidateWorker(manifests: Map<string, DispatchManifest>, gateway: { en
       const envelope = JSON.parse(new TextDecoder().decode((await storage.get(`manifests/${task.manifestDigest.slice(7)}.json`))!));
       const manifest = JSON.parse(Buffer.from(storedManifestPayload(envelope), 'base64').toString('utf8')) as DispatchManifest;
       manifests.set(task.executionId, manifest);
-      const argv = manifest.runtime.kind === 'command' ? manifest.runtime.argv : [];
+      // An agent (a judge) says what it does in its prompt, the same way.
+      const argv =
+        manifest.runtime.kind === 'command' ? manifest.runtime.argv : manifest.runtime.kind === 'agent' ? ['agent', ...manifest.runtime.prompt.split(' ')] : [];
       const says = Object.fromEntries(argv.slice(1).map((part) => part.split('=') as [string, string]));
       if (says['spend'] !== undefined)
         gateway.engine!.recordModelCall({
@@ -63,7 +66,11 @@ function candidateWorker(manifests: Map<string, DispatchManifest>, gateway: { en
         exitCode,
         startedAt: now,
         finishedAt: now,
-        artifacts: { stdout: empty, stderr: empty, ...(patch ? { patch } : {}) },
+        artifacts: {
+          stdout: says['say'] === undefined ? empty : await put(new TextEncoder().encode(`${decodeURIComponent(says['say'])}\n`)),
+          stderr: empty,
+          ...(patch ? { patch } : {}),
+        },
         ...(patch ? { patchStats: { filesChanged: 1, bytes: patchBytes } } : {}),
         ...(cancelled
           ? { failure: { code: 'CAIRN_ATTEMPT_CANCELLED', message: 'cancelled', exitCode: null, signal: null, stderrTail: '' } }
@@ -332,5 +339,68 @@ describe.each(backends)('best of N on %s', (backend) => {
       expect(entries.findIndex((entry) => entry.action === 'model.called' && entry.entity.id === `${runId}/fix/${attempt}`)).toBeLessThan(checked);
       expect(checked).toBeLessThan(succeeded);
     }
+  });
+  describe('with a judge (ADR 0053)', () => {
+    const judgeSelect = (prompt: string): ItemSpec['select'] => ({
+      check: { argv: ['make', 'check'] },
+      order: 'smallest-diff',
+      judge: { runtime: { kind: 'agent', adapter: 'openai-compatible', prompt }, env: { JUDGE: 'yes' } },
+    });
+    const round = [
+      ['patch=300', 'check=pass'],
+      ['patch=80', 'check=fail'],
+      ['patch=120', 'check=pass'],
+    ];
+
+    test('the judge is the attempt after its round: no secrets, an empty workspace, the passing candidates only, and its choice wins', async () => {
+      const manifests = new Map<string, DispatchManifest>();
+      const { engine, signer } = await engineWith({ task: candidateWorker(manifests) });
+      engine.start();
+      const answer = encodeURIComponent('{"candidate": 1, "reason": "it handles the edge case"}');
+      const { runId } = engine.submit(bestOf(round, judgeSelect(`exit=0 say=${answer}`)), { actor: ana });
+      expect((await engine.waitForRun(runId)).state).toBe('succeeded');
+      const attempts = engine.attempts(runId, 'fix');
+      expect(attempts.map((attempt) => [attempt.attempt, attempt.state])).toEqual([
+        [1, 'succeeded'],
+        [2, 'succeeded'],
+        [3, 'succeeded'],
+        [4, 'succeeded'],
+      ]);
+      const judge = manifests.get(`${runId}/fix/4`)!;
+      expect(judge).toMatchObject({ attempt: 4, env: { JUDGE: 'yes' }, secretNames: [], workspace: sha256Digest(''), runtime: { kind: 'agent' } });
+      expect(judge.candidate).toBeUndefined();
+      expect(judge.limits.network).toBe(false);
+      expect(Object.keys(judge.inputs).sort()).toEqual(['candidate-1.patch', 'candidate-3.patch', 'candidates.json']);
+      expect(judge.inputs['candidate-1.patch']?.digest).toBe(attempts[0]!.artifacts!['patch']);
+      const entries = [...engine.audit.runEntries(runId)];
+      // The round's last end made the item ready again, for its judge.
+      const ready = entries.filter((entry) => entry.action === 'item.ready' && entry.entity.id === `${runId}/fix`).at(-1);
+      expect(ready?.data).toMatchObject({ judge: { round: 1, attempt: 4 } });
+      expect(entries.find((entry) => entry.action === 'candidate.judged')?.data).toMatchObject({
+        attempt: 4,
+        candidate: 1,
+        chosen: 1,
+        reason: 'it handles the edge case',
+      });
+      expect(entries.find((entry) => entry.action === 'candidate.selected')?.data).toMatchObject({ attempt: 1, decidedBy: 'judge', passed: [1, 3] });
+      expect(engine.items(runId).find((item) => item.itemId === 'after')?.state).toBe('succeeded');
+      const report = await verifyBundle(await engine.exportBundle(runId), { pinnedKeyIds: [keyIdOf(await signer.publicKey())] });
+      expect(report.verdict).toBe('verified');
+    });
+
+    test('a judge that fails is refused: the order decides and the item succeeds', async () => {
+      const manifests = new Map<string, DispatchManifest>();
+      const { engine } = await engineWith({ task: candidateWorker(manifests) });
+      engine.start();
+      const { runId } = engine.submit(bestOf(round, judgeSelect('exit=1')), { actor: ana });
+      expect((await engine.waitForRun(runId)).state).toBe('succeeded');
+      const entries = [...engine.audit.runEntries(runId)];
+      expect(entries.find((entry) => entry.action === 'candidate.judge-refused')?.data).toMatchObject({
+        attempt: 4,
+        reason: expect.stringContaining("the judge's attempt ended failed"),
+      });
+      expect(entries.find((entry) => entry.action === 'candidate.selected')?.data).toMatchObject({ attempt: 3, decidedBy: 'order' });
+      expect(engine.items(runId).find((item) => item.itemId === 'fix')?.state).toBe('succeeded');
+    });
   });
 });
