@@ -1,8 +1,13 @@
 // Each claim the executor would send is checked against the agent-sandbox project's own published
 // SandboxClaim schema (its CRD file, read at test time), and the check is shown to refuse what
 // the real API refuses: a field of another version, a policy it does not know, a missing pool.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { awaitClaimedAttempt, readTaskEnvironment, sealedSecretsKey, taskEnvironmentPairs } from '@cairn/fargate';
 import { expect, test } from 'vitest';
 import { checkSchema, readCrd } from '../testing/crd-schema.test-support.ts';
+import { formatMap } from '../testing/downward-api-volume.ts';
 import { attemptSandboxClaim, sandboxClaimResource } from './attempt-sandbox-claim.ts';
 import { executionDigestOf, ownerDigestOf, podNameOf } from './execution-labels.ts';
 
@@ -99,4 +104,52 @@ test('the warm pool an operator makes (the template it names, its size) conforms
     { path: 'spec.replicas', message: 'must be at least 0' },
     { path: 'spec.templateRef', message: expect.stringMatching(/unknown field/) },
   ]);
+});
+
+test("an agent attempt's claim carries what the pod path puts in the environment, and the waiting worker reads back exactly that", async () => {
+  const traceContext = { traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01', tracestate: 'cairn=1' };
+  const agentClaim = attemptSandboxClaim({
+    name: podNameOf(executionId),
+    executionId,
+    executionDigest: executionDigestOf(executionId),
+    ownerDigest: ownerDigestOf({ bucket: 'acme-cairn', prefix: 'cairn/' }),
+    manifestDigest: `sha256:${'a'.repeat(64)}`,
+    run: { runId: 'run-claims-1', itemId: 'build:linux', attempt: 2 },
+    warmPool: 'cairn-workers',
+    dispatchedAtMs: Date.parse('2026-11-28T10:00:00.250Z'),
+    timeoutMs: 600_000,
+    sealedSecrets: sealedSecretsKey(executionId),
+    gatewayUrl: 'http://10.0.1.5:7411',
+    traceContext,
+  });
+  expect(checkSchema(schema, agentClaim)).toEqual([]);
+  const shared = {
+    storage: { bucket: 'acme-cairn', prefix: 'cairn/', forcePathStyle: false },
+    cipher: { keyId: 'alias/cairn-secrets' },
+    trustedKeys: [{ keyId: `sha256:${'b'.repeat(64)}` as const, algorithm: 'ed25519' as const, publicKey: 'MCowBQYDK2VwAyEA' }],
+  };
+  // The pod path: every value in the container's environment.
+  const podPath = {
+    executionId,
+    manifestDigest: `sha256:${'a'.repeat(64)}`,
+    sealedSecrets: sealedSecretsKey(executionId),
+    gatewayUrl: 'http://10.0.1.5:7411',
+    traceContext,
+    ...shared,
+  };
+  // The claim path: the template holds what is shared, the pod's annotations file (as the kubelet renders it) the rest.
+  const template = Object.fromEntries(
+    taskEnvironmentPairs(podPath)
+      .filter((pair) => ['CAIRN_STORAGE_BUCKET', 'CAIRN_STORAGE_PREFIX', 'CAIRN_CIPHER_KMS_KEY_ID', 'CAIRN_TRUSTED_KEYS'].includes(pair.name))
+      .map((pair) => [pair.name, pair.value]),
+  );
+  const folder = mkdtempSync(join(tmpdir(), 'cairn-claim-annotations-'));
+  try {
+    const file = join(folder, 'annotations');
+    writeFileSync(file, formatMap({ 'agents.x-k8s.io/pod-template-hash': '7d9f', ...agentClaim.spec.additionalPodMetadata.annotations }));
+    const env = await awaitClaimedAttempt({ ...template, CAIRN_ATTEMPT_ANNOTATIONS_FILE: file }, { pollMs: 10 });
+    expect(readTaskEnvironment(env)).toEqual(readTaskEnvironment(Object.fromEntries(taskEnvironmentPairs(podPath).map((pair) => [pair.name, pair.value]))));
+  } finally {
+    rmSync(folder, { recursive: true, force: true });
+  }
 });
