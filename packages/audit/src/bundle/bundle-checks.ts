@@ -282,13 +282,15 @@ export async function checkArtifacts({ bundle }: BundleContext, readArtifact?: (
       if (bytes === null) return fail(`$.artifacts[${position}]: ${artifact.digest} could not be fetched`);
       if (sha256Digest(bytes) !== artifact.digest)
         return fail(`$.artifacts[${position}]: the fetched content hashes to ${sha256Digest(bytes)}, not ${artifact.digest}`);
-      if (artifact.kind !== 'egress') continue;
+      // An environment setup's record (ADR 0056) is read as an attempt's; the counts are the attempts'.
+      if (artifact.kind !== 'egress' && artifact.kind !== 'environment-egress') continue;
       const reading = readEgressRecord(bytes);
+      const whose = artifact.kind === 'egress' ? 'the egress record' : "the environment setup's egress record";
       if ('problem' in reading)
         return fail(
-          `$.artifacts[${position}]: the egress record of ${artifact.itemId}#${artifact.attempt} (${artifact.digest}), line ${reading.line}: ${reading.problem}`,
+          `$.artifacts[${position}]: ${whose} of ${artifact.itemId}#${artifact.attempt} (${artifact.digest}), line ${reading.line}: ${reading.problem}`,
         );
-      egress.push({ itemId: artifact.itemId, attempt: artifact.attempt, digest: artifact.digest, ...reading.counts });
+      if (artifact.kind === 'egress') egress.push({ itemId: artifact.itemId, attempt: artifact.attempt, digest: artifact.digest, ...reading.counts });
     }
   }
   const bodies = bundle.artifacts.filter(isModelCallBody).length;

@@ -48,12 +48,13 @@ const expectedCounts = { allowed: 3, refused: 2, cut: 1, refusedBy: { 'not-allow
  * The run re-logged and re-signed by its own key with `record` as the `edit` attempt's egress
  * artifact, as the engine logs it from the start: the digest is bound, whatever the bytes say.
  */
-async function withEgress(record: Uint8Array) {
+async function withEgress(record: Uint8Array, as: 'egress' | 'environmentEgress' = 'egress') {
   const digest = sha256Digest(record);
+  const kind = as === 'egress' ? 'egress' : 'environment-egress';
   const addEgress = (entries: AuditEntry[]) =>
     entries.map((entry) =>
       entry.action === 'attempt.completed'
-        ? { ...entry, data: { ...entry.data, artifacts: { ...(entry.data['artifacts'] as Record<string, string>), egress: digest } } }
+        ? { ...entry, data: { ...entry.data, artifacts: { ...(entry.data['artifacts'] as Record<string, string>), [as]: digest } } }
         : entry,
     );
   const bundle = await forgeBundle(evidence.bundle, [evidence.signer.record], {
@@ -63,7 +64,7 @@ async function withEgress(record: Uint8Array) {
     receipts: 'strip',
   });
   const blobs = new Map([...evidence.blobs, [digest, record]]);
-  return { bundle, digest, position: bundle.artifacts.findIndex((artifact) => artifact.kind === 'egress'), blobs };
+  return { bundle, digest, position: bundle.artifacts.findIndex((artifact) => artifact.kind === kind), blobs };
 }
 const artifactsCheck = (report: Awaited<ReturnType<typeof verifyBundle>>) => report.checks.find((check) => check.name === 'artifacts')!;
 
@@ -140,6 +141,24 @@ describe('an egress record in a bundle', () => {
       // Without the contents the same bundle verifies: only its digest is bound.
       expect((await verifyBundle(bundle, trusted)).verdict).toBe('verified');
     }
+  });
+
+  test("an environment setup's record (ADR 0056): listed as environment-egress, read line by line, not counted as the attempt's", async () => {
+    const { bundle, digest, blobs } = await withEgress(ndjson(connections), 'environmentEgress');
+    expect(bundle.artifacts.filter((artifact) => artifact.kind === 'environment-egress')).toEqual([
+      { kind: 'environment-egress', digest, itemId: 'edit', attempt: 1 },
+    ]);
+    const read = async (wanted: string) => blobs.get(wanted) ?? null;
+    const report = await verifyBundle(bundle, { ...trusted, readArtifact: read });
+    expect(report).toMatchObject({ valid: true, verdict: 'verified' });
+    expect(report.egress).toEqual([]);
+    const malformed = await withEgress(ndjson([{ ...connections[0]!, decision: 'maybe' }]), 'environmentEgress');
+    const failed = await verifyBundle(malformed.bundle, { ...trusted, readArtifact: async (wanted) => malformed.blobs.get(wanted) ?? null });
+    expect(artifactsCheck(failed)).toEqual({
+      name: 'artifacts',
+      status: 'fail',
+      detail: `$.artifacts[${malformed.position}]: the environment setup's egress record of edit#1 (${malformed.digest}), line 1: decision: is "maybe", not one of allowed, refused, cut`,
+    });
   });
 
   test('reads an empty record (no connection) as nothing counted, and UTF-8 host names', () => {

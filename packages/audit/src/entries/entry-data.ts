@@ -21,7 +21,7 @@ export function dispatchedManifest(entry: AuditEntry): { itemId: string; attempt
   return { itemId, attempt: attempt as number, manifestDigest };
 }
 
-/** `attempt.completed`: `{ itemId, attempt, outcome, artifacts: { patch?, stdout, stderr, output?, egress?, environmentLog? } }`. */
+/** `attempt.completed`: `{ itemId, attempt, outcome, artifacts: { patch?, stdout, stderr, output?, egress?, environmentLog?, environmentEgress? } }`. */
 export function completedArtifacts(
   entry: AuditEntry,
 ): { itemId: string; attempt: number; artifacts: { kind: BundleArtifactKind; digest: Digest }[] } | undefined {
@@ -37,6 +37,8 @@ export function completedArtifacts(
   // The environment setup's log (ADR 0056): named in camel case in the result, as a kind in the bundle.
   const environmentLog = artifacts['environmentLog'];
   if (isDigest(environmentLog)) listed.push({ kind: 'environment-log', digest: environmentLog });
+  const environmentEgress = artifacts['environmentEgress'];
+  if (isDigest(environmentEgress)) listed.push({ kind: 'environment-egress', digest: environmentEgress });
   return { itemId, attempt: attempt as number, artifacts: listed };
 }
 

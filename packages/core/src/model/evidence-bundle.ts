@@ -19,7 +19,8 @@ export interface BundleManifest {
  * `attempt.completed` entry, `model-request` and `model-response` (a model call's bodies) by a
  * `model.called` entry.
  */
-export type BundleArtifactKind = 'patch' | 'stdout' | 'stderr' | 'output' | 'egress' | 'environment-log' | 'model-request' | 'model-response';
+export type BundleArtifactKind =
+  'patch' | 'stdout' | 'stderr' | 'output' | 'egress' | 'environment-log' | 'environment-egress' | 'model-request' | 'model-response';
 
 export interface BundleArtifact {
   readonly digest: Digest;

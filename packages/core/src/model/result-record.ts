@@ -14,6 +14,8 @@ export interface ResultArtifacts {
   readonly egress?: Digest;
   /** The log of the setup of the warm environment laid under the workspace (ADR 0056), whichever attempt ran it. */
   readonly environmentLog?: Digest;
+  /** The egress record (NDJSON) of that setup's own proxy, when it ran behind the item's allow-list (ADR 0056). */
+  readonly environmentEgress?: Digest;
 }
 
 /** The warm environment an attempt's workspace was laid over (ADR 0056). */

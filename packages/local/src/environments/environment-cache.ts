@@ -37,6 +37,8 @@ export interface BuiltEnvironment {
   /** The setup's output (its end, when long): kept beside the layer. */
   readonly log: Buffer;
   readonly setupMs: number;
+  /** The egress record (NDJSON) of the setup's proxy, when it ran behind an allow-list: what it reached. */
+  readonly egress?: Buffer;
 }
 
 /** A layer held for one attempt: it stays until `release`. */
@@ -49,6 +51,9 @@ export interface HeldEnvironment {
   /** `sha256:<hex>` of the setup's log, and where it is kept. */
   readonly logDigest: string;
   readonly logFile: string;
+  /** `sha256:<hex>` of the setup's egress record and where it is kept, when the setup ran behind an allow-list. */
+  readonly egressDigest?: string;
+  readonly egressFile?: string;
   /** Whether this hold ran the setup (a miss) or found the layer built (a hit). */
   readonly built: boolean;
   /** How long the setup took when it ran, for whichever attempt ran it. */
@@ -70,6 +75,7 @@ const recordSchema = z.object({
   logDigest: z.string(),
   bytes: z.int().min(0),
   setupMs: z.number().min(0),
+  egressDigest: z.string().optional(),
   builtAt: z.string(),
 });
 type EntryRecord = z.infer<typeof recordSchema>;
@@ -80,6 +86,7 @@ const recordName = 'entry.json';
 const layerName = 'layer';
 const pathsName = 'paths';
 const logName = 'setup.log';
+const egressName = 'setup-egress.ndjson';
 const leasesName = 'leases';
 const builderName = 'builder';
 const buildingPrefix = '.building-';
@@ -190,6 +197,7 @@ export class EnvironmentCache {
       paths,
       logDigest: record.logDigest,
       logFile: join(entry, logName),
+      ...(record.egressDigest === undefined ? {} : { egressDigest: record.egressDigest, egressFile: join(entry, egressName) }),
       built: false,
       setupMs: record.setupMs,
       release,
@@ -223,11 +231,13 @@ export class EnvironmentCache {
     try {
       await writeFile(join(building, pathsName), joinPaths(built.paths));
       await writeFile(join(building, logName), built.log);
+      if (built.egress) await writeFile(join(building, egressName), built.egress);
       const record: EntryRecord = {
         digest: request.digest,
         logDigest: `sha256:${createHashHex(built.log)}`,
         bytes: await diskBytes(building),
         setupMs: built.setupMs,
+        ...(built.egress ? { egressDigest: `sha256:${createHashHex(built.egress)}` } : {}),
         builtAt: new Date().toISOString(),
       };
       await writeFile(join(building, recordName), JSON.stringify(record));

@@ -46,8 +46,15 @@ test('npm install from the stand-in registry runs once; the next attempt reuses 
   // The proxy put the token in; the setup itself never held it (its log does not either).
   expect(registryRequests.every((request) => request.headers['authorization'] === `Bearer ${internet.tokens.npm}`)).toBe(true);
   expect(Buffer.from(await first.environment!.log()).toString('utf8')).not.toContain(internet.tokens.npm);
+  // The setup's proxy kept its egress record, as an attempt's: every connection it admitted names the registry.
+  const egress = setupEgress(await first.environment!.egress!());
+  expect(egress.length).toBeGreaterThan(0);
+  expect(egress.every((record) => record.host === standInHosts.registry && record.decision === 'allowed')).toBe(true);
+  expect(JSON.stringify(egress)).not.toContain(internet.tokens.npm);
   const second = await harness.attempt(snapshot, environment, { network, secrets });
   expect(second.environment?.built).toBe(false);
+  // The attempt that reused the layer carries the same record: what the setup reached, not what this attempt did.
+  expect(setupEgress(await second.environment!.egress!())).toEqual(egress);
   await internet.settled();
   // The second attempt asked the registry nothing.
   expect(internet.requests.filter((request) => request.host === standInHosts.registry)).toHaveLength(registryRequests.length);
@@ -65,3 +72,12 @@ test('npm install from the stand-in registry runs once; the next attempt reuses 
   expect(ran.stderr).toBe('');
   expect(ran.stdout).toBe(`${npmPackages.greeting.text}\n`);
 });
+
+/** The records of an egress record's NDJSON (one connection a line). */
+function setupEgress(ndjson: Uint8Array): { host: string; decision: string }[] {
+  return Buffer.from(ndjson)
+    .toString('utf8')
+    .split('\n')
+    .filter((line) => line !== '')
+    .map((line) => JSON.parse(line) as { host: string; decision: string });
+}

@@ -55,7 +55,8 @@ export interface EnvironmentSetupHost {
  * setup in a bubblewrap sandbox over it with the executor's limits, no model gateway, and the
  * item's egress allow-list when it has one. When it succeeds, the upper layer is copied to
  * `output` and given to root (attempts see it through an idmapped mount, as the snapshot), and
- * its paths listed (as an attempt's change is: `layerChanges`). Throws
+ * its paths listed (as an attempt's change is: `layerChanges`), and, behind an allow-list, its
+ * proxy's egress record returned (NDJSON, one line per connection, as an attempt's). Throws
  * CAIRN_ENVIRONMENT_SETUP_FAILED (exit status), CAIRN_ENVIRONMENT_SETUP_TIMED_OUT or
  * CAIRN_ENVIRONMENT_DISK_EXCEEDED, each with the log's end in `details.log`. Everything it
  * mounted is unmounted and `scratch` removed, whatever happens.
@@ -116,7 +117,11 @@ export async function runEnvironmentSetup(request: EnvironmentSetupRequest, host
     // idmapped mount shows root's files as each attempt's own.
     await run('cp', ['-a', '--', `${upper}/.`, request.output]);
     await run('chown', ['-R', '-h', '0:0', request.output]);
-    return { paths, log, setupMs: Date.now() - started };
+    const setupMs = Date.now() - started;
+    // What the setup reached through its proxy: kept with the layer, as an attempt's egress record is with its result.
+    const record = egress ? Buffer.from((await egress.finish()).ndjson) : undefined;
+    egress = undefined;
+    return { paths, log, setupMs, ...(record ? { egress: record } : {}) };
   } finally {
     await egress?.close().catch(() => undefined);
     await unmountAtOnce([folders.workspace, lower, volume], request.scratch);

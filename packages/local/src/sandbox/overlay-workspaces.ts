@@ -117,6 +117,7 @@ export class OverlayWorkspaces implements WorkspaceLayers {
                 digest: environment.held.digest,
                 // Read while the attempt holds the layer: its log cannot be evicted meanwhile.
                 log: async () => new Uint8Array(await readFile(environment.held.logFile)),
+                ...(environment.held.egressFile === undefined ? {} : { egress: async () => new Uint8Array(await readFile(environment.held.egressFile!)) }),
                 built: environment.held.built,
                 setupMs: environment.held.setupMs,
               },

@@ -23,7 +23,7 @@ export const evidenceBundleSchema = z.strictObject({
   artifacts: z.array(
     z.strictObject({
       digest: digestSchema,
-      kind: z.enum(['patch', 'stdout', 'stderr', 'output', 'egress', 'environment-log', 'model-request', 'model-response']),
+      kind: z.enum(['patch', 'stdout', 'stderr', 'output', 'egress', 'environment-log', 'environment-egress', 'model-request', 'model-response']),
       itemId: z.string().min(1),
       attempt: z.int().min(1),
     }),

@@ -24,6 +24,7 @@ export const resultRecordSchema = z.strictObject({
     output: digestSchema.exactOptional(),
     egress: digestSchema.exactOptional(),
     environmentLog: digestSchema.exactOptional(),
+    environmentEgress: digestSchema.exactOptional(),
   }),
   patchStats: z.strictObject({ filesChanged: countSchema, bytes: countSchema }).exactOptional(),
   failure: attemptFailureSchema.exactOptional(),

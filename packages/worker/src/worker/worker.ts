@@ -147,7 +147,7 @@ interface AttemptState {
   /** A candidate's check over its patch (ADR 0053). */
   check?: CandidateCheckResult;
   /** The warm environment laid under the workspace, and its setup's log as stored (ADR 0056). */
-  environment?: { readonly record: AttemptEnvironment; readonly log: ResultArtifacts['stdout'] };
+  environment?: { readonly record: AttemptEnvironment; readonly log: ResultArtifacts['stdout']; readonly egress?: ResultArtifacts['stdout'] };
 }
 
 /**
@@ -247,6 +247,7 @@ export class Worker {
       ...(state.output ? { output: state.output } : {}),
       ...(state.egress ? { egress: state.egress.digest } : {}),
       ...(state.environment ? { environmentLog: state.environment.log } : {}),
+      ...(state.environment?.egress ? { environmentEgress: state.environment.egress } : {}),
     };
     const failure = attemptFailureOf({ ...state, ...(manifest ? { timeoutMs: manifest.limits.timeoutMs } : {}), stderrTail: logs.stderr.tail() }, secrets);
     const record: ResultRecord = {
@@ -331,6 +332,7 @@ export class Worker {
         state.environment = {
           record: { digest: digest as AttemptEnvironment['digest'], built, setupMs },
           log: await this.#blobs.store(await environment.log(), 'text/plain'),
+          ...(environment.egress ? { egress: await this.#blobs.store(await environment.egress(), 'application/x-ndjson') } : {}),
         };
       }
       started = true;

@@ -51,6 +51,11 @@ export interface WorkspaceEnvironment {
   readonly digest: string;
   /** The setup's log, stored as the attempt's blob under its digest. */
   readonly log: () => Promise<Uint8Array>;
+  /**
+   * The egress record (NDJSON, as an attempt's) of the setup's own proxy, when it ran behind the
+   * item's allow-list: stored as the attempt's blob, so its evidence shows what the setup reached.
+   */
+  readonly egress?: () => Promise<Uint8Array>;
   /** Whether this attempt's hold ran the setup (a miss) or found the layer built (a hit). */
   readonly built: boolean;
   readonly setupMs: number;
