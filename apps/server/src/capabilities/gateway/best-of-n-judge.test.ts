@@ -121,6 +121,12 @@ test(
     expect(toolResult).not.toContain(`candidate-${String(failing[0]!.data['candidate'])}.patch`);
 
     const entries = entriesOf(composition, runId);
+    // Its two model calls went through the gateway as its own attempt's, counted in the run's spend.
+    const judgeCalls = entries.filter((entry) => entry.action === 'model.called' && entry.data['attempt'] === 4);
+    expect(judgeCalls.map((call) => [call.outcome, call.data['inputTokens']])).toEqual([
+      ['success', 50],
+      ['success', 60],
+    ]);
     const judged = entries.find((entry) => entry.action === 'candidate.judged');
     expect(judged?.entity.id).toBe(`${runId}/fix/4`);
     expect(judged?.data).toMatchObject({
