@@ -50,3 +50,31 @@ export function parseRawDiff(output: Buffer): RawDiffEntry[] {
   }
   return entries;
 }
+
+/**
+ * Splits the output of one `git diff --raw -z --patch …` (the listing and the patch from one read
+ * of the index and trees) into its two parts: the NUL-terminated records of the listing (a header
+ * starting with `:`, then one path, or two for a rename or copy), one NUL, then the patch, byte
+ * for byte what the same diff without `--raw -z` prints.
+ */
+export function splitRawAndPatch(output: Buffer): { readonly raw: Buffer; readonly patch: Buffer } {
+  let position = 0;
+  const field = (): void => {
+    const end = output.indexOf(0, position);
+    if (end === -1) throw new Error(`unexpected git diff --raw --patch output: a record not ended by NUL at byte ${position}`);
+    position = end + 1;
+  };
+  while (position < output.length && output[position] === 0x3a /* ':' */) {
+    const headerEnd = output.indexOf(0, position);
+    if (headerEnd === -1) throw new Error(`unexpected git diff --raw --patch output: a record not ended by NUL at byte ${position}`);
+    // The status letter (and a score) ends the header: R and C name two paths.
+    const status = /([A-Z])\d*$/.exec(output.toString('latin1', position, headerEnd))?.[1];
+    position = headerEnd + 1;
+    field();
+    if (status === 'R' || status === 'C') field();
+  }
+  const raw = output.subarray(0, position);
+  if (position === output.length) return { raw, patch: output.subarray(position) };
+  if (output[position] !== 0) throw new Error(`unexpected git diff --raw --patch output: no NUL between the listing and the patch at byte ${position}`);
+  return { raw, patch: output.subarray(position + 1) };
+}

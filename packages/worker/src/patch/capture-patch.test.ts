@@ -1,8 +1,10 @@
 import { chmodSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { join, relative } from 'node:path';
 import { isCairnError, sha256Digest } from '@cairn/protocol';
 import { describe, expect, test } from 'vitest';
 import { AttemptWorkspace } from '../git/attempt-workspace.ts';
+import { parseRawDiff } from '../git/raw-diff.ts';
 import { extractSnapshot } from '../snapshot/extract-snapshot.ts';
 import { snapshotWorkspace } from '@cairn/protocol/workspace';
 import { canLayer, layeredAttempt, overlayLayers } from '../testing/overlay-layers.test-support.ts';
@@ -120,6 +122,32 @@ describe('capturePatch round trip', () => {
     expect(tree(fresh)).toEqual(tree(workspace));
     const attemptIndex = run('git', ['--git-dir', attempt.git.gitDirectory, 'ls-files', '-s']);
     expect(git(fresh, ['ls-files', '-s'])).toBe(attemptIndex);
+  });
+
+  test('names git quotes (a newline, a tab, a quote, UTF-8, invalid UTF-8): the patch and listing are what git diff --binary and --raw print on their own', async () => {
+    const { attempt } = await prepared();
+    const workspace = attempt.workspace;
+    writeFileSync(join(workspace, 'new\nline.txt'), 'a\n');
+    writeFileSync(join(workspace, 'tab\there "q".txt'), 'b\n');
+    writeFileSync(join(workspace, 'café.txt'), 'c\n');
+    writeFileSync(Buffer.concat([Buffer.from(`${workspace}/bad-`), Buffer.from([0xff, 0xfe]), Buffer.from('.txt')]), 'd\n');
+    renameSync(join(workspace, 'src/rename-me.txt'), join(workspace, 'src/renamed.txt'));
+    chmodSync(join(workspace, 'src/script.sh'), 0o755);
+    rmSync(join(workspace, 'src/delete-me.txt'));
+
+    const captured = await capturePatch(attempt, { maxPatchBytes: 1_000_000, pathRules: 'posix' });
+    const gitAlone = (args: readonly string[]) =>
+      execFileSync(
+        'git',
+        ['--git-dir', attempt.git.gitDirectory, '--work-tree', workspace, '-c', 'core.quotePath=false', 'diff', '--cached', ...args, attempt.baseline],
+        {
+          env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: '/nonexistent', GIT_CONFIG_GLOBAL: '/dev/null', GIT_CONFIG_NOSYSTEM: '1', LC_ALL: 'C' },
+        },
+      );
+    const patch = gitAlone(['--binary', '-M', '--no-color', '--no-ext-diff', '--no-textconv', '--src-prefix=a/', '--dst-prefix=b/']);
+    expect(Buffer.from(captured.patch!).equals(patch)).toBe(true);
+    expect(captured.files).toEqual(parseRawDiff(gitAlone(['--raw', '-z', '-M', '--no-abbrev'])));
+    expect(captured.files.map((file) => file.status).sort()).toEqual(['A', 'A', 'A', 'A', 'D', 'M', 'R']);
   });
 
   test('no change: no patch', async () => {
@@ -279,6 +307,22 @@ describe.each(preparations)('capturePatch refuses unsafe changes (%s workspace)'
       message: expect.stringContaining('larger than the limit of 4000 bytes'),
     });
     expect((await capturePatch(attempt, { maxPatchBytes: 6_000 })).patch).not.toBeNull();
+  });
+
+  test("a patch past the limit by more than the listing's room (read in two gits then): refused as too large, after the checks", async () => {
+    const { attempt } = await preparedAs(how);
+    // 1.5 MB of patch against a limit of 4,000 bytes passes the one git's room for the listing.
+    writeFileSync(join(attempt.workspace, 'huge.txt'), 'y'.repeat(1_500_000));
+    expect(await refusal(attempt, { maxPatchBytes: 4_000 })).toMatchObject({ rule: 'size' });
+    writeFileSync(join(attempt.workspace, 'key.txt'), 'the key is tok-654321\n');
+    expect(await refusal(attempt, { maxPatchBytes: 4_000, secrets: { KEY: 'tok-654321' } })).toMatchObject({ rule: 'secret', path: 'key.txt' });
+  });
+
+  test("a patch over the limit within the listing's room is refused after the checks too", async () => {
+    const { attempt } = await preparedAs(how);
+    writeFileSync(join(attempt.workspace, 'big.txt'), 'x'.repeat(5_000));
+    writeFileSync(join(attempt.workspace, 'key.txt'), 'the key is tok-654321\n');
+    expect(await refusal(attempt, { maxPatchBytes: 4_000, secrets: { KEY: 'tok-654321' } })).toMatchObject({ rule: 'secret', path: 'key.txt' });
   });
 
   test('a secret value in a changed file, also a binary one, without quoting it', async () => {

@@ -5,7 +5,7 @@ import { CairnError } from '@cairn/protocol';
 import { gitOutput, runGit, workspacePathProblem } from '@cairn/protocol/workspace';
 import type { AttemptWorkspace, BaselineSymlink } from '../git/attempt-workspace.ts';
 import { stageChanges } from '../git/baseline-git.ts';
-import { parseRawDiff, type RawDiffEntry } from '../git/raw-diff.ts';
+import { parseRawDiff, splitRawAndPatch, type RawDiffEntry } from '../git/raw-diff.ts';
 import { readBlobs } from '../git/read-blobs.ts';
 import { foldedCollision, portablePathProblem } from './portable-path.ts';
 import { scanWorkspace } from './scan-workspace.ts';
@@ -40,6 +40,14 @@ export interface CapturedPatch {
 export type PatchRefusalRule =
   'workspace-replaced' | 'git-metadata' | 'submodule' | 'special-file' | 'path' | 'portable-path' | 'mode' | 'setuid' | 'symlink-escape' | 'size' | 'secret';
 
+/** The patch's form: binary, renames found, nothing a configuration or attribute could turn into other bytes. */
+const patchArguments = ['--binary', '-M', '--no-color', '--no-ext-diff', '--no-textconv', '--src-prefix=a/', '--dst-prefix=b/'] as const;
+/**
+ * Room for the listing beside a patch at the limit in the one git that prints both: about 100
+ * bytes and the paths per changed file. A change whose listing passes it is read the old way (in two).
+ */
+const listingAllowanceBytes = 1024 * 1024;
+
 const allowedModes = new Set(['100644', '100755', '120000']);
 const symlinkMode = '120000';
 
@@ -67,7 +75,16 @@ export async function capturePatch(attempt: AttemptWorkspace, options: CapturePa
     if (/invalid path|unable to add/.test(added.stderr)) refuse('path', '', `git refused a path: ${added.stderr.split('\n')[0]}`);
     throw new Error(`git add failed (exit ${added.exitCode}): ${added.stderr}`);
   }
-  const files = parseRawDiff(await gitOutput(attempt.git, ['diff', '--cached', '--raw', '-z', '-M', '--no-abbrev', attempt.baseline]));
+  // One git reads the index and both trees for the listing the checks need and the patch at once
+  // (each git over a large tree costs a read of its whole index). The patch is only looked at once
+  // the checks passed; when the two together pass the limit with room for the listing, the listing
+  // is read alone and the patch again under the limit, as before.
+  const both = await runGit(attempt.git, ['diff', '--cached', '--raw', '-z', '--no-abbrev', ...patchArguments, attempt.baseline], {
+    maxOutputBytes: options.maxPatchBytes + listingAllowanceBytes,
+  });
+  if (!both.overflowed && both.exitCode !== 0) throw new Error(`git diff failed (exit ${both.exitCode}): ${both.stderr || 'no message'}`);
+  const split = both.overflowed ? undefined : splitRawAndPatch(both.stdout);
+  const files = parseRawDiff(split?.raw ?? (await gitOutput(attempt.git, ['diff', '--cached', '--raw', '-z', '-M', '--no-abbrev', attempt.baseline])));
   if (files.length === 0) return { patch: null, stats: { filesChanged: 0, bytes: 0 }, files };
   // The tree a case or normalisation twin is looked for in is listed while the entries are checked.
   const newPaths =
@@ -93,21 +110,28 @@ export async function capturePatch(attempt: AttemptWorkspace, options: CapturePa
       }
     }
   }
-  const diff = await runGit(
-    attempt.git,
-    ['diff', '--cached', '--binary', '-M', '--no-color', '--no-ext-diff', '--no-textconv', '--src-prefix=a/', '--dst-prefix=b/', attempt.baseline],
-    { maxOutputBytes: options.maxPatchBytes },
-  );
-  if (diff.overflowed) refuse('size', '', `the patch is larger than the limit of ${options.maxPatchBytes} bytes (limits.maxPatchBytes)`);
-  if (diff.exitCode !== 0) throw new Error(`git diff failed (exit ${diff.exitCode}): ${diff.stderr}`);
+  const patch = split?.patch ?? (await patchUnderLimit(attempt, options.maxPatchBytes));
+  if (patch.byteLength > options.maxPatchBytes) refuseSize(options.maxPatchBytes);
   for (const [name, value] of secrets) {
-    if (diff.stdout.includes(value)) refuse('secret', '', `the patch holds the value of secret ${name}`);
+    if (patch.includes(value)) refuse('secret', '', `the patch holds the value of secret ${name}`);
   }
   return {
-    patch: new Uint8Array(diff.stdout.buffer, diff.stdout.byteOffset, diff.stdout.byteLength),
-    stats: { filesChanged: files.length, bytes: diff.stdout.byteLength },
+    patch: new Uint8Array(patch.buffer, patch.byteOffset, patch.byteLength),
+    stats: { filesChanged: files.length, bytes: patch.byteLength },
     files,
   };
+}
+
+/** `git diff --binary` of the staged change against the baseline, stopped (and refused) past `maxPatchBytes`. */
+async function patchUnderLimit(attempt: AttemptWorkspace, maxPatchBytes: number): Promise<Buffer> {
+  const diff = await runGit(attempt.git, ['diff', '--cached', ...patchArguments, attempt.baseline], { maxOutputBytes: maxPatchBytes });
+  if (diff.overflowed) refuseSize(maxPatchBytes);
+  if (diff.exitCode !== 0) throw new Error(`git diff failed (exit ${diff.exitCode}): ${diff.stderr}`);
+  return diff.stdout;
+}
+
+function refuseSize(maxPatchBytes: number): never {
+  refuse('size', '', `the patch is larger than the limit of ${maxPatchBytes} bytes (limits.maxPatchBytes)`);
 }
 
 async function checkEntries(attempt: AttemptWorkspace, files: readonly RawDiffEntry[]): Promise<void> {
