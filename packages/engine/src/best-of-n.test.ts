@@ -388,6 +388,21 @@ describe.each(backends)('best of N on %s', (backend) => {
       expect(report.verdict).toBe('verified');
     });
 
+    test('cancelling the item while its judge runs stops the judge: the item ends cancelled, nothing selected', async () => {
+      const manifests = new Map<string, DispatchManifest>();
+      const { engine } = await engineWith({ task: candidateWorker(manifests) });
+      engine.start();
+      const { runId } = engine.submit(bestOf(round, judgeSelect('sleep=20000')), { actor: ana });
+      for (let wait = 0; wait < 400 && !manifests.has(`${runId}/fix/4`); wait++) await sleep(5);
+      engine.cancelItem(runId, 'fix', ana, 'not needed');
+      expect((await engine.waitForRun(runId)).state).toBe('failed');
+      expect(engine.items(runId).find((item) => item.itemId === 'fix')?.state).toBe('cancelled');
+      expect(engine.attempts(runId, 'fix').map((attempt) => attempt.state)).toEqual(['succeeded', 'succeeded', 'succeeded', 'cancelled']);
+      const entries = [...engine.audit.runEntries(runId)];
+      expect(entries.find((entry) => entry.action === 'candidate.judge-refused')?.data['reason']).toContain("the judge's attempt ended cancelled");
+      expect(entries.map((entry) => entry.action)).not.toContain('candidate.selected');
+    });
+
     test('a judge that fails is refused: the order decides and the item succeeds', async () => {
       const manifests = new Map<string, DispatchManifest>();
       const { engine } = await engineWith({ task: candidateWorker(manifests) });
