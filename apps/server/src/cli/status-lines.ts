@@ -1,5 +1,6 @@
 import type { ItemState, ModelCallSpend } from '@cairn/core';
 import { egressLines, egressOf } from './egress-lines.ts';
+import { environmentLines, environmentOf } from './environment-lines.ts';
 import { spendText } from './spend-text.ts';
 import { candidateLines, candidatesOf } from './candidate-lines.ts';
 
@@ -11,6 +12,7 @@ import { candidateLines, candidatesOf } from './candidate-lines.ts';
  * follows in a column of its own, after the longest state (the header line says the run's); an
  * item's spend follows in the last column. Under an item whose network is an allow-list, what the
  * egress proxy of its latest attempt refused, each refusal with the allow entry that would admit it;
+ * under an item with a warm environment, the environment its latest attempt ran over, built or reused;
  * under a best-of-N item, its candidates side by side and the winner.
  */
 export function statusItemLines(
@@ -19,6 +21,7 @@ export function statusItemLines(
     readonly state: ItemState;
     readonly priority?: number;
     readonly egress?: unknown;
+    readonly environment?: unknown;
     readonly candidates?: unknown;
   }[],
   spend: Readonly<Record<string, ModelCallSpend>> | undefined,
@@ -55,6 +58,7 @@ export function statusItemLines(
     return [
       `  ${`${'  '.repeat(depth)}${item.itemId}`.padEnd(width)} ${columns.map((column, index) => (index < columns.length - 1 ? column.padEnd(widths[index]!) : column)).join('  ')}`,
       ...egressLines(egressOf({ egress: item.egress }), 4 + 2 * depth),
+      ...environmentLines(environmentOf({ environment: item.environment }), 4 + 2 * depth),
       ...candidateLines(candidatesOf(item), 4 + 2 * depth),
     ];
   });

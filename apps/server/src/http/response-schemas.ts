@@ -3,6 +3,7 @@ import { attemptStates, errorCodes, itemStates, runStates } from '@cairn/protoco
 import { z } from 'zod';
 import type { HttpApp } from './http-app.ts';
 import { attemptEgressViewSchema, itemEgressViewSchema } from './attempt-egress.ts';
+import { attemptEnvironmentViewSchema, itemEnvironmentViewSchema } from './attempt-environment.ts';
 import { itemCandidatesViewSchema } from './item-candidates.ts';
 import { itemApprovalViewSchema } from './item-approvals.ts';
 import { itemDeliverySchema } from '../capabilities/delivery/item-delivery.ts';
@@ -173,6 +174,10 @@ const itemViewShape = {
     description:
       "GET /v1/runs/{runId}/items only, for an item whose network is an allow-list once an attempt of it ended with a result: what that attempt's egress proxy admitted and refused, each refusal with the allow entry that would admit it",
   }),
+  environment: itemEnvironmentViewSchema.optional().meta({
+    description:
+      'GET /v1/runs/{runId}/items only, for an item with a warm environment (ADR 0056) once an attempt of it ended with a result: the environment that attempt ran over, built or reused, its setup time, log and egress record',
+  }),
   candidates: itemCandidatesViewSchema.optional().meta({
     description: 'GET /v1/runs/{runId}/items only, for a best-of-N item once it ran: its candidates side by side with their checks, and the winner (ADR 0053)',
   }),
@@ -260,6 +265,10 @@ const attemptViewShape = {
   egress: attemptEgressViewSchema.optional().meta({
     description:
       'Behind a network allow-list, once it ended with a result: what its egress proxy admitted and refused, each refusal with the allow entry that would admit it; absent otherwise',
+  }),
+  environment: attemptEnvironmentViewSchema.optional().meta({
+    description:
+      'Over a warm environment (ADR 0056), once it ended with a result: which environment, whether this attempt built it or reused it, its setup time, log and egress record; absent otherwise',
   }),
 };
 

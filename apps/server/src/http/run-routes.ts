@@ -8,6 +8,7 @@ import { currentRunBudget, raisedRunBudget } from '../capabilities/gateway/run-b
 import { bodyLimits } from './body-limits.ts';
 import type { HttpApp } from './http-app.ts';
 import { withAttemptEgress, withItemEgress } from './attempt-egress.ts';
+import { withAttemptEnvironment, withItemEnvironment } from './attempt-environment.ts';
 import { withItemCandidates } from './item-candidates.ts';
 import { withApprovals } from './item-approvals.ts';
 import { itemParams, reasonBody, runParams } from './request-schemas.ts';
@@ -63,7 +64,8 @@ export function registerRunRoutes(app: HttpApp, { service, storage }: ServerComp
     async (request) => {
       const { runId } = await requireRun(service, request.params.runId);
       const items = await withApprovals(service, runId, await service.items(runId));
-      return withItemCandidates(service, runId, await withItemEgress(service, runId, await withDeliveries(service, storage, runId, items)));
+      const egress = await withItemEgress(service, runId, await withDeliveries(service, storage, runId, items));
+      return withItemCandidates(service, runId, await withItemEnvironment(service, runId, egress));
     },
   );
   app.get(
@@ -73,7 +75,7 @@ export function registerRunRoutes(app: HttpApp, { service, storage }: ServerComp
       schema: {
         operationId: 'listItemAttempts',
         summary:
-          "An item's attempts, first to last: when each was dispatched and ended, its exit code, why it did not succeed, and, behind a network allow-list, what its egress proxy refused",
+          "An item's attempts, first to last: when each was dispatched and ended, its exit code, why it did not succeed, behind a network allow-list what its egress proxy refused, and the warm environment it ran over",
         params: itemParams,
         response: { 200: z.array(attemptViewSchema) },
       },
@@ -81,7 +83,7 @@ export function registerRunRoutes(app: HttpApp, { service, storage }: ServerComp
     async (request) => {
       const { runId, itemId } = request.params;
       await requireItem(service, runId, itemId);
-      return withAttemptEgress(service, runId, await service.attempts(runId, itemId));
+      return withAttemptEnvironment(service, runId, await withAttemptEgress(service, runId, await service.attempts(runId, itemId)));
     },
   );
   app.get(

@@ -36,6 +36,23 @@ test(
     expect(logs).toHaveLength(3);
     expect(new Set(logs).size).toBe(1);
     expect(logs[0]).toMatch(/^sha256:[0-9a-f]{64}$/);
+    // The items and attempts API show it: one item built the environment, the others reused it,
+    // each with the setup's time and its log (served by GET /v1/blobs/{digest}); no egress record
+    // without an allow-list.
+    const listed = (await (await api(`/v1/runs/${runId}/items`)).json()) as { itemId: string; environment?: Record<string, unknown> }[];
+    const environmentViews = listed.map((item) => item.environment);
+    const digest = environments0(completed);
+    for (const view of environmentViews) expect(view).toEqual({ attempt: 1, digest, built: expect.any(Boolean), setupMs: expect.any(Number), log: logs[0] });
+    expect(environmentViews.map((view) => view!['built']).sort()).toEqual([false, false, true]);
+    const setupMs = environmentViews.map((view) => view!['setupMs'] as number);
+    expect(new Set(setupMs).size).toBe(1);
+    expect(setupMs[0]).toBeGreaterThan(0);
+    for (const { itemId } of listed) {
+      const attempts = (await (await api(`/v1/runs/${runId}/items/${itemId}/attempts`)).json()) as { environment?: Record<string, unknown> }[];
+      expect(attempts.map((attempt) => attempt.environment)).toEqual([{ digest, built: expect.any(Boolean), setupMs: setupMs[0], log: logs[0] }]);
+    }
+    const setupLog = await (await api(`/v1/blobs/${String(logs[0])}`)).text();
+    expect(setupLog).toContain('setup done');
     const layers = findEnvironmentLayers(directory);
     expect(layers).toHaveLength(1);
     // /metrics counts one miss (the attempt that ran the setup) and two hits, and the setup's seconds.
@@ -59,6 +76,11 @@ test(
     expect(report.checks.find((check) => check.name === 'artifacts')).toMatchObject({ status: 'pass' });
   },
 );
+
+/** The environment digest the first `attempt.completed` entry names. */
+function environments0(completed: readonly { data: Record<string, unknown> }[]): string {
+  return (completed[0]!.data['environment'] as { digest: string }).digest;
+}
 
 /** The environment layers under a server's folder (`<snapshot cache>/.environments/<hex>`). */
 function findEnvironmentLayers(root: string): string[] {
