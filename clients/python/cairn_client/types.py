@@ -224,6 +224,26 @@ class ItemEgress(AttemptEgress):
     attempt: int
 
 
+class AttemptEnvironment(TypedDict):
+    """The warm environment (ADR 0056) an attempt ran over: built by it or reused, its setup's time, log and egress record."""
+
+    # The environment's digest: its key (the key files' contents, the setup argv, the base).
+    digest: str
+    # True when this attempt ran the setup; False when it reused a layer built before.
+    built: bool
+    setupMs: int
+    # The digest of the setup's log; client.blob(digest) reads it.
+    log: str
+    # The digest of the setup's egress record (NDJSON), when it ran behind the item's allow-list.
+    egress: NotRequired[str]
+
+
+class ItemEnvironment(AttemptEnvironment):
+    """AttemptEnvironment of the item's latest attempt that ended with a result, with its number."""
+
+    attempt: int
+
+
 class Candidate(TypedDict):
     """One candidate of a best-of-N item, as its candidate.checked audit entry records it (ADR 0053)."""
 
@@ -281,6 +301,8 @@ class Item(TypedDict):
     delivery: NotRequired[ItemDelivery]
     # list_run_items only, for an allow-listed item once an attempt ended: what its egress proxy refused.
     egress: NotRequired[ItemEgress]
+    # list_run_items only, for an item with a warm environment once an attempt ended: the environment it ran over.
+    environment: NotRequired[ItemEnvironment]
     # list_run_items only, for a best-of-N item once it ran: its candidates and the winner.
     candidates: NotRequired[ItemCandidates]
 
@@ -302,6 +324,8 @@ class Attempt(TypedDict):
     lockWait: Optional[LockWait]
     # Behind a network allow-list, once it ended with a result: what its egress proxy admitted and refused.
     egress: NotRequired[AttemptEgress]
+    # Over a warm environment, once it ended with a result: which one, built or reused, its setup's log and egress record.
+    environment: NotRequired[AttemptEnvironment]
 
 
 class Schedule(TypedDict):

@@ -111,7 +111,7 @@ export interface paths {
       readonly path?: never;
       readonly cookie?: never;
     };
-    /** An item's attempts, first to last: when each was dispatched and ended, its exit code, why it did not succeed, and, behind a network allow-list, what its egress proxy refused */
+    /** An item's attempts, first to last: when each was dispatched and ended, its exit code, why it did not succeed, behind a network allow-list what its egress proxy refused, and the warm environment it ran over */
     readonly get: operations['listItemAttempts'];
     readonly put?: never;
     readonly post?: never;
@@ -955,6 +955,34 @@ export interface components {
       /** @description How many times the proxy saw a credential placeholder sent to a host it is not bound to (the result record names them) */
       readonly flagged: number;
     };
+    /** @description The warm environment (ADR 0056) the attempt's workspace was laid over: which one, whether this attempt built it or reused it, how long its setup took, and its setup's log and egress record */
+    readonly AttemptEnvironment: {
+      /** @description The environment's digest: its key (the key files' contents, the setup argv, the base) */
+      readonly digest: string;
+      /** @description true when this attempt ran the setup (the host had no layer of the key); false when it reused a layer built before */
+      readonly built: boolean;
+      /** @description How long the setup took, in milliseconds, for whichever attempt ran it */
+      readonly setupMs: number;
+      /** @description The digest of the setup's log (the environmentLog artifact); GET /v1/blobs/{digest} serves it */
+      readonly log: string;
+      /** @description The digest of the setup's egress record (NDJSON, one connection a line: the environmentEgress artifact), when it ran behind the item's allow-list; GET /v1/blobs/{digest} serves it */
+      readonly egress?: string;
+    };
+    /** @description The warm environment the item's latest attempt that ended with a result ran over (see AttemptEnvironment) */
+    readonly ItemEnvironment: {
+      /** @description The attempt it is of: the latest that ended with a result */
+      readonly attempt: number;
+      /** @description The environment's digest: its key (the key files' contents, the setup argv, the base) */
+      readonly digest: string;
+      /** @description true when this attempt ran the setup (the host had no layer of the key); false when it reused a layer built before */
+      readonly built: boolean;
+      /** @description How long the setup took, in milliseconds, for whichever attempt ran it */
+      readonly setupMs: number;
+      /** @description The digest of the setup's log (the environmentLog artifact); GET /v1/blobs/{digest} serves it */
+      readonly log: string;
+      /** @description The digest of the setup's egress record (NDJSON, one connection a line: the environmentEgress artifact), when it ran behind the item's allow-list; GET /v1/blobs/{digest} serves it */
+      readonly egress?: string;
+    };
     /** @description One candidate of a best-of-N item, as its candidate.checked audit entry records it (ADR 0053) */
     readonly Candidate: {
       /** @description Its place in its round, from 1: candidate k ran vary[k-1] */
@@ -1246,6 +1274,8 @@ export interface components {
       readonly delivery?: components['schemas']['ItemDelivery'];
       /** @description GET /v1/runs/{runId}/items only, for an item whose network is an allow-list once an attempt of it ended with a result: what that attempt's egress proxy admitted and refused, each refusal with the allow entry that would admit it */
       readonly egress?: components['schemas']['ItemEgress'];
+      /** @description GET /v1/runs/{runId}/items only, for an item with a warm environment (ADR 0056) once an attempt of it ended with a result: the environment that attempt ran over, built or reused, its setup time, log and egress record */
+      readonly environment?: components['schemas']['ItemEnvironment'];
       /** @description GET /v1/runs/{runId}/items only, for a best-of-N item once it ran: its candidates side by side with their checks, and the winner (ADR 0053) */
       readonly candidates?: components['schemas']['ItemCandidates'];
     } & {
@@ -1331,6 +1361,8 @@ export interface components {
       } | null;
       /** @description Behind a network allow-list, once it ended with a result: what its egress proxy admitted and refused, each refusal with the allow entry that would admit it; absent otherwise */
       readonly egress?: components['schemas']['AttemptEgress'];
+      /** @description Over a warm environment (ADR 0056), once it ended with a result: which environment, whether this attempt built it or reused it, its setup time, log and egress record; absent otherwise */
+      readonly environment?: components['schemas']['AttemptEnvironment'];
     } & {
       readonly [key: string]: unknown;
     };
