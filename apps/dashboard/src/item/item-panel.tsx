@@ -6,6 +6,7 @@ import { ApiError } from '../api/api-error.ts';
 import type { DashboardApi } from '../api/dashboard-api.ts';
 import { ItemAttempts, type AttemptView } from './item-attempts.tsx';
 import { ItemEgress } from './item-egress.tsx';
+import { ItemEnvironment } from './item-environment.tsx';
 import { ItemLogs } from './item-logs.tsx';
 import { ItemManifest } from './item-manifest.tsx';
 import { ApprovalVotes } from './approval-votes.tsx';
@@ -28,7 +29,8 @@ const liveStates = new Set(['blocked', 'awaiting-approval', 'ready', 'running'])
 /**
  * One item of a run: its state, why it failed (code, message, exit code or signal, the refusing
  * rule, the end of its stderr), behind a network allow-list what the shown attempt's egress proxy
- * refused and the entry that would allow it, its attempts and the output and signed dispatch
+ * refused and the entry that would allow it, the warm environment it ran over (its setup log a click
+ * away), its attempts and the output and signed dispatch
  * manifest of each (output live while it runs), what it runs, and — once it succeeded — its patch as a diff, loaded when asked for.
  */
 export function ItemPanel({
@@ -128,6 +130,7 @@ export function ItemPanel({
       {spend && <p class="item-spend">Spent {spendText(spend)}</p>}
       {failure && <FailureNote failure={failure} />}
       {manifestAttempt && <ItemEgress egress={manifestAttempt.egress} attempt={manifestAttempt.attempt} />}
+      {manifestAttempt && <ItemEnvironment api={api} environment={manifestAttempt.environment} attempt={manifestAttempt.attempt} onError={onError} />}
       {delivery && (
         <DeliveryPanel api={api} runId={runId} itemId={itemId} delivery={delivery} runEnded={runEnded} mayReadEvidence={permissions.may('audit.read')} />
       )}
