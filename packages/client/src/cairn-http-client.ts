@@ -104,7 +104,22 @@ export interface ItemView {
   readonly delivery?: ItemDeliveryView;
   /** `items(runId)` only, for a best-of-N item once it ran: its candidates side by side with their checks, and the winner (ADR 0053). */
   readonly candidates?: ItemCandidatesView;
+  /** `items(runId)` only, for an item with a warm environment once an attempt ended: the environment that attempt ran over (ADR 0056). */
+  readonly environment?: AttemptEnvironmentView & { readonly attempt: number };
   readonly [field: string]: unknown;
+}
+
+/**
+ * The warm environment an attempt ran over (ADR 0056): its digest, whether the attempt built it or
+ * reused a layer built before, the setup's time, and the digests of its log and (behind an
+ * allow-list) egress record, which `blob(digest)` reads.
+ */
+export interface AttemptEnvironmentView {
+  readonly digest: string;
+  readonly built: boolean;
+  readonly setupMs: number;
+  readonly log: string;
+  readonly egress?: string;
 }
 
 /**
@@ -234,6 +249,8 @@ export interface AttemptView {
   readonly finishedAt: string | null;
   /** Why it did not succeed, once it ended without success; null while live and when it succeeded. */
   readonly failure: AttemptFailure | null;
+  /** Over a warm environment, once it ended with a result: which one, built or reused (ADR 0056). */
+  readonly environment?: AttemptEnvironmentView;
   readonly [field: string]: unknown;
 }
 

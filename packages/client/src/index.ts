@@ -5,6 +5,7 @@ export { CairnError, errorCodes, isCairnError } from '@cairn/protocol/errors';
 export type { CairnErrorCode } from '@cairn/protocol/errors';
 export type { CairnClientSettings } from './cairn-client-settings.ts';
 export type {
+  AttemptEnvironmentView,
   AttemptView,
   AuditEntryFilters,
   GraphEdgeView,
