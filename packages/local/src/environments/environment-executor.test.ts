@@ -64,6 +64,8 @@ test('items needing one environment: the first attempt sets it up, the rest reus
   const logDigest = records[0]!.artifacts.environmentLog!;
   expect(records.map((record) => record.artifacts.environmentLog)).toEqual([logDigest, logDigest, logDigest]);
   expect(Buffer.from((await world.storage.get(blobKey(logDigest)))!).toString('utf8')).toBe('installed\n');
+  // A setup without a network has no egress record to name.
+  expect(records.map((record) => record.artifacts.environmentEgress)).toEqual([undefined, undefined, undefined]);
   for (const record of records) {
     const stdout = Buffer.from((await world.storage.get(blobKey(record.artifacts.stdout)))!).toString('utf8');
     expect(stdout).toBe('dep\n');
