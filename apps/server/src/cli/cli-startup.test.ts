@@ -124,6 +124,17 @@ test("a client command loads no zod: the client's settings are checked by its sc
     expect(command.status).toBe(5);
     expect(zodIn(command.modules), args.join(' ')).toEqual([]);
   }
+  // Through a context of the client config: the file is checked without zod as well.
+  const clientConfig = join(scratch, 'client-for-zod.yaml');
+  writeFileSync(clientConfig, `current: here\ncontexts:\n  here:\n    server: ${server}\n    token: cairn_abc\n`);
+  const byContext = await modulesOf(['status', 'r-1'], { CAIRN_CLIENT_CONFIG: clientConfig });
+  expect(byContext.stderr).toContain('CAIRN_SERVER_UNREACHABLE');
+  expect(zodIn(byContext.modules)).toEqual([]);
+  // A broken file is refused as before, worded by the schema.
+  writeFileSync(clientConfig, `current: here\ncontexts:\n  here:\n    server: ftp://127.0.0.1\n`);
+  const broken = await modulesOf(['status', 'r-1'], { CAIRN_CLIENT_CONFIG: clientConfig });
+  expect(broken.status).toBe(2);
+  expect(broken.stderr).toContain(`The client config ${clientConfig} is invalid at contexts.here.server: must be an http(s) URL.`);
   // The same refusal as before, worded by the schema (which the hook then sees loaded).
   const refused = await modulesOf(['runs', '--server', 'ftp://127.0.0.1']);
   expect(refused.status).toBe(2);

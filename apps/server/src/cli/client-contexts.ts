@@ -3,6 +3,7 @@ import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { CairnError } from '@cairn/protocol/errors';
 import type { z } from 'zod';
+import { quicklyCheckedClientConfig } from './quickly-checked-client-config.ts';
 
 /**
  * The client config: named servers a user talks to, as kubectl's contexts and gh's hosts are, so
@@ -70,6 +71,9 @@ export async function readClientConfig(file = clientConfigPath()): Promise<Clien
       { path: file },
     );
   }
+  // Most files are plainly right: checked so without loading zod; the schema words what is not.
+  const quick = quicklyCheckedClientConfig(value ?? {});
+  if (quick !== undefined) return quick;
   const parsed = (await clientConfigSchema()).safeParse(value ?? {});
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
