@@ -8,7 +8,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { loadServerConfig } from '@cairn/server';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { repositoryRoot } from './support/workspace.ts';
@@ -337,4 +337,34 @@ exec ${JSON.stringify(kubectl)} "$@"
     expect(wanted.length).toBeGreaterThanOrEqual(5);
     for (const { name, key } of wanted) expect(secrets.get(name), `Secret ${name} key ${key}`).toContain(key);
   });
+});
+
+test('components/agent-sandbox, added to an overlay as the page says, grants claims and nothing else, bound to the server’s ServiceAccount', async () => {
+  const component = join(repositoryRoot, 'deploy', 'kubernetes', 'components', 'agent-sandbox');
+  expect(readFileSync(join(repositoryRoot, page), 'utf8')).toContain('- ../../components/agent-sandbox');
+  const folder = join(scratch, 'with-agent-sandbox');
+  mkdirSync(folder);
+  // An overlay of the example's as a team writes one: its namespace, the component beside it.
+  writeFileSync(
+    join(folder, 'kustomization.yaml'),
+    `namespace: cairn\nresources:\n  - ${relative(folder, join(overlaysFolder, 'example'))}\ncomponents:\n  - ${relative(folder, component)}\n`,
+  );
+  const rendered = parseObjects(execFileSync(kubectl, ['kustomize', folder], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }));
+  for (const object of rendered) await validateAgainstSchema(object);
+  const claims = rendered.find((object) => object.kind === 'Role' && object.metadata.name === 'cairn-executor-sandbox-claims') as Json | undefined;
+  expect(claims?.['metadata'].namespace).toBe('cairn');
+  expect(claims?.['rules']).toEqual([
+    { apiGroups: ['extensions.agents.x-k8s.io'], resources: ['sandboxclaims'], verbs: ['create', 'get', 'list', 'delete'] },
+    { apiGroups: ['extensions.agents.x-k8s.io'], resources: ['sandboxwarmpools'], verbs: ['get'] },
+    { apiGroups: ['agents.x-k8s.io'], resources: ['sandboxes'], verbs: ['get'] },
+  ]);
+  const binding = rendered.find((object) => object.kind === 'RoleBinding' && object.metadata.name === 'cairn-executor-sandbox-claims') as Json | undefined;
+  expect(binding?.['roleRef']).toEqual({ apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'cairn-executor-sandbox-claims' });
+  expect(binding?.['subjects']).toEqual([{ kind: 'ServiceAccount', name: 'cairn-server', namespace: 'cairn' }]);
+  // The base's Role is unchanged, and still nothing cluster-wide.
+  expect(rendered.filter((object) => object.kind === 'Role').map((object) => object.metadata.name)).toEqual([
+    'cairn-executor',
+    'cairn-executor-sandbox-claims',
+  ]);
+  expect(rendered.filter((object) => object.kind === 'ClusterRole' || object.kind === 'ClusterRoleBinding')).toEqual([]);
 });
