@@ -47,21 +47,21 @@ export default async function environmentBenchmarks({ log }: BenchmarkContext): 
     const withLayer = await runItems(internet, join(root, 'with'), snapshot, () => environment);
     if (withLayer.built !== 1 || without.built !== items) throw new Error(`setups ran ${without.built} and ${withLayer.built} times, not ${items} and 1`);
     const perItemWithout = recorded(
-      `environments: per item, npm ci of ${packages.length} packages in every item (${items} items), mean`,
+      `environments.npm-ci-${packages.length}-packages.${items}-items.without-layer.per-item-ms`,
       Math.round(mean(without.times)),
       'ms',
     );
     return [
       perItemWithout,
       atMostTimes(
-        `environments: per item with the environment layer (${items} items, one setup), mean`,
+        `environments.npm-ci-${packages.length}-packages.${items}-items.with-layer.per-item-ms`,
         Math.round(mean(withLayer.times)),
         'ms',
         perItemWithout,
         0.5,
       ),
-      recorded('environments: the item that ran the setup (with the layer)', Math.round(withLayer.times[0]!), 'ms'),
-      recorded('environments: an item that reused the layer, median', Math.round(median(withLayer.times.slice(1))), 'ms'),
+      recorded(`environments.npm-ci-${packages.length}-packages.with-layer.setup-item-ms`, Math.round(withLayer.times[0]!), 'ms'),
+      recorded(`environments.npm-ci-${packages.length}-packages.with-layer.reusing-item-p50-ms`, Math.round(median(withLayer.times.slice(1))), 'ms'),
     ];
   } finally {
     await internet.stop();
