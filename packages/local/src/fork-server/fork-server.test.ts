@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runGit, useProcessLauncher } from '@cairn/protocol/workspace';
@@ -100,6 +100,28 @@ test('installed, it runs git for runGit and commands for runCommand, with the sa
   const applied = await runGit({ cwd: repository }, ['apply', '--check', '-'], { input: Buffer.from('not a patch') });
   expect(applied.exitCode).not.toBe(0);
   expect(applied.stderr).toMatch(/No valid patches|unrecognized input/);
+});
+
+test('an output cut at a size: a longer one stops the program one byte past the limit, and runGit says it overflowed as without the server', async () => {
+  const launcher = server();
+  const long = await launcher.launch({ argv: ['head', '-c', '1000000', '/dev/zero'], cwd: '/', env, maxOutputBytes: 1_000 });
+  expect(long.stdout.byteLength).toBe(1_001);
+  expect(long.signal).toBe('SIGXFSZ');
+  const exact = await launcher.launch({ argv: ['/bin/sh', '-c', 'head -c 1000 /dev/zero'], cwd: '/', env, maxOutputBytes: 1_000 });
+  expect(exact).toMatchObject({ exitCode: 0, signal: null });
+  expect(exact.stdout.byteLength).toBe(1_000);
+
+  const repository = mkdtempSync(join(parent, 'repository-'));
+  await runGit({ cwd: repository }, ['init', '--quiet']);
+  const listed = async (maxOutputBytes: number) => runGit({ cwd: repository }, ['ls-files', '--others', '-z'], { maxOutputBytes });
+  for (let file = 0; file < 50; file++) writeFileSync(join(repository, `file-${String(file).padStart(2, '0')}`), 'x');
+  const [smallWithout, largeWithout] = [await listed(10_000), await listed(100)];
+  useProcessLauncher(launcher);
+  const [smallThrough, largeThrough] = [await listed(10_000), await listed(100)];
+  expect(smallThrough).toEqual(smallWithout);
+  expect(smallThrough.stdout.byteLength).toBe(50 * 'file-00'.length + 50);
+  expect(largeWithout).toMatchObject({ overflowed: true, stdout: Buffer.alloc(0) });
+  expect(largeThrough).toMatchObject({ overflowed: true, stdout: Buffer.alloc(0) });
 });
 
 test('closing a server from a process with nothing else to do waits for it to end, and the process ends cleanly', async () => {

@@ -8,6 +8,8 @@ import type { LaunchRequest, LaunchResult, ProcessLauncher } from '@cairn/protoc
 import { forkServerScript } from './fork-server-script.ts';
 
 const perl = '/usr/bin/perl';
+/** util-linux's, as the sandbox uses it: sets the file-size limit that stops a program's output. */
+const prlimit = '/usr/bin/prlimit';
 const errnoNames = new Map(Object.entries(constants.errno).map(([name, number]) => [number, name]));
 const signalNames = new Map(Object.entries(constants.signals).map(([name, number]) => [number, name as NodeJS.Signals]));
 
@@ -42,8 +44,15 @@ interface PendingLaunch {
  * rejects with the errno's code (ENOENT: no such program), as Node's spawn does. A server that dies
  * fails what it was running and is started again by the next launch. It does not keep this process
  * alive while nothing runs.
+ *
+ * A launch with `maxOutputBytes` runs under `prlimit --fsize=<limit + 1>` (its output being a
+ * file): the kernel lets it write one byte past the limit and then ends it (SIGXFSZ, or EFBIG where
+ * that is ignored), so an output past the limit costs neither memory nor disk here. That one byte
+ * more is how the caller tells. A program missing under such a run is prlimit's failure (exit 127
+ * and its message), not ENOENT.
  */
 export class ForkServer implements ProcessLauncher {
+  readonly capsOutput = true;
   readonly #folder: string;
   readonly #pending = new Map<string, PendingLaunch>();
   #server: ServerProcess | undefined;
@@ -79,7 +88,8 @@ export class ForkServer implements ProcessLauncher {
       };
       const send = () => {
         if (request.signal?.aborted) return this.#settle(pending, () => reject(abortError(request.signal!)));
-        const fields = ['spawn', id, request.cwd, files.input, files.stdout, files.stderr, String(request.argv.length), ...request.argv];
+        const argv = request.maxOutputBytes === undefined ? request.argv : [prlimit, `--fsize=${request.maxOutputBytes + 1}`, '--', ...request.argv];
+        const fields = ['spawn', id, request.cwd, files.input, files.stdout, files.stderr, String(argv.length), ...argv];
         for (const [name, value] of Object.entries(request.env)) fields.push(`${name}=${value}`);
         this.#pending.set(id, pending);
         request.signal?.addEventListener('abort', pending.onAbort, { once: true });

@@ -9,6 +9,12 @@ export interface LaunchRequest {
   readonly input?: Uint8Array;
   /** Kills it (SIGKILL) when aborted; the launch then rejects with an AbortError. */
   readonly signal?: AbortSignal;
+  /**
+   * Stops it once its standard output passes this many bytes (only for a launcher whose
+   * `capsOutput` is true): what it printed is then kept up to one byte past the limit, so a longer
+   * `stdout` is how the caller tells.
+   */
+  readonly maxOutputBytes?: number;
 }
 
 export interface LaunchResult {
@@ -30,6 +36,8 @@ export interface LaunchResult {
  */
 export interface ProcessLauncher {
   launch(request: LaunchRequest): Promise<LaunchResult>;
+  /** Whether it honours `maxOutputBytes`; runs with a limit stay on Node's spawn otherwise. */
+  readonly capsOutput?: boolean;
 }
 
 let installed: ProcessLauncher | undefined;
@@ -37,7 +45,8 @@ let installed: ProcessLauncher | undefined;
 /**
  * Has runGit (and the local executor's mount commands) start their programs through `launcher`
  * from now on, in this whole process; undefined goes back to Node's own spawn. Runs that need a
- * file descriptor passed on, or their output cut at a size, stay on Node's spawn.
+ * file descriptor passed on stay on Node's spawn, and so do those with their output cut at a size
+ * unless the launcher `capsOutput`.
  */
 export function useProcessLauncher(launcher: ProcessLauncher | undefined): void {
   installed = launcher;

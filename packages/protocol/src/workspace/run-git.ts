@@ -83,7 +83,8 @@ export function runGit(location: GitLocation, args: readonly string[], options: 
   }
   const cwd = 'gitDirectory' in location ? location.workTree : location.cwd;
   const launcher = installedProcessLauncher();
-  if (launcher !== undefined && options.outputFile === undefined && options.maxOutputBytes === undefined) {
+  const { maxOutputBytes } = options;
+  if (launcher !== undefined && options.outputFile === undefined && (maxOutputBytes === undefined || launcher.capsOutput === true)) {
     return launcher
       .launch({
         argv: ['git', ...hardening, ...args],
@@ -91,8 +92,13 @@ export function runGit(location: GitLocation, args: readonly string[], options: 
         env,
         ...(options.input ? { input: options.input } : {}),
         ...(options.signal ? { signal: options.signal } : {}),
+        ...(maxOutputBytes === undefined ? {} : { maxOutputBytes }),
       })
-      .then(({ exitCode, stdout, stderr }) => ({ exitCode, stdout, stderr: stderr.toString('utf8', 0, stderrLimit).trim(), overflowed: false }));
+      .then(({ exitCode, stdout, stderr }) => {
+        // As below: past the limit, nothing of the output is handed back.
+        const overflowed = maxOutputBytes !== undefined && stdout.byteLength > maxOutputBytes;
+        return { exitCode, stdout: overflowed ? Buffer.alloc(0) : stdout, stderr: stderr.toString('utf8', 0, stderrLimit).trim(), overflowed };
+      });
   }
   return new Promise((resolve, reject) => {
     const child = spawn('git', [...hardening, ...args], {
