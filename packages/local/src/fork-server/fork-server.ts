@@ -52,7 +52,8 @@ interface PendingLaunch {
  * and its message), not ENOENT.
  */
 export class ForkServer implements ProcessLauncher {
-  readonly capsOutput = true;
+  /** Where util-linux's prlimit is missing, runs with a limit stay on Node's spawn. */
+  readonly capsOutput = existsSync(prlimit);
   readonly #folder: string;
   readonly #pending = new Map<string, PendingLaunch>();
   #server: ServerProcess | undefined;
