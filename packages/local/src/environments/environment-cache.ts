@@ -1,15 +1,11 @@
-import { createHash, randomUUID } from 'node:crypto';
-import { execFile } from 'node:child_process';
-import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { promisify } from 'node:util';
 import type { Logger } from '@cairn/core';
 import { CairnError, isCairnError, type CairnErrorCode } from '@cairn/protocol';
 import { z } from 'zod';
-import { errorCode } from '../storage/error-code.ts';
-
-const run = promisify(execFile);
+import { diskBytes, LeasedFolderCache } from '../caches/leased-folder-cache.ts';
 
 /** What `EnvironmentCache` is told: the snapshot cache's bounds, which it shares (ADR 0056). */
 export interface EnvironmentCacheOptions {
@@ -82,16 +78,10 @@ type EntryRecord = z.infer<typeof recordSchema>;
 
 const failureSchema = z.object({ code: z.string(), message: z.string(), log: z.string(), at: z.number() });
 
-const recordName = 'entry.json';
 const layerName = 'layer';
 const pathsName = 'paths';
 const logName = 'setup.log';
 const egressName = 'setup-egress.ndjson';
-const leasesName = 'leases';
-const builderName = 'builder';
-const buildingPrefix = '.building-';
-const trashPrefix = '.trash-';
-const lockPrefix = '.lock-';
 const failedPrefix = '.failed-';
 const lockPollMs = 100;
 
@@ -107,10 +97,13 @@ const lockPollMs = 100;
  */
 export class EnvironmentCache {
   readonly #options: EnvironmentCacheOptions;
+  readonly #cache: LeasedFolderCache<EntryRecord>;
   readonly counts: EnvironmentCacheCounts = { hits: 0, misses: 0, failures: 0, setupSeconds: 0 };
 
   constructor(options: EnvironmentCacheOptions) {
     this.#options = options;
+    // Its directory, bounds and logger are this cache's own.
+    this.#cache = new LeasedFolderCache({ ...options, recordSchema, names: { entry: 'environment layer', cache: 'environment cache' } });
   }
 
   get directory(): string {
@@ -129,9 +122,7 @@ export class EnvironmentCache {
     readonly setupTimeoutMs: number;
     readonly build: (layer: string) => Promise<BuiltEnvironment>;
   }): Promise<HeldEnvironment> {
-    const name = entryName(request.digest);
-    const entry = join(this.#options.directory, name);
-    const lock = join(this.#options.directory, `${lockPrefix}${name}`);
+    const { name, entry, lock } = this.#cache.locate(request.digest);
     const waitMs = request.setupTimeoutMs + (this.#options.buildMarginMs ?? 120_000);
     const since = Date.now();
     await mkdir(this.#options.directory, { recursive: true, mode: 0o700 });
@@ -143,7 +134,7 @@ export class EnvironmentCache {
       }
       await this.#throwRecentFailure(name);
       const waitedTooLong = Date.now() - since > waitMs;
-      if (!waitedTooLong && !(await takeLock(lock, request.holder))) {
+      if (!waitedTooLong && !(await this.#cache.takeLock(lock, request.holder))) {
         await sleep(lockPollMs);
         continue;
       }
@@ -172,24 +163,12 @@ export class EnvironmentCache {
   }
 
   async #holdBuilt(entry: string, digest: string, holder: string): Promise<HeldEnvironment | undefined> {
-    const lease = join(entry, leasesName, randomUUID());
-    try {
-      await writeFile(lease, holder, { flag: 'wx' });
-    } catch (error) {
-      if (errorCode(error) === 'ENOENT') return undefined;
-      throw error;
-    }
-    const release = () =>
-      rm(lease, { force: true }).then(
-        () => undefined,
-        () => undefined,
-      );
-    const record = await readRecord(entry);
-    if (record?.digest !== digest) {
-      await release();
-      await rename(entry, join(this.#options.directory, `${trashPrefix}${randomUUID()}`)).catch(() => undefined);
+    const leased = await this.#cache.leaseRecord(entry, digest, holder);
+    if (typeof leased === 'string') {
+      if (leased === 'foreign') await this.#cache.setAside(entry).catch(() => undefined);
       return undefined;
     }
+    const { record, release } = leased;
     const paths = splitPaths(await readFile(join(entry, pathsName)));
     return {
       digest,
@@ -209,30 +188,24 @@ export class EnvironmentCache {
     name: string,
     request: { readonly digest: string; readonly holder: string; readonly build: (layer: string) => Promise<BuiltEnvironment> },
   ): Promise<void> {
-    const building = join(this.#options.directory, `${buildingPrefix}${randomUUID()}`);
-    await mkdir(join(building, leasesName), { recursive: true });
-    await writeFile(join(building, builderName), request.holder);
-    await mkdir(join(building, layerName), { mode: 0o755 });
-    let built: BuiltEnvironment;
-    try {
-      built = await request.build(join(building, layerName));
-    } catch (error) {
-      await rm(building, { recursive: true, force: true }).catch(() => undefined);
-      this.counts.failures++;
-      if (isCairnError(error)) {
-        const log = typeof error.details?.['log'] === 'string' ? error.details['log'] : '';
-        await writeFile(
-          join(this.#options.directory, `${failedPrefix}${name}.json`),
-          JSON.stringify({ code: error.code, message: error.message, log, at: Date.now() }),
-        ).catch(() => undefined);
+    const failed = join(this.#options.directory, `${failedPrefix}${name}.json`);
+    let setupMs = 0;
+    const record = await this.#cache.build(entry, request.holder, async (building) => {
+      await mkdir(join(building, layerName), { mode: 0o755 });
+      let built: BuiltEnvironment;
+      try {
+        built = await request.build(join(building, layerName));
+      } catch (error) {
+        // Only the setup's own failure is remembered: one in writing the entry after it is this host's, not the key's.
+        this.counts.failures++;
+        await this.#rememberFailure(failed, error);
+        throw error;
       }
-      throw error;
-    }
-    try {
       await writeFile(join(building, pathsName), joinPaths(built.paths));
       await writeFile(join(building, logName), built.log);
       if (built.egress) await writeFile(join(building, egressName), built.egress);
-      const record: EntryRecord = {
+      setupMs = built.setupMs;
+      return {
         digest: request.digest,
         logDigest: `sha256:${createHashHex(built.log)}`,
         bytes: await diskBytes(building),
@@ -240,25 +213,20 @@ export class EnvironmentCache {
         ...(built.egress ? { egressDigest: `sha256:${createHashHex(built.egress)}` } : {}),
         builtAt: new Date().toISOString(),
       };
-      await writeFile(join(building, recordName), JSON.stringify(record));
-      await rm(join(building, builderName));
-      await rm(join(this.#options.directory, `${failedPrefix}${name}.json`), { force: true });
-      this.counts.setupSeconds += built.setupMs / 1_000;
-      try {
-        await rename(building, entry);
-      } catch (error) {
-        if (errorCode(error) !== 'ENOTEMPTY' && errorCode(error) !== 'EEXIST') throw error;
-        await rm(building, { recursive: true, force: true });
-        return;
-      }
-      this.#options.logger?.info({ digest: request.digest, bytes: record.bytes, setupMs: record.setupMs }, 'environment layer built');
-    } catch (error) {
-      await rm(building, { recursive: true, force: true }).catch(() => undefined);
-      throw error;
-    }
-    await this.#evict(entry).catch((error: unknown) =>
-      this.#options.logger?.warn({ directory: this.#options.directory, error: String(error) }, 'could not evict from the environment cache'),
-    );
+    });
+    // Built, whichever builder's layer was renamed into place: the failure this key had is past.
+    await rm(failed, { force: true });
+    this.counts.setupSeconds += setupMs / 1_000;
+    if (!record) return;
+    this.#options.logger?.info({ digest: request.digest, bytes: record.bytes, setupMs: record.setupMs }, 'environment layer built');
+    await this.#cache.evictAfterBuild(entry);
+  }
+
+  /** Records a setup's CairnError in `failed`, for `#throwRecentFailure`; anything else is not remembered. */
+  async #rememberFailure(failed: string, error: unknown): Promise<void> {
+    if (!isCairnError(error)) return;
+    const log = typeof error.details?.['log'] === 'string' ? error.details['log'] : '';
+    await writeFile(failed, JSON.stringify({ code: error.code, message: error.message, log, at: Date.now() })).catch(() => undefined);
   }
 
   /** Throws the failure a setup of this key recorded less than `failureMemoryMs` ago. */
@@ -277,40 +245,6 @@ export class EnvironmentCache {
       },
     );
   }
-
-  /** Evicts layers nobody holds, least recently used first, beyond `maxBytes` and past `maxAgeMs`; `keep` stays. */
-  async #evict(keep: string): Promise<void> {
-    const now = Date.now();
-    const entries = [];
-    for (const name of await readdir(this.#options.directory)) {
-      if (name.startsWith('.')) continue;
-      const entry = join(this.#options.directory, name);
-      const record = await readRecord(entry);
-      const used = await stat(join(entry, leasesName)).catch(() => undefined);
-      entries.push({ entry, bytes: record?.bytes ?? 0, usedAt: used?.mtimeMs ?? 0 });
-    }
-    entries.sort((left, right) => left.usedAt - right.usedAt);
-    let total = entries.reduce((sum, entry) => sum + entry.bytes, 0);
-    for (const { entry, bytes, usedAt } of entries) {
-      if (entry === keep) continue;
-      if (total <= this.#options.maxBytes && now - usedAt < this.#options.maxAgeMs) continue;
-      if (await isHeld(join(entry, leasesName))) continue;
-      await rename(entry, join(this.#options.directory, `${trashPrefix}${randomUUID()}`)).catch(() => undefined);
-      total -= bytes;
-      this.#options.logger?.info({ entry, bytes }, 'environment layer evicted');
-    }
-    for (const name of await readdir(this.#options.directory)) {
-      const folder = join(this.#options.directory, name);
-      if (name.startsWith(trashPrefix) && !(await isHeld(join(folder, leasesName)))) await rm(folder, { recursive: true, force: true });
-      if (name.startsWith(buildingPrefix) && !(await isHolding(join(folder, builderName)))) await rm(folder, { recursive: true, force: true });
-    }
-  }
-}
-
-function entryName(digest: string): string {
-  const hex = digest.slice(digest.indexOf(':') + 1);
-  if (!/^[0-9a-f]{64}$/.test(hex)) throw new CairnError('CAIRN_DIGEST_INVALID', `${JSON.stringify(digest)} is not a sha256 digest (sha256:<64 hex>).`);
-  return hex;
 }
 
 function createHashHex(bytes: Buffer): string {
@@ -338,38 +272,4 @@ function safeJson(text: string): unknown {
   } catch {
     return undefined;
   }
-}
-
-async function readRecord(entry: string): Promise<EntryRecord | undefined> {
-  const parsed = recordSchema.safeParse(safeJson(await readFile(join(entry, recordName), 'utf8').catch(() => '')));
-  return parsed.success ? parsed.data : undefined;
-}
-
-/** Takes the build lock of a key for `holder`; a lock whose holder's folder is gone is taken over. */
-async function takeLock(lock: string, holder: string): Promise<boolean> {
-  try {
-    await writeFile(lock, holder, { flag: 'wx' });
-    return true;
-  } catch (error) {
-    if (errorCode(error) !== 'EEXIST') throw error;
-  }
-  if (await isHolding(lock)) return false;
-  await rm(lock, { force: true });
-  return takeLock(lock, holder);
-}
-
-/** Whether a lease, lock or builder file names a folder that still exists. */
-async function isHolding(file: string): Promise<boolean> {
-  const holder = await readFile(file, 'utf8').catch(() => undefined);
-  return holder !== undefined && (await stat(holder).catch(() => undefined)) !== undefined;
-}
-
-async function isHeld(leases: string): Promise<boolean> {
-  for (const name of await readdir(leases).catch(() => [])) if (await isHolding(join(leases, name))) return true;
-  return false;
-}
-
-async function diskBytes(folder: string): Promise<number> {
-  const { stdout } = await run('du', ['-s', '-B1', folder], { env: { PATH: '/usr/bin:/bin' } });
-  return Number(stdout.split('\t')[0]);
 }

@@ -1,15 +1,12 @@
-import { randomUUID } from 'node:crypto';
-import { execFile } from 'node:child_process';
-import { mkdir, readdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { promisify } from 'node:util';
 import type { Logger } from '@cairn/core';
 import { CairnError } from '@cairn/protocol';
 import { runGit } from '@cairn/protocol/workspace';
 import { buildSnapshotTree, type SnapshotTree } from '@cairn/worker';
 import { z } from 'zod';
-import { errorCode } from '../storage/error-code.ts';
+import { diskBytes, LeasedFolderCache } from '../caches/leased-folder-cache.ts';
 
 /** What `SnapshotCache` is told. */
 export interface SnapshotCacheOptions {
@@ -43,23 +40,13 @@ const entryRecordSchema = z.object({
 });
 type EntryRecord = z.infer<typeof entryRecordSchema>;
 
-const run = promisify(execFile);
-
-const recordName = 'entry.json';
 /** A file whose mtime is when the tree was last found sound. */
 const checkedName = 'checked';
 const treeName = 'tree';
-const leasesName = 'leases';
-const buildingPrefix = '.building-';
-const trashPrefix = '.trash-';
-/** A file naming the attempt folder that builds a snapshot's tree now (`.lock-<hex>`): the others wait. */
-const lockPrefix = '.lock-';
 /** How often a waiter looks whether the tree it waits for was built. */
 const lockPollMs = 100;
 /** How long a waiter waits for another's build (a fetch that hangs) before it builds the tree itself. */
 const buildWaitMs = 10 * 60_000;
-/** A holder file in a folder being built: the attempt folder that builds it, alive while it exists. */
-const builderName = 'builder';
 
 /**
  * Snapshots extracted once per host, not once per attempt: each kept as `<digest hex>/tree` (the
@@ -86,9 +73,12 @@ const builderName = 'builder';
  */
 export class SnapshotCache {
   readonly #options: SnapshotCacheOptions;
+  readonly #cache: LeasedFolderCache<EntryRecord>;
 
   constructor(options: SnapshotCacheOptions) {
     this.#options = options;
+    // Its directory, bounds and logger are this cache's own.
+    this.#cache = new LeasedFolderCache({ ...options, recordSchema: entryRecordSchema, names: { entry: 'snapshot tree', cache: 'snapshot cache' } });
   }
 
   /**
@@ -102,9 +92,7 @@ export class SnapshotCache {
     readonly fetch: () => Promise<Uint8Array>;
     readonly holder: string;
   }): Promise<HeldSnapshotTree> {
-    const name = entryName(request.digest);
-    const entry = join(this.#options.directory, name);
-    const lock = join(this.#options.directory, `${lockPrefix}${name}`);
+    const { entry, lock } = this.#cache.locate(request.digest);
     const waitingSince = Date.now();
     await mkdir(this.#options.directory, { recursive: true, mode: 0o700 });
     for (let round = 0; round < 4;) {
@@ -112,7 +100,7 @@ export class SnapshotCache {
       if (held) return held;
       // One builder per snapshot at a time: the others wait for its tree rather than build their own.
       const waitedTooLong = Date.now() - waitingSince > buildWaitMs;
-      if (!waitedTooLong && !(await takeLock(lock, request.holder))) {
+      if (!waitedTooLong && !(await this.#cache.takeLock(lock, request.holder))) {
         await sleep(lockPollMs);
         continue;
       }
@@ -132,22 +120,14 @@ export class SnapshotCache {
 
   /** The entry held, when it is there and sound; undefined otherwise (a damaged one is set aside). */
   async #holdBuilt(entry: string, digest: string, holder: string): Promise<HeldSnapshotTree | undefined> {
-    const lease = join(entry, leasesName, randomUUID());
-    try {
-      await writeFile(lease, holder, { flag: 'wx' });
-    } catch (error) {
-      if (errorCode(error) === 'ENOENT') return undefined;
-      throw error;
-    }
-    const release = () => rm(lease, { force: true }).catch(() => undefined);
-    // The lease is down before the record is read: an evictor that renamed the entry meanwhile sees it.
-    const record = await readRecord(entry);
-    if (record?.digest !== digest) {
-      await release();
+    const leased = await this.#cache.leaseRecord(entry, digest, holder);
+    if (leased === 'absent') return undefined;
+    if (leased === 'foreign') {
       // Gone meanwhile (evicted) is nothing to set aside: #setAside lets a missing entry be.
       await this.#setAside(entry, 'its record is missing or names another snapshot');
       return undefined;
     }
+    const { record, release } = leased;
     const tree = join(entry, treeName);
     const damage = (await this.#checkedLately(entry)) ? undefined : await treeDamage(tree);
     if (damage !== undefined) {
@@ -163,34 +143,18 @@ export class SnapshotCache {
     entry: string,
     request: { readonly digest: string; readonly what: string; readonly fetch: () => Promise<Uint8Array>; readonly holder: string },
   ): Promise<void> {
-    await mkdir(this.#options.directory, { recursive: true, mode: 0o700 });
-    const building = join(this.#options.directory, `${buildingPrefix}${randomUUID()}`);
-    await mkdir(join(building, treeName), { recursive: true });
-    try {
-      await writeFile(join(building, builderName), request.holder);
-      await mkdir(join(building, leasesName));
+    const record = await this.#cache.build(entry, request.holder, async (building) => {
+      await mkdir(join(building, treeName));
       const bytes = await request.fetch();
       const snapshot = await buildSnapshotTree(bytes, join(building, treeName), request.what);
-      const record: EntryRecord = { digest: request.digest, baseline: snapshot.baseline, entries: snapshot.entries, bytes: await diskBytes(building) };
+      const built: EntryRecord = { digest: request.digest, baseline: snapshot.baseline, entries: snapshot.entries, bytes: await diskBytes(building) };
       await writeFile(join(building, checkedName), '');
-      await writeFile(join(building, recordName), JSON.stringify(record));
-      await rm(join(building, builderName));
-      try {
-        await rename(building, entry);
-      } catch (error) {
-        // Another builder's tree got there first: it is the same snapshot.
-        if (errorCode(error) !== 'ENOTEMPTY' && errorCode(error) !== 'EEXIST') throw error;
-        await rm(building, { recursive: true, force: true });
-        return;
-      }
-      this.#options.logger?.info({ digest: request.digest, entries: record.entries, bytes: record.bytes }, 'snapshot tree built');
-    } catch (error) {
-      await rm(building, { recursive: true, force: true }).catch(() => undefined);
-      throw error;
-    }
-    await this.#evict(entry).catch((error: unknown) =>
-      this.#options.logger?.warn({ directory: this.#options.directory, error: String(error) }, 'could not evict from the snapshot cache'),
-    );
+      return built;
+    });
+    // Undefined: another builder's tree got there first, and it is the same snapshot.
+    if (!record) return;
+    this.#options.logger?.info({ digest: request.digest, entries: record.entries, bytes: record.bytes }, 'snapshot tree built');
+    await this.#cache.evictAfterBuild(entry);
   }
 
   /** Whether the entry's tree was found sound less than `checkEveryMs` ago. */
@@ -201,100 +165,9 @@ export class SnapshotCache {
 
   /** Renames a damaged or foreign entry out of the way (it is removed once nobody holds it). */
   async #setAside(entry: string, why: string): Promise<void> {
-    const setAside = await rename(entry, join(this.#options.directory, `${trashPrefix}${randomUUID()}`)).then(
-      () => true,
-      (error: unknown) => {
-        if (errorCode(error) !== 'ENOENT') throw error;
-        return false;
-      },
-    );
-    if (setAside) this.#options.logger?.warn({ entry, why }, 'a snapshot tree is not what was built: it is set aside and built again');
-    await this.#emptyTrash();
+    if (await this.#cache.setAside(entry)) this.#options.logger?.warn({ entry, why }, 'a snapshot tree is not what was built: it is set aside and built again');
+    await this.#cache.emptyTrash();
   }
-
-  /**
-   * Evicts entries nobody holds, least recently used first, until the rest fit `maxBytes`, and
-   * those unused for `maxAgeMs`; `keep` (just built) stays. Then empties the trash.
-   */
-  async #evict(keep: string): Promise<void> {
-    const now = Date.now();
-    const entries = [];
-    for (const name of await readdir(this.#options.directory)) {
-      if (name.startsWith('.')) continue;
-      const entry = join(this.#options.directory, name);
-      const record = await readRecord(entry);
-      const used = await stat(join(entry, leasesName)).catch(() => undefined);
-      entries.push({ entry, bytes: record?.bytes ?? 0, usedAt: used?.mtimeMs ?? 0 });
-    }
-    entries.sort((left, right) => left.usedAt - right.usedAt);
-    let total = entries.reduce((sum, entry) => sum + entry.bytes, 0);
-    for (const { entry, bytes, usedAt } of entries) {
-      if (entry === keep) continue;
-      if (total <= this.#options.maxBytes && now - usedAt < this.#options.maxAgeMs) continue;
-      if (await isHeld(join(entry, leasesName))) continue;
-      await rename(entry, join(this.#options.directory, `${trashPrefix}${randomUUID()}`)).catch(() => undefined);
-      total -= bytes;
-      this.#options.logger?.info({ entry, bytes }, 'snapshot tree evicted');
-    }
-    await this.#emptyTrash();
-  }
-
-  /** Removes set-aside entries nobody holds any more, and builds whose builder is gone. */
-  async #emptyTrash(): Promise<void> {
-    for (const name of await readdir(this.#options.directory)) {
-      const folder = join(this.#options.directory, name);
-      if (name.startsWith(trashPrefix) && !(await isHeld(join(folder, leasesName)))) await rm(folder, { recursive: true, force: true });
-      if (name.startsWith(buildingPrefix) && !(await isHolding(join(folder, builderName)))) await rm(folder, { recursive: true, force: true });
-    }
-  }
-}
-
-/** The folder name of a digest's entry: its hex part (`sha256:ab…` → `ab…`). */
-function entryName(digest: string): string {
-  const hex = digest.slice(digest.indexOf(':') + 1);
-  if (!/^[0-9a-f]{64}$/.test(hex)) throw new CairnError('CAIRN_DIGEST_INVALID', `${JSON.stringify(digest)} is not a sha256 digest (sha256:<64 hex>).`);
-  return hex;
-}
-
-async function readRecord(entry: string): Promise<EntryRecord | undefined> {
-  try {
-    return entryRecordSchema.parse(JSON.parse(await readFile(join(entry, recordName), 'utf8')));
-  } catch {
-    return undefined;
-  }
-}
-
-async function exists(path: string): Promise<boolean> {
-  return (await stat(path).catch(() => undefined)) !== undefined;
-}
-
-/**
- * Takes the build lock of a snapshot for `holder`: true when taken; false while another holder's
- * build goes on. A lock whose holder is gone (its process died and its folder was swept) is taken over.
- */
-async function takeLock(lock: string, holder: string): Promise<boolean> {
-  try {
-    await writeFile(lock, holder, { flag: 'wx' });
-    return true;
-  } catch (error) {
-    if (errorCode(error) !== 'EEXIST') throw error;
-  }
-  if (await isHolding(lock)) return false;
-  await rm(lock, { force: true });
-  return takeLock(lock, holder);
-}
-
-/** Whether a lease or builder file names a folder that still exists. */
-async function isHolding(file: string): Promise<boolean> {
-  const holder = await readFile(file, 'utf8').catch(() => undefined);
-  return holder !== undefined && (await exists(holder));
-}
-
-/** Whether any lease in `leases` is still holding. */
-async function isHeld(leases: string): Promise<boolean> {
-  const names = await readdir(leases).catch(() => []);
-  for (const name of names) if (await isHolding(join(leases, name))) return true;
-  return false;
 }
 
 /**
@@ -320,10 +193,4 @@ async function treeDamage(tree: string): Promise<string | undefined> {
   if (status.exitCode !== 0) return `git cannot read it: ${status.stderr.split('\n')[0]}`;
   const changed = status.stdout.toString('utf8').split('\0').filter(Boolean);
   return changed.length === 0 ? undefined : `${changed.length} path${changed.length === 1 ? '' : 's'} differ (${changed.slice(0, 3).join(', ')})`;
-}
-
-/** What a folder takes on disk (allocated blocks, `du`), measured once when its tree is built. */
-async function diskBytes(folder: string): Promise<number> {
-  const { stdout } = await run('du', ['-s', '-B1', folder], { env: { PATH: '/usr/bin:/bin' } });
-  return Number(stdout.split('\t')[0]);
 }
