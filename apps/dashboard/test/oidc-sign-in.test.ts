@@ -91,7 +91,7 @@ test(
     const anaPage = await open(`${base}/dashboard/`);
     await signInAtProvider(anaPage, ana);
     expect(anaPage.url()).toBe(`${base}/dashboard/`);
-    await expect.poll(() => anaPage.getByText('waits-for-a-person').isVisible()).toBe(true);
+    await expect.poll(() => anaPage.getByRole('link', { name: 'waits-for-a-person' }).isVisible()).toBe(true);
     await screenshot(anaPage, 'oidc-signed-in');
     const anaSession = (await anaPage.evaluate(() => sessionStorage.getItem('cairn.token')))!;
     const session = (await (await as(anaSession, '/v1/session')).json()) as { actor: { kind: string; id: string }; actions: string[] };
@@ -105,7 +105,7 @@ test(
 
     const boPage = await open(`${base}/dashboard/`);
     await signInAtProvider(boPage, bo);
-    await expect.poll(() => boPage.getByText('waits-for-a-person').isVisible()).toBe(true);
+    await expect.poll(() => boPage.getByRole('link', { name: 'waits-for-a-person' }).isVisible()).toBe(true);
     const boSession = (await boPage.evaluate(() => sessionStorage.getItem('cairn.token')))!;
     const refused = await as(boSession, `/v1/runs/${runId}/cancel`, { method: 'POST' });
     expect(refused.status).toBe(403);

@@ -219,15 +219,24 @@ test(
       })),
     );
     // Every /v1 operation is secured but the exchange of a one-time sign-in code (its body is the
-    // credential), how to sign in (what a client reads before it has a token) and a GitHub
-    // delivery and a Standard Webhooks one (each signed with its webhook's secret), and only health
-    // and the document itself are open.
+    // credential), how to sign in (what a client reads before it has a token) and a GitHub, Linear
+    // or Slack delivery and a Standard Webhooks one (each signed with its sender's secret), and only
+    // health and the document itself are open.
     expect(
       operations
         .filter((operation) => operation.scope === undefined)
         .map((operation) => operation.path)
         .sort(),
-    ).toEqual(['/healthz', '/readyz', '/v1/session/redeem', '/v1/sign-in', '/v1/triggers/github', '/v1/triggers/webhooks/x']);
+    ).toEqual([
+      '/healthz',
+      '/readyz',
+      '/v1/session/redeem',
+      '/v1/sign-in',
+      '/v1/triggers/github',
+      '/v1/triggers/linear',
+      '/v1/triggers/slack',
+      '/v1/triggers/webhooks/x',
+    ]);
     const secured = operations.filter((operation) => operation.scope !== undefined);
     expect(secured.length).toBeGreaterThanOrEqual(15);
     for (const { method, path } of secured) {
