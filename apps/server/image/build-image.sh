@@ -107,10 +107,17 @@ if [ -z "$tree" ]; then
   # pnpm 10's legacy deploy resolves the server's dependencies again, and now and then stops for good
   # half-way (no CPU, no file or socket open: seen in two of about ten fresh-clone CI runs, at "resolved 1035"; it takes
   # 8-30 s otherwise). Each try gets 180 s, and a stuck one is killed and tried again from scratch.
+  # It resolves against the registry when pnpm's metadata cache lacks a package (a fresh machine),
+  # over TLS with the Node on PATH. The test command unsets NODE_EXTRA_CA_CERTS, and behind a TLS
+  # proxy with its own CA (the project's machines) every request then failed its certificate check
+  # and pnpm retried until the timeout below: the system's CA store holds that CA, which Node 22.15+
+  # and 24 read with --use-system-ca (as the worker image's npm does).
+  deploy_node_options="${NODE_OPTIONS:-}"
+  if node --use-system-ca -e '' 2>/dev/null; then deploy_node_options="$deploy_node_options --use-system-ca"; fi
   for try in 1 2 3; do
     rm -rf "$work/deploy"
     status=0
-    (cd "$root" && timeout --kill-after=10 180 pnpm --filter @cairn/server deploy --prod --legacy --prefer-offline "$work/deploy" >"$work/deploy.log" 2>&1) || status=$?
+    (cd "$root" && NODE_OPTIONS="$deploy_node_options" timeout --kill-after=10 180 pnpm --filter @cairn/server deploy --prod --legacy --prefer-offline "$work/deploy" >"$work/deploy.log" 2>&1) || status=$?
     [ "$status" = 0 ] && break
     [ "$status" = 124 ] || [ "$status" = 137 ] || { tail -n 20 "$work/deploy.log" >&2; fail "pnpm deploy of @cairn/server failed (its output above)"; }
     [ "$try" = 3 ] && { tail -n 5 "$work/deploy.log" >&2; fail "pnpm deploy of @cairn/server was stuck three times, 180 s each (its last output above): run it by hand to see where"; }
