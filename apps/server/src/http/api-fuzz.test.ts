@@ -257,6 +257,8 @@ test('every /v1 operation and /metrics: 403 with a token whose scope does not re
     'GET /v1/sign-in',
     'POST /v1/triggers/github',
     'POST /v1/triggers/webhooks/{name}',
+    'POST /v1/triggers/linear',
+    'POST /v1/triggers/slack',
   ]);
   const operations = Object.entries(document.paths)
     .filter(([path]) => path.startsWith('/v1/') || path === '/metrics')
