@@ -6,7 +6,7 @@
 // runs, the commands interleaved so that a neighbour's load touches them alike; the goal is at most
 // 3× the bare start (issue 57). bench/cli-startup.ts breaks the same starts down by module.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { atMostTimes, recorded, type BenchmarkContext, type BenchmarkRow } from './measure.ts';
@@ -16,6 +16,18 @@ const server = join(import.meta.dirname, '..', 'apps', 'server');
 const cli = join(server, 'dist', 'cli.js');
 // A port nothing listens on: a client command's request is refused at once.
 const closed = 'http://127.0.0.1:9';
+
+// Runs argv with its output discarded, then prints its CPU seconds (user + system). A first child
+// of a fresh Python is charged ~50 ms of Python's own copy-on-write faults: `true` takes them first,
+// and only what the command added is printed.
+const childCpu = [
+  'import resource, subprocess, sys',
+  'cpu = lambda: (lambda usage: usage.ru_utime + usage.ru_stime)(resource.getrusage(resource.RUSAGE_CHILDREN))',
+  "subprocess.run(['true'])",
+  'before = cpu()',
+  'subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)',
+  'print(cpu() - before)',
+].join('\n');
 
 const commands: readonly { readonly name: string; readonly argv: readonly string[] }[] = [
   { name: 'node-e-0', argv: ['-e', '0'] },
@@ -32,11 +44,12 @@ export default async function cliStartBench({ log }: BenchmarkContext): Promise<
     // own compile cache, filled by a first start of each command.
     const env: NodeJS.ProcessEnv = { ...process.env, NODE_COMPILE_CACHE: join(scratch, 'compile-cache'), XDG_CONFIG_HOME: scratch };
     for (const name of ['NODE_EXTRA_CA_CERTS', 'CAIRN_SERVER', 'CAIRN_CONTEXT', 'CAIRN_TOKEN', 'NODE_OPTIONS']) delete env[name];
+    // The child's user + system CPU from getrusage(RUSAGE_CHILDREN), in microseconds: /usr/bin/time
+    // prints hundredths of a second, as coarse as the floor itself (a 10 ms floor read 10 or 20).
     const cpuMs = (argv: readonly string[]): number => {
-      const times = join(scratch, 'time.txt');
-      spawnSync('/usr/bin/time', ['-o', times, '-f', '%U %S', process.execPath, ...argv], { cwd: scratch, env, stdio: 'ignore' });
-      const [user, system] = readFileSync(times, 'utf8').trim().split('\n').at(-1)!.split(' ').map(Number);
-      return (user! + system!) * 1000;
+      const measured = spawnSync('python3', ['-c', childCpu, process.execPath, ...argv], { cwd: scratch, env, encoding: 'utf8' });
+      if (measured.status !== 0) throw new Error(`measuring ${argv.join(' ')} failed: ${measured.stderr}`);
+      return Number(measured.stdout.trim().split('\n').at(-1)) * 1000;
     };
     for (const command of commands) cpuMs(command.argv);
     log(`  ${runs} rounds of ${commands.map((command) => command.name).join(', ')} ...`);
