@@ -1,12 +1,12 @@
 import type { Logger } from '@cairn/core';
 import type { EngineService, LeaderTask } from '@cairn/engine';
+import { endedRunStates, RunEndFollower } from './run-end-follower.ts';
 import { createLinearComment } from './linear-api.ts';
 import { linearActor } from './linear-trigger.ts';
 import type { SeenDeliveries } from './seen-deliveries.ts';
 import { postSlackMessage } from './slack-api.ts';
 import { slackActor } from './slack-trigger.ts';
 
-const ended = new Set(['succeeded', 'failed', 'cancelled']);
 /** Runs ended this long ago are not answered at start: the claims that say a reply was posted are kept a week. */
 const sweepWindowMs = 6 * 24 * 3_600_000;
 
@@ -32,8 +32,7 @@ export class LinearSlackReplies implements LeaderTask {
   readonly #destinations: ReplyDestinations;
   readonly #publicUrl: string | undefined;
   readonly #logger: Logger | undefined;
-  #abort: AbortController | undefined;
-  #following: Promise<void> | undefined;
+  readonly #follower: RunEndFollower;
 
   constructor(options: {
     readonly service: EngineService;
@@ -47,35 +46,29 @@ export class LinearSlackReplies implements LeaderTask {
     this.#destinations = options.destinations;
     this.#publicUrl = options.publicUrl;
     this.#logger = options.logger;
-  }
-
-  start(): void {
-    if (this.#abort !== undefined) return;
-    const abort = new AbortController();
-    this.#abort = abort;
-    this.#following = this.#follow(abort.signal).catch((error: unknown) => {
-      if (!abort.signal.aborted)
-        this.#logger?.error({ error: String(error) }, 'the Linear and Slack replies stopped following runs; they wait for the next start');
+    this.#follower = new RunEndFollower({
+      service: options.service,
+      sweep: () => this.#sweep(),
+      onEnded: (runId) => this.#reply(runId),
+      stoppedMessage: 'the Linear and Slack replies stopped following runs; they wait for the next start',
+      logger: options.logger,
     });
   }
 
-  async stop(): Promise<void> {
-    this.#abort?.abort();
-    await this.#following;
-    this.#abort = undefined;
-    this.#following = undefined;
+  start(): void {
+    this.#follower.start();
   }
 
-  async #follow(signal: AbortSignal): Promise<void> {
-    // Read where the log ends before the sweep: a run ending between the two is seen by both, and its claim keeps it to one reply.
-    const after = (await this.#service.auditSize()) - 1;
+  stop(): Promise<void> {
+    return this.#follower.stop();
+  }
+
+  /** The runs of the last six days a Linear or Slack request started and that ended while no server followed. */
+  async #sweep(): Promise<void> {
     const since = new Date(Date.now() - sweepWindowMs).toISOString();
     for (const submitter of [linearActor.id, slackActor.id]) {
       const page = await this.#service.runs({ submitter, submittedAfter: since, limit: 500 });
-      for (const run of page.runs) if (ended.has(run.state)) await this.#reply(run.runId);
-    }
-    for await (const event of this.#service.events({ after, follow: true, signal, types: ['run.state'] })) {
-      if (event.type === 'run.state' && ended.has(event.state)) await this.#reply(event.runId);
+      for (const run of page.runs) if (endedRunStates.has(run.state)) await this.#reply(run.runId);
     }
   }
 

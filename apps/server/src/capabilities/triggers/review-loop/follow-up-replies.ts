@@ -5,8 +5,7 @@ import { RunSpend } from '../../gateway/model-spend.ts';
 import { runDeliveries } from '../../delivery/item-delivery.ts';
 import type { ReviewForge, FollowUpDetail } from './review-loop.ts';
 import type { FollowUpRecord, ReviewLoopStore } from './review-loop-store.ts';
-
-const ended = new Set(['succeeded', 'failed', 'cancelled']);
+import { endedRunStates, RunEndFollower } from '../run-end-follower.ts';
 
 /**
  * Replies on the pull request when a follow-up run ends (ADR 0052): what it answered, whether it
@@ -23,8 +22,7 @@ export class FollowUpReplies implements LeaderTask {
   readonly #forge: () => Promise<ReviewForge>;
   readonly #publicUrl: string | undefined;
   readonly #logger: Logger | undefined;
-  #abort: AbortController | undefined;
-  #following: Promise<void> | undefined;
+  readonly #follower: RunEndFollower;
 
   constructor(options: {
     readonly store: ReviewLoopStore;
@@ -40,33 +38,28 @@ export class FollowUpReplies implements LeaderTask {
     this.#forge = options.forge;
     this.#publicUrl = options.publicUrl;
     this.#logger = options.logger;
-  }
-
-  start(): void {
-    if (this.#abort !== undefined) return;
-    const abort = new AbortController();
-    this.#abort = abort;
-    this.#following = this.#follow(abort.signal).catch((error: unknown) => {
-      if (!abort.signal.aborted) this.#logger?.error({ error: String(error) }, 'the review loop stopped following runs; replies wait for the next start');
+    this.#follower = new RunEndFollower({
+      service: options.service,
+      sweep: () => this.#sweep(),
+      onEnded: (runId) => this.#reply(runId),
+      stoppedMessage: 'the review loop stopped following runs; replies wait for the next start',
+      logger: options.logger,
     });
   }
 
-  async stop(): Promise<void> {
-    this.#abort?.abort();
-    await this.#following;
-    this.#abort = undefined;
-    this.#following = undefined;
+  start(): void {
+    this.#follower.start();
   }
 
-  async #follow(signal: AbortSignal): Promise<void> {
-    // Read where the log ends before the sweep: a run ending between the two is seen by both, and replied to once.
-    const after = (await this.#service.auditSize()) - 1;
+  stop(): Promise<void> {
+    return this.#follower.stop();
+  }
+
+  /** The follow-ups that ended while no server followed. */
+  async #sweep(): Promise<void> {
     for (const followUp of await this.#store.unreplied()) {
       const run = await this.#service.run(followUp.runId!);
-      if (run !== undefined && ended.has(run.state)) await this.#reply(followUp.runId!);
-    }
-    for await (const event of this.#service.events({ after, follow: true, signal, types: ['run.state'] })) {
-      if (event.type === 'run.state' && ended.has(event.state)) await this.#reply(event.runId);
+      if (run !== undefined && endedRunStates.has(run.state)) await this.#reply(followUp.runId!);
     }
   }
 
