@@ -17,6 +17,7 @@ import { KubernetesTestEndpoint } from '@cairn/kubernetes/testing';
 import { createTestBucket, radosgwClient, radosgwConnection, radosgwEnvironment } from '@cairn/s3/testing';
 import { afterAll, beforeAll, expect, test, vi } from 'vitest';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
+import { writeKubernetesServerConfig } from './kubernetes-server-config.test-support.ts';
 import { useBuiltServer } from './built-server.test-support.ts';
 
 interface WorkerImageDefinition {
@@ -153,26 +154,13 @@ test(
     // The pool's refills stay unscheduled: the third claim finds no warm sandbox and is started cold.
     const hold = endpoint.holdScheduling({ labelSelector: `agents.x-k8s.io/warm-pool-sandbox=${pool}` });
 
-    writeFileSync(join(directory, 'kubeconfig.yaml'), endpoint.kubeConfig().exportConfig());
-    const file = join(directory, 'cairn.config.yaml');
-    const config = parseYaml(readFileSync(file, 'utf8')) as Record<string, unknown>;
-    const portOf = (url: string) => Number(new URL(url).port);
-    writeFileSync(
-      file,
-      stringifyYaml({
-        ...config,
-        storage: { kind: 's3', bucket: storageBucket, prefix: 'cairn/', region, endpoint: s3Endpoint, forcePathStyle: true },
-        cipher: { kind: 'kms', keyId: encryption.keyId, endpoint: kms.url, region: 'us-east-1' },
-        executor: {
-          kind: 'kubernetes',
-          namespace: endpoint.namespace,
-          image: workerImage,
-          kubeconfigFile: 'kubeconfig.yaml',
-          network: { egress: [{ cidr: '127.0.0.1/32', ports: [portOf(s3Endpoint), portOf(kms.url)] }] },
-          sandboxPool: { warmPool: pool, template },
-        },
-      }),
-    );
+    writeKubernetesServerConfig(directory, {
+      endpoint,
+      workerImage,
+      storageBucket,
+      kms: { url: kms.url, keyId: encryption.keyId },
+      executor: { sandboxPool: { warmPool: pool, template } },
+    });
 
     const { base } = await serve(directory);
     const workspace = join(directory, 'project');
@@ -236,26 +224,13 @@ test(
       const storageBucket = await createTestBucket(radosgwClient());
       const encryption = kms.createKey('SYMMETRIC_DEFAULT');
       const { directory, token } = await initialised();
-      const { endpoint: s3Endpoint, region } = radosgwConnection();
-      writeFileSync(join(directory, 'kubeconfig.yaml'), bare.kubeConfig().exportConfig());
-      const file = join(directory, 'cairn.config.yaml');
-      const config = parseYaml(readFileSync(file, 'utf8')) as Record<string, unknown>;
-      writeFileSync(
-        file,
-        stringifyYaml({
-          ...config,
-          storage: { kind: 's3', bucket: storageBucket, prefix: 'cairn/', region, endpoint: s3Endpoint, forcePathStyle: true },
-          cipher: { kind: 'kms', keyId: encryption.keyId, endpoint: kms.url, region: 'us-east-1' },
-          executor: {
-            kind: 'kubernetes',
-            namespace: bare.namespace,
-            image: workerImage,
-            kubeconfigFile: 'kubeconfig.yaml',
-            network: { egress: [{ cidr: '127.0.0.1/32', ports: [443] }] },
-            sandboxPool: { warmPool: pool, template },
-          },
-        }),
-      );
+      writeKubernetesServerConfig(directory, {
+        endpoint: bare,
+        workerImage,
+        storageBucket,
+        kms: { url: kms.url, keyId: encryption.keyId },
+        executor: { sandboxPool: { warmPool: pool, template } },
+      });
       const { base } = await serve(directory);
       const workspace = join(directory, 'project');
       mkdirSync(workspace);

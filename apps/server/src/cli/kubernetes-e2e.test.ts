@@ -19,10 +19,11 @@ import type { ChildProcess } from 'node:child_process';
 import { KmsTestEndpoint } from '@cairn/kms/testing';
 import { podNameOf } from '@cairn/kubernetes';
 import { KubernetesTestEndpoint } from '@cairn/kubernetes/testing';
-import { createTestBucket, radosgwClient, radosgwConnection, radosgwEnvironment } from '@cairn/s3/testing';
+import { createTestBucket, radosgwClient, radosgwEnvironment } from '@cairn/s3/testing';
 import { afterAll, beforeAll, expect, test, vi } from 'vitest';
-import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
+import { stringify as stringifyYaml } from 'yaml';
 import { useBuiltServer } from './built-server.test-support.ts';
+import { writeKubernetesServerConfig } from './kubernetes-server-config.test-support.ts';
 
 /** What `workerImageDefinition()` (packages/fargate/image) answers: the built image, as a runner starts it. */
 interface WorkerImageDefinition {
@@ -80,27 +81,13 @@ test(
     const storageBucket = await createTestBucket(radosgwClient());
     const encryption = kms.createKey('SYMMETRIC_DEFAULT');
     const { directory, token, keyId } = await initialised();
-    const { endpoint: s3Endpoint, region } = radosgwConnection();
-    writeFileSync(join(directory, 'kubeconfig.yaml'), endpoint.kubeConfig().exportConfig());
-    const file = join(directory, 'cairn.config.yaml');
-    const config = parseYaml(readFileSync(file, 'utf8')) as Record<string, unknown>;
-    const portOf = (url: string) => Number(new URL(url).port);
-    writeFileSync(
-      file,
-      stringifyYaml({
-        ...config,
-        storage: { kind: 's3', bucket: storageBucket, prefix: 'cairn/', region, endpoint: s3Endpoint, forcePathStyle: true },
-        cipher: { kind: 'kms', keyId: encryption.keyId, endpoint: kms.url, region: 'us-east-1' },
-        executor: {
-          kind: 'kubernetes',
-          namespace: endpoint.namespace,
-          image: workerImage,
-          kubeconfigFile: 'kubeconfig.yaml',
-          podTemplate: { resources: { limits: { memory: '1Gi' } } },
-          network: { egress: [{ cidr: '127.0.0.1/32', ports: [portOf(s3Endpoint), portOf(kms.url)] }] },
-        },
-      }),
-    );
+    const file = writeKubernetesServerConfig(directory, {
+      endpoint,
+      workerImage,
+      storageBucket,
+      kms: { url: kms.url, keyId: encryption.keyId },
+      executor: { podTemplate: { resources: { limits: { memory: '1Gi' } } } },
+    });
     expect(readFileSync(file, 'utf8')).not.toMatch(/accessKeyId|secretAccessKey|AWS_/);
 
     const doctor = await cairn(directory, ['--json', 'doctor']);
