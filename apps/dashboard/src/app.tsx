@@ -1,4 +1,4 @@
-import { useEffect, useState } from 'preact/hooks';
+import { useCallback, useEffect, useState } from 'preact/hooks';
 import { ApiError } from './api/api-error.ts';
 import { DashboardApi } from './api/dashboard-api.ts';
 import { AuditPage } from './pages/audit-page.tsx';
@@ -63,11 +63,13 @@ export function App({ signInCode = null }: { readonly signInCode?: string | null
       notice: told ? 'Signed out.' : 'Signed out of this tab, but the server could not be told: a session token stays valid until it expires.',
     });
   };
-  // A token revoked (or a server restarted with other tokens) while the page is open.
-  const onUnauthenticated = () => {
+  // A token revoked (or a server restarted with other tokens) while the page is open. One function
+  // for the App's life: the pages' loaders depend on it, and a new one each render (a route change,
+  // anything) made a page read its list again, blanking it to "Loading…" meanwhile.
+  const onUnauthenticated = useCallback(() => {
     sessionToken.clear();
     setSession({ kind: 'signed-out', notice: revokedNotice });
-  };
+  }, []);
   if (session.kind === 'starting') return <p class="loading">Loading…</p>;
   if (session.kind === 'signed-out')
     return (
