@@ -224,9 +224,13 @@ export class Engine {
    * Audits one model call of a live attempt as a `model.called` entry of its run, at once (in
    * memory, in order; durable with the next group commit): the gateway records a call before the
    * agent gets the end of its answer, so the entry precedes the attempt's end. Throws
-   * CAIRN_MODEL_NOT_ALLOWED when the attempt is not live.
+   * CAIRN_MODEL_NOT_ALLOWED when the attempt is not live. `stored`: the call's bodies being made
+   * durable in storage (put without a flush of their own before the call): no commit makes the
+   * entry durable before they are, and their failure breaks the commit (see `GroupCommit.hold`).
    */
-  recordModelCall(call: ModelCall): AuditEntry {
+  recordModelCall(call: ModelCall, stored?: Promise<unknown>): AuditEntry {
+    // Held before the entry is written, so that no commit beginning after the write carries it alone.
+    if (stored !== undefined && this.#modelCalls.liveAttempt(call.executionId) !== undefined) this.#commit.hold?.(stored);
     return this.#writing(() => this.#modelCalls.record(call));
   }
 

@@ -45,7 +45,7 @@ export class InProcessEngineService implements EngineService {
     );
     this.modelCalls = {
       liveAttempt: (executionId) => engine.liveAttempt(executionId),
-      recordModelCall: (call) => engine.recordModelCall(call),
+      recordModelCall: (call, stored) => engine.recordModelCall(call, stored),
       revealSecret: (name, purpose) => engine.revealSecret(name, purpose),
       awaitBudget: (runId, data) => engine.awaitBudget(runId, data),
     };

@@ -11,8 +11,12 @@ import type { LiveAttempt, ModelCall } from './dispatch/model-call-recorder.ts';
 export interface ModelCallAccess {
   /** The attempt an execution id names while it runs; undefined once it ended or when there is none. */
   liveAttempt(executionId: string): LiveAttempt | undefined;
-  /** Appends the call's `model.called` entry (durable with the next group commit); CAIRN_MODEL_NOT_ALLOWED when its attempt is not live. */
-  recordModelCall(call: ModelCall): AuditEntry;
+  /**
+   * Appends the call's `model.called` entry (durable with the next group commit); CAIRN_MODEL_NOT_ALLOWED
+   * when its attempt is not live. `stored`: the call's bodies being made durable in storage; no
+   * commit makes the entry durable before it resolves, and its rejection breaks the engine's commit.
+   */
+  recordModelCall(call: ModelCall, stored?: Promise<unknown>): AuditEntry;
   /**
    * A server secret's value for the host's own use (a provider key, a forge's token, a trigger's
    * signing secret), on any replica: CAIRN_SECRET_UNAVAILABLE naming it (`path`) when it is not set

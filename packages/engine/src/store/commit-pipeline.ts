@@ -21,6 +21,8 @@ export class CommitPipeline {
   /** The flush that begins when the one in flight lands, shared by every call made meanwhile. */
   #next: Promise<void> | undefined;
   #broken: Error | undefined;
+  /** What commits beginning now wait for first (`hold`), until each settles. */
+  readonly #holds = new Set<Promise<unknown>>();
   #breaks: (error: Error) => void = () => {};
   /** Resolves (never rejects) with why, once a flush has failed: nothing may be committed after it. */
   readonly failed = new Promise<Error>((resolve) => (this.#breaks = resolve));
@@ -36,17 +38,39 @@ export class CommitPipeline {
     return this.#broken;
   }
 
-  readonly commit: GroupCommit = () => {
-    if (this.#broken) return Promise.reject(this.#broken);
-    if (this.#next) return this.#next;
-    if (this.#inFlight === undefined) return this.#begin();
-    // Joins the flush after the one in flight, which carries what the caller wrote before calling.
-    this.#next = this.#inFlight.then(
-      () => this.#begin(),
-      () => Promise.reject(this.#broken),
+  readonly commit: GroupCommit = Object.assign(
+    () => {
+      if (this.#broken) return Promise.reject(this.#broken);
+      if (this.#next) return this.#next;
+      if (this.#inFlight === undefined) return this.#begin();
+      // Joins the flush after the one in flight, which carries what the caller wrote before calling.
+      this.#next = this.#inFlight.then(
+        () => this.#begin(),
+        () => Promise.reject(this.#broken),
+      );
+      return this.#next;
+    },
+    { hold: (durable: Promise<unknown>) => this.#hold(durable) },
+  );
+
+  /**
+   * Every flush that begins from now on (a flush already under way is not held: the caller holds
+   * before it writes) waits for `durable`; a rejection breaks the pipeline with its error.
+   */
+  #hold(durable: Promise<unknown>): void {
+    const held = durable.then(
+      () => void this.#holds.delete(held),
+      (error: unknown) => {
+        this.#holds.delete(held);
+        this.#broken ??= error instanceof Error ? error : new Error(String(error));
+        this.#breaks(this.#broken);
+        throw this.#broken;
+      },
     );
-    return this.#next;
-  };
+    // Its rejection is reported by the flush it holds (or by the next commit called).
+    held.catch(() => undefined);
+    this.#holds.add(held);
+  }
 
   // Starts a flush now; when it lands, the next one (if any call joined it) begins.
   #begin(): Promise<void> {
@@ -66,6 +90,10 @@ export class CommitPipeline {
   }
 
   async #flushOnce(): Promise<void> {
+    if (this.#broken) throw this.#broken;
+    // What was held is durable before this flush carries what names it, holds made while it
+    // waits included (their writes come before its flush too).
+    while (this.#holds.size > 0) await Promise.all(this.#holds).catch(() => undefined);
     if (this.#broken) throw this.#broken;
     try {
       await this.#flush();

@@ -7,7 +7,16 @@
  * With SQLite it is one fsync of the WAL (`WalCommit`); with PostgreSQL it sends the captured
  * changes in one transaction (`GroupCommitter`).
  */
-export type GroupCommit = () => Promise<void>;
+export type GroupCommit = (() => Promise<void>) & {
+  /**
+   * Holds every commit that begins from now on until `durable` settles: what the caller is about
+   * to write names something kept outside the state store (a model call's bodies in storage) that
+   * must be durable first, so that no commit makes the one durable without the other. A rejection
+   * breaks the commit for good, with that error, as a failed flush does. Absent where a commit
+   * makes nothing durable (a database in memory).
+   */
+  readonly hold?: (durable: Promise<unknown>) => void;
+};
 
 /** For a part used on its own (a test's dispatcher or checkpointer): nothing is waited for. */
 export const nothingToWaitFor: GroupCommit = () => Promise.resolve();

@@ -103,7 +103,7 @@ export class PostgresEngineService implements EngineService {
     };
     this.modelCalls = {
       liveAttempt: (executionId) => leading().liveAttempt(executionId),
-      recordModelCall: (call) => leading().recordModelCall(call),
+      recordModelCall: (call, stored) => leading().recordModelCall(call, stored),
       revealSecret: (name, purpose) => this.#revealSecret(name, purpose),
       awaitBudget: (runId, data) => leading().awaitBudget(runId, data),
     };
