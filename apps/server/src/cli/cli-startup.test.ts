@@ -118,6 +118,8 @@ test("a client command loads no zod: the client's settings are checked by its sc
   for (const args of [
     ['runs', '--server', server],
     ['status', 'r-1', '--server', server],
+    // A spec's text is decoded and sent: the server checks it (without --workspace, nothing checks it here).
+    ['submit', join(import.meta.dirname, '..', '..', 'demo', 'run.yaml'), '--server', server],
   ]) {
     const command = await modulesOf(args);
     expect(command.stderr).toContain('CAIRN_SERVER_UNREACHABLE');

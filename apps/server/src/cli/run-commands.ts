@@ -34,11 +34,13 @@ export function addRunCommands(): void {
           });
         }
         const cairn = await clientOf(options.server);
-        // The run-spec checks (schemas, YAML) load when a spec is read, not with every `cairn`.
-        const { decodeRunSpec, loadRunSpec } = await import('@cairn/protocol');
+        // The spec's text is sent as it is (the server checks it): decoding it builds no schema. The
+        // run-spec checks (zod, the schemas, YAML) load only when a workspace makes a check here worth it.
+        const { decodeRunSpec } = await import('@cairn/protocol/spec');
         let spec: RunSpecV1 | string = decodeRunSpec(readInputFile(file, 'the run spec'), file);
         if (options.workspace) {
           // Checked here before the snapshot is uploaded; the server checks it again, with what it knows.
+          const { loadRunSpec } = await import('@cairn/protocol');
           const checked = loadRunSpec(spec, { source: file }).spec;
           const { digest, entries } = await cairn.uploadWorkspace(options.workspace, { history });
           spec = { ...checked, workspace: { snapshot: digest } };

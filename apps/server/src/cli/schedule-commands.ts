@@ -29,7 +29,7 @@ export function addScheduleCommands(): void {
       cron: options.cron,
       ...(file === undefined
         ? { template: { name: options.template!, parameters: options.param ?? {} } }
-        : { spec: (await import('@cairn/protocol')).decodeRunSpec(readInputFile(file, 'the run spec'), file) }),
+        : { spec: (await import('@cairn/protocol/spec')).decodeRunSpec(readInputFile(file, 'the run spec'), file) }),
       ...(options.timeZone ? { timeZone: options.timeZone } : {}),
       ...(catchUp ? { catchUp } : {}),
       ...(options.overlap ? { overlap: options.overlap } : {}),
