@@ -22,6 +22,8 @@ import type {
 // light; the run-spec checks `submit` needs are imported when it runs.
 import { CairnError, errorCodes, isCairnError, type CairnErrorCode } from '@cairn/protocol/errors';
 import { postFile } from './post-file.ts';
+import type { HttpAnswer } from './http-answer.ts';
+import { httpRequest } from './http-request.ts';
 import { EventSourceParserStream } from 'eventsource-parser/stream';
 import type { EventSourceMessage } from 'eventsource-parser';
 import type { CheckedCairnClientSettings } from './cairn-client-settings.ts';
@@ -519,7 +521,7 @@ export class CairnHttpClient {
     const encoder = new TextEncoder();
     let failedConnects = 0;
     for (;;) {
-      let response: Response;
+      let response: HttpAnswer;
       try {
         const parameters = query({
           attempt,
@@ -700,7 +702,7 @@ export class CairnHttpClient {
    */
   async #holdsBlob(digest: Digest): Promise<boolean> {
     try {
-      await this.#request('HEAD', `/v1/blobs/${digest}`);
+      await (await this.#request('HEAD', `/v1/blobs/${digest}`)).discard();
       return true;
     } catch (error) {
       if (isCairnError(error, 'CAIRN_SERVER_UNREACHABLE')) throw error;
@@ -749,7 +751,7 @@ export class CairnHttpClient {
   }
 
   async removeSchedule(scheduleId: string): Promise<void> {
-    await this.#request('DELETE', `/v1/schedules/${encodeURIComponent(scheduleId)}`);
+    await (await this.#request('DELETE', `/v1/schedules/${encodeURIComponent(scheduleId)}`)).discard();
   }
 
   /** Secret names and versions; values are never read back. */
@@ -763,7 +765,7 @@ export class CairnHttpClient {
   }
 
   async removeSecret(name: string): Promise<void> {
-    await this.#request('DELETE', `/v1/secrets/${encodeURIComponent(name)}`);
+    await (await this.#request('DELETE', `/v1/secrets/${encodeURIComponent(name)}`)).discard();
   }
 
   /** Webhook endpoints (admin), without their secrets. */
@@ -782,7 +784,7 @@ export class CairnHttpClient {
   }
 
   async removeWebhook(webhookId: string): Promise<void> {
-    await this.#request('DELETE', `/v1/webhooks/${encodeURIComponent(webhookId)}`);
+    await (await this.#request('DELETE', `/v1/webhooks/${encodeURIComponent(webhookId)}`)).discard();
   }
 
   /** A webhook's latest deliveries: status, attempts, last status code or error, next attempt. */
@@ -871,7 +873,7 @@ export class CairnHttpClient {
     let reconnectDelayMs = this.#settings.reconnectDelayMs;
     while (!options.signal?.aborted) {
       try {
-        let response: Response;
+        let response: HttpAnswer;
         try {
           response = await this.#request('GET', path, undefined, { 'last-event-id': String(last) }, options.signal);
         } catch (error) {
@@ -963,11 +965,15 @@ export class CairnHttpClient {
     return (await (await this.#request(method, path, body, headers)).json()) as T;
   }
 
-  async #request(method: string, path: string, body?: RequestBody, headers: Record<string, string> = {}, signal?: AbortSignal): Promise<Response> {
+  /**
+   * One call: its answer when the server answers 2xx; the CairnError it answers otherwise; CAIRN_SERVER_UNREACHABLE
+   * when it cannot be reached. The caller reads the answer's body, or discards it.
+   */
+  async #request(method: string, path: string, body?: RequestBody, headers: Record<string, string> = {}, signal?: AbortSignal): Promise<HttpAnswer> {
     const url = `${this.#settings.baseUrl.replace(/\/$/, '')}${path}`;
-    let response: Response;
+    let response: HttpAnswer;
     try {
-      response = await fetch(url, {
+      response = await httpRequest(url, {
         method,
         headers: { ...(this.#settings.token ? { authorization: `Bearer ${this.#settings.token}` } : {}), ...headers },
         ...(body === undefined ? {} : { body }),
@@ -1023,11 +1029,10 @@ type RequestBody = string | Uint8Array;
  * The text records of a response body, split on `separator` as its bytes arrive; with `trailing`,
  * what follows the last separator is a record too (otherwise it is an unfinished one, dropped).
  */
-async function* textRecords(body: ReadableStream<Uint8Array> | null, separator: string, options: { readonly trailing: boolean }): AsyncGenerator<string> {
-  if (body === null) return;
+async function* textRecords(body: AsyncIterable<Uint8Array>, separator: string, options: { readonly trailing: boolean }): AsyncGenerator<string> {
   const decoder = new TextDecoder();
   let buffer = '';
-  for await (const chunk of body as unknown as AsyncIterable<Uint8Array>) {
+  for await (const chunk of body) {
     buffer += decoder.decode(chunk, { stream: true });
     for (let end = buffer.indexOf(separator); end >= 0; end = buffer.indexOf(separator)) {
       yield buffer.slice(0, end);
@@ -1061,10 +1066,10 @@ function eventOf(message: EventSourceMessage, path: string): CairnEvent {
 }
 
 /** The server-sent events of a response body, parsed as the WHATWG spec says. */
-function serverSentEvents(body: ReadableStream<Uint8Array> | null, onRetry: (retry: number) => void): AsyncIterable<EventSourceMessage> {
+function serverSentEvents(body: AsyncIterable<Uint8Array>, onRetry: (retry: number) => void): AsyncIterable<EventSourceMessage> {
   // maxBufferSize: one event is a few hundred bytes; a stream that never ends a line is not SSE.
   const parser = new EventSourceParserStream({ onRetry, maxBufferSize: 1 << 20 });
-  return (body ?? new ReadableStream<Uint8Array>()).pipeThrough(new TextDecoderStream()).pipeThrough(parser) as unknown as AsyncIterable<EventSourceMessage>;
+  return ReadableStream.from(body).pipeThrough(new TextDecoderStream()).pipeThrough(parser) as unknown as AsyncIterable<EventSourceMessage>;
 }
 
 // A server may ask for a slower reconnect (`retry:`); not for one slower than this.

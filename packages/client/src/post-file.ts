@@ -1,18 +1,19 @@
 import { createReadStream } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
 import { pipeline } from 'node:stream/promises';
+import { builtin } from './builtin-module.ts';
 
 /**
  * POSTs a file as the request body, read as the connection takes it, and resolves the answer's
- * status and text. Node's own HTTP client rather than fetch: fetch reads a stream body ahead of
- * the connection without bound (a 300 MB snapshot cost the client 400 MB of memory), where a
- * pipe into the request waits for the socket. A failure to connect or send rejects with the
+ * status and text. Piped into a request of Node's own HTTP client, which waits for the socket
+ * (fetch, which the client used before, read a stream body ahead of the connection without bound:
+ * a 300 MB snapshot cost the client 400 MB of memory). A failure to connect or send rejects with the
  * system error (the caller says which server it could not reach).
  */
 export async function postFile(url: string, path: string, headers: Record<string, string>): Promise<{ status: number; text: string }> {
-  // Imported here, not at the top: importing node:http as a module also loads fetch's HTTP stack
-  // (for its WebSocket export) and node:https loads TLS, a cost to every `cairn` start otherwise.
-  const { request: send } = url.startsWith('https:') ? await import('node:https') : await import('node:http');
+  // Taken here, not imported at the top: node:https loads TLS, and importing node:http as a module
+  // loads fetch's HTTP stack (see `builtin`), a cost to every `cairn` start otherwise.
+  const { request: send } = url.startsWith('https:') ? await builtin('node:https') : await builtin('node:http');
   const request = send(url, { method: 'POST', headers });
   const answered = new Promise<IncomingMessage>((resolve, reject) => {
     request.once('response', resolve);
