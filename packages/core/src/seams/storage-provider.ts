@@ -62,6 +62,13 @@ export interface StorageProviderCapabilities {
    */
   readonly putStream?: boolean;
   /**
+   * `put` and `putStream` honour `deferFlush` (ADR 0024): a put with it may resolve before its bytes
+   * are durable, and a later put of the same key without it, if-absent, makes the object durable
+   * before it resolves (`{ written: false }`), whoever put it. Without it, every put is durable once
+   * it resolves and the option is ignored (S3): a host need not flush anything itself.
+   */
+  readonly deferFlush?: boolean;
+  /**
    * `listStrays` and `setStrayAside` exist: the provider reports entries in a folder that are not
    * objects it can name as keys (links, FIFOs, sockets, devices, names no key maps to) and moves
    * one aside without reading or following it. The inbox uses it so nothing dropped into it is

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { close, open as openDescriptor, write } from 'node:fs';
+import { close, constants, open as openDescriptor, write } from 'node:fs';
 import { type FileHandle, link, open, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { errorCode } from './error-code.ts';
@@ -149,6 +149,16 @@ async function fsyncDirectory(directory: string): Promise<void> {
   const handle = await open(directory, 'r');
   try {
     await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Flushes a file's bytes to disk (opened read-only: flushing needs no write access); never follows a link. */
+export async function syncFile(path: string): Promise<void> {
+  const handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+  try {
+    await handle.datasync();
   } finally {
     await handle.close();
   }

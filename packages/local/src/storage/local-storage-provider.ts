@@ -22,7 +22,7 @@ import {
   storageKeySegments,
 } from '@cairn/protocol';
 import { z } from 'zod';
-import { createTemporaryFile, linkIfAbsent, removeFile, syncDirectory, writeTemporaryFile } from './durable-file.ts';
+import { createTemporaryFile, linkIfAbsent, removeFile, syncDirectory, syncFile, writeTemporaryFile } from './durable-file.ts';
 import { errorCode } from './error-code.ts';
 import { filePathSchema } from './file-path-schema.ts';
 import { longKeysInRange, walkKeys } from './key-listing.ts';
@@ -79,7 +79,9 @@ interface ObjectLocation {
  *   by every reader and kept when the process is killed, and written back by the kernel later
  *   (within `vm.dirty_expire_centisecs`, 30 s by default); a machine crash before then may lose it
  *   or leave it empty. A content-addressed object found so (emptied or cut short) is replaced
- *   by the next if-absent put of its key, which then reports written.
+ *   by the next if-absent put of its key, which then reports written. A durable if-absent put
+ *   that finds a deferred put's object whole flushes it (its file and folder, or its pack) before
+ *   it reports not written: resolved without `deferFlush` means durable, whoever wrote the bytes.
  * - A deferred put of a small content-addressed object (a dispatch manifest) is appended to a
  *   pack instead (`ObjectPacks`, ADR 0025): no file, no inode, per manifest. Every method sees a
  *   packed object as any other; a file under the key is looked at first.
@@ -94,7 +96,7 @@ interface ObjectLocation {
 export class LocalStorageProvider implements StorageProviderV1 {
   readonly specificationVersion = 'v1';
   readonly provider = 'local-directory';
-  readonly capabilities = { ifAbsent: true, stream: true, putStream: true, strays: true } as const;
+  readonly capabilities = { ifAbsent: true, stream: true, putStream: true, strays: true, deferFlush: true } as const;
   /** The root directory, absolute. */
   readonly root: string;
   #realRoot: Promise<string> | undefined;
@@ -116,9 +118,15 @@ export class LocalStorageProvider implements StorageProviderV1 {
     if (ObjectPacks.packs(key, body.length, options.deferFlush === true))
       return { written: await this.#putPacked(key, segments, body, options.ifAbsent === true) };
     const bytes = Uint8Array.from(body);
+    const durable = options.deferFlush !== true;
     for (let attempt = 1; ; attempt += 1) {
       // A write creates the folders on its way, so it always has a location.
       const location = (await this.#locate(key, segments, 'write'))!;
+      // A durable if-absent put of an object this instance packed (a deferred put's) and no file
+      // holds: the pack is flushed, no file written beside it. Known in memory first, so that other
+      // puts never look at their object's name before the link does.
+      if (durable && options.ifAbsent === true && this.#packs.knows(key) && !this.#fileAt(key, location) && (await this.#packs.makeDurable(key)))
+        return { written: false };
       let temporary: string;
       try {
         temporary = await writeTemporaryFile(location.directory, bytes, fileMode, options.deferFlush !== true);
@@ -128,10 +136,12 @@ export class LocalStorageProvider implements StorageProviderV1 {
         throw storageUnavailable(`put("${key}"): writing a temporary file`, location.directory, error);
       }
       try {
-        const written = await this.#publish(key, location, temporary, options.ifAbsent === true, bytes.length);
+        const published = await this.#publish(key, location, temporary, options.ifAbsent === true, bytes.length);
         // A deferred put leaves its folder's new entry to the kernel too (it outlives the process).
-        if (written && options.deferFlush !== true) await syncDirectory(location.directory);
-        return { written };
+        if (published === true && durable) await syncDirectory(location.directory);
+        // The object found in place may be a deferred put's: a durable put resolves once it is durable.
+        if (published !== true && durable) await this.#makeDurable(key, location.directory, published.found);
+        return { written: published === true };
       } catch (error) {
         throw asStorageError(error, `put("${key}")`, location.plain);
       } finally {
@@ -161,9 +171,10 @@ export class LocalStorageProvider implements StorageProviderV1 {
       // What `body` throws passes through as it is (writeChunks reports its own failures).
       const size = await writeChunks(key, body, handle, temporary, flush);
       try {
-        const written = await this.#publish(key, location, temporary, options.ifAbsent === true, size);
-        if (written && flush) await syncDirectory(location.directory);
-        return { written };
+        const published = await this.#publish(key, location, temporary, options.ifAbsent === true, size);
+        if (published === true && flush) await syncDirectory(location.directory);
+        if (published !== true && flush) await this.#makeDurable(key, location.directory, published.found);
+        return { written: published === true };
       } catch (error) {
         throw asStorageError(error, `putStream("${key}")`, location.plain);
       }
@@ -365,12 +376,12 @@ export class LocalStorageProvider implements StorageProviderV1 {
   }
 
   /**
-   * Renames (or, for `ifAbsent`, links) the temporary file as the object and says whether it
-   * was written. `link` never replaces, so of concurrent if-absent puts exactly one links. When a
+   * Renames (or, for `ifAbsent`, links) the temporary file as the object: true when written, else
+   * the file found holding the object whole (an if-absent put). `link` never replaces, so of concurrent if-absent puts exactly one links. When a
    * folder takes the plain name meanwhile (EISDIR, or EEXIST on a directory), the object goes to
    * the alternate slot, as readers will look for it.
    */
-  async #publish(key: string, location: ObjectLocation, temporary: string, ifAbsent: boolean, size: number): Promise<boolean> {
+  async #publish(key: string, location: ObjectLocation, temporary: string, ifAbsent: boolean, size: number): Promise<true | { readonly found: string }> {
     // A link never replaces and fails on whatever holds the plain name (a folder, a link, a file),
     // which the loop then looks at: an if-absent put needs no look of its own first. A rename
     // would replace a link planted there, so a replacing put looks first.
@@ -388,7 +399,7 @@ export class LocalStorageProvider implements StorageProviderV1 {
       if (found === null) continue; // deleted meanwhile: try again
       if (found.isSymbolicLink()) throw symbolicLinkRefused(key, path);
       if (found.isFile()) {
-        if (!isCutShort(key, found, size)) return false;
+        if (!isCutShort(key, found, size)) return { found: path };
         // A deferred put a machine crash emptied or cut short: these bytes, its key's, replace it.
         await rename(temporary, path);
         return true;
@@ -397,6 +408,33 @@ export class LocalStorageProvider implements StorageProviderV1 {
       path = location.alternate;
     }
     throw folderConflict(key, path);
+  }
+
+  /** Whether anything is at either of the key's names (looked at synchronously, as folders are: `#isFolder`). */
+  #fileAt(key: string, location: ObjectLocation): boolean {
+    for (const path of [location.plain, location.alternate]) {
+      if (path === undefined) continue;
+      try {
+        const found = lstatSync(path, { throwIfNoEntry: false });
+        if (found !== undefined && !found.isDirectory()) return true;
+      } catch (error) {
+        if (errorCode(error) !== 'ENOTDIR') throw storageUnavailable(`put("${key}")`, path, error);
+      }
+    }
+    return false;
+  }
+
+  /**
+   * Flushes the object's file and its folder entry, together (neither needs the other first: the
+   * caller resolves only once both are done). What a durable put that found its key held owes: the
+   * object may be one a deferred put left to the kernel (ADR 0059).
+   */
+  async #makeDurable(key: string, directory: string, path: string): Promise<void> {
+    try {
+      await Promise.all([syncFile(path), syncDirectory(directory)]);
+    } catch (error) {
+      throw storageUnavailable(`put("${key}"): flushing the object already stored`, path, error);
+    }
   }
 
   /** The object's file: the plain name, or the alternate slot when a folder holds the plain name. */

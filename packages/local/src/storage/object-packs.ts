@@ -1,10 +1,10 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, constants, lstatSync, open as openCallback, unlinkSync, writeSync } from 'node:fs';
 import { type FileHandle, lstat, mkdir, open, readdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { compareStorageKeys, digestNamedByKey, isCairnError, sha256Digest } from '@cairn/protocol';
-import { syncDirectory } from './durable-file.ts';
+import { syncDirectory, syncFile } from './durable-file.ts';
 import { errorCode } from './error-code.ts';
 import { inRange, type KeyRange } from './key-listing.ts';
 import { storageUnavailable, symbolicLinkRefused } from './storage-errors.ts';
@@ -156,6 +156,34 @@ export class ObjectPacks {
         } catch (error) {
           if (errorCode(error) !== 'ENOENT') throw storageUnavailable(`put("${key}"): removing its deletion marker`, marker, error);
         }
+      }
+      return true;
+    });
+  }
+
+  /** Whether this instance has seen `key` packed (appended it, or read it): a look in memory, no I/O. */
+  knows(key: string): boolean {
+    const digest = digestNamedByKey(key);
+    return digest !== undefined && this.#shards.get(digest.slice('sha256:'.length, 'sha256:'.length + 2))?.objects.has(key) === true;
+  }
+
+  /**
+   * Makes the packed object durable, for a durable put that finds it packed: its pack's bytes and
+   * the names on the way to the pack (which a deferred put left to the kernel). False when no pack
+   * holds it (or it was deleted): nothing was flushed.
+   */
+  makeDurable(key: string): Promise<boolean> {
+    return this.#inShard(key, async (shard) => {
+      const directory = await this.#shardFolder(shard, 'read');
+      const found = directory === null ? null : await this.#find(shard, directory, key);
+      if (found === null) return false;
+      const pack = join(directory!, found.file);
+      const packs = (await this.#packsFolder('read'))!;
+      try {
+        // Each name's folder: the pack's (the shard), the shard's (the packs folder), and the packs folder's (the root).
+        await Promise.all([syncFile(pack), syncDirectory(directory!), syncDirectory(packs), syncDirectory(dirname(packs))]);
+      } catch (error) {
+        throw storageUnavailable(`put("${key}"): flushing the pack that holds it`, pack, error);
       }
       return true;
     });
