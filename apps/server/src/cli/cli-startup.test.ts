@@ -5,7 +5,7 @@
 // the note in cli-commands.ts). And `cairn` keeps the code V8 compiled of its modules on disk, so
 // that the next start compiles only what changed. bench/cli-startup.ts measures what this saves.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,6 +22,7 @@ import { writeFileSync } from 'node:fs';
 const loaded = [];
 registerHooks({ load(url, context, next) { if (url.startsWith('file:')) loaded.push(url); return next(url, context); } });
 process.on('exit', () => writeFileSync(process.env.CAIRN_TEST_MODULES_FILE, loaded.join('\\n')));
+process.on('exit', () => writeFileSync(process.env.CAIRN_TEST_MODULES_FILE + '.builtins', process.moduleLoadList.join('\\n')));
 `,
 );
 
@@ -32,21 +33,39 @@ const serverModules = [
   /\/node_modules\/(.*\/)?(better-sqlite3|pg|openid-client|jose|fastify|@aws-sdk\/[^/]+|@modelcontextprotocol\/sdk)\//,
 ];
 
-/** Runs `cairn` from its source in `cwd`, as the tests do, and lists the module files it loaded. */
-function modulesOf(args: readonly string[], env: Record<string, string> = {}): Promise<{ status: number | null; stderr: string; modules: string[] }> {
+/** The built `cairn`, as users run it. */
+const builtCli = join(import.meta.dirname, '..', '..', 'dist', 'cli.js');
+
+/**
+ * Runs `cairn` from its source in `cwd`, as the tests do (or `built`, from dist), and lists the
+ * module files it loaded, and Node's built-in modules (`process.moduleLoadList`).
+ */
+function modulesOf(
+  args: readonly string[],
+  env: Record<string, string> = {},
+  built = false,
+): Promise<{ status: number | null; stderr: string; modules: string[]; builtins: string[] }> {
   const modulesFile = join(scratch, 'modules.txt');
   const childEnv: Record<string, string | undefined> = { ...process.env, ...env, CAIRN_TEST_MODULES_FILE: modulesFile };
   for (const name of ['NODE_EXTRA_CA_CERTS', 'NODE_COMPILE_CACHE', 'NODE_DISABLE_COMPILE_CACHE', 'CAIRN_SERVER', 'CAIRN_CONTEXT', 'CAIRN_TOKEN'])
     if (!(name in env)) delete childEnv[name];
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', hook, '--conditions=@cairn/source', join(import.meta.dirname, 'cli.ts'), ...args], {
+    const entry = built ? [builtCli] : ['--conditions=@cairn/source', join(import.meta.dirname, 'cli.ts')];
+    const child = spawn(process.execPath, ['--import', hook, ...entry, ...args], {
       cwd: scratch,
       env: childEnv,
     });
     let stderr = '';
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     child.stdout.resume();
-    child.on('close', (status) => resolve({ status, stderr, modules: readFileSync(modulesFile, 'utf8').split('\n') }));
+    child.on('close', (status) =>
+      resolve({
+        status,
+        stderr,
+        modules: readFileSync(modulesFile, 'utf8').split('\n'),
+        builtins: readFileSync(`${modulesFile}.builtins`, 'utf8').split('\n'),
+      }),
+    );
   });
 }
 
@@ -143,3 +162,29 @@ test("a client command loads no zod: the client's settings are checked by its sc
   expect(refused.stderr).toContain('CAIRN_CONFIG_INVALID: [cairn] [client] invalid settings: "client.baseUrl" must be an http(s) URL');
   expect(zodIn(refused.modules)).not.toEqual([]);
 });
+
+test(
+  "runs and status make their request without fetch's HTTP stack (undici, half their start), from the source and from dist",
+  { timeout: 30_000 },
+  async () => {
+    if (!existsSync(builtCli)) throw new Error(`${builtCli} is missing: build it with \`pnpm --filter @cairn/server build\` before this test.`);
+    const server = await refusingAddress();
+    for (const built of [false, true])
+      for (const args of [
+        ['runs', '--server', server],
+        ['status', 'r-1', '--server', server],
+      ]) {
+        const command = await modulesOf(args, {}, built);
+        const where = `${args.join(' ')} from ${built ? 'dist' : 'the source'}`;
+        expect(command.stderr, where).toContain(`CAIRN_SERVER_UNREACHABLE: Cannot reach the Cairn server at ${server}/v1/runs`);
+        expect(command.stderr, where).toContain(': ECONNREFUSED. Is `cairn serve` running there?');
+        expect(command.status, where).toBe(5);
+        // Not vacuous: the list names Node's HTTP client, through which the request went.
+        expect(command.builtins, where).toContain('NativeModule _http_client');
+        expect(
+          command.builtins.filter((name) => name.includes('undici')),
+          where,
+        ).toEqual([]);
+      }
+  },
+);
