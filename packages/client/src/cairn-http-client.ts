@@ -1,6 +1,4 @@
-import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type {
@@ -24,7 +22,7 @@ import { CairnError, errorCodes, isCairnError, type CairnErrorCode } from '@cair
 import { postFile } from './post-file.ts';
 import type { HttpAnswer } from './http-answer.ts';
 import { httpRequest } from './http-request.ts';
-import { EventSourceParserStream } from 'eventsource-parser/stream';
+import { builtin } from './builtin-module.ts';
 import type { EventSourceMessage } from 'eventsource-parser';
 import type { CheckedCairnClientSettings } from './cairn-client-settings.ts';
 
@@ -612,6 +610,7 @@ export class CairnHttpClient {
 
   /** Stores bytes (a workspace snapshot) by their digest; returns the digest a run spec names (`workspace: { snapshot }`). */
   async uploadBlob(bytes: Uint8Array): Promise<Digest> {
+    const { createHash } = await builtin('node:crypto');
     return (
       await this.#json<{ digest: Digest }>('POST', '/v1/blobs', bytes, {
         'content-type': 'application/octet-stream',
@@ -643,6 +642,7 @@ export class CairnHttpClient {
   ): Promise<{ digest: Digest; entries: number }> {
     // Snapshot code loads when a workspace is uploaded, not with every client.
     const { defaultHistoryDepth, prepareWorkspaceSnapshot } = await import('@cairn/protocol/workspace');
+    const { mkdtemp, rm } = await builtin('node:fs/promises');
     const prepared = await prepareWorkspaceSnapshot(directory, {
       history: options.history ?? defaultHistoryDepth,
       ...(options.indexFolder === undefined ? {} : { indexFolder: options.indexFolder }),
@@ -892,7 +892,7 @@ export class CairnHttpClient {
         // A spec-compliant parser (CR, LF or CRLF lines, multi-line data, comments, retry): an event
         // cut off by a dropped connection is never emitted, and comes again after the reconnect,
         // which resumes after the last one yielded.
-        for await (const message of serverSentEvents(response.body, (retry) => (reconnectDelayMs = Math.min(retry, maxReconnectDelayMs)))) {
+        for await (const message of await serverSentEvents(response.body, (retry) => (reconnectDelayMs = Math.min(retry, maxReconnectDelayMs)))) {
           const event = eventOf(message, path);
           last = event.id;
           // A server older than `types` sends every event: the ones not asked for are dropped here.
@@ -1065,8 +1065,13 @@ function eventOf(message: EventSourceMessage, path: string): CairnEvent {
   return value as CairnEvent;
 }
 
-/** The server-sent events of a response body, parsed as the WHATWG spec says. */
-function serverSentEvents(body: AsyncIterable<Uint8Array>, onRetry: (retry: number) => void): AsyncIterable<EventSourceMessage> {
+/**
+ * The server-sent events of a response body, parsed as the WHATWG spec says. The parser (and the
+ * web streams it extends) loads with the first stream, not with every client: a `cairn` command
+ * that reads one run starts without it.
+ */
+async function serverSentEvents(body: AsyncIterable<Uint8Array>, onRetry: (retry: number) => void): Promise<AsyncIterable<EventSourceMessage>> {
+  const { EventSourceParserStream } = await import('eventsource-parser/stream');
   // maxBufferSize: one event is a few hundred bytes; a stream that never ends a line is not SSE.
   const parser = new EventSourceParserStream({ onRetry, maxBufferSize: 1 << 20 });
   return ReadableStream.from(body).pipeThrough(new TextDecoderStream()).pipeThrough(parser) as unknown as AsyncIterable<EventSourceMessage>;
