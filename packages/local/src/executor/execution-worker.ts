@@ -63,6 +63,12 @@ export function createExecutionWorker(
     readonly workRoot: string;
     readonly runtimes?: Readonly<Record<string, RuntimeAdapterV1>>;
     readonly logger?: Logger;
+    /**
+     * A folder of root's where the attempts' workspace file system is kept as a template, made once
+     * per size and written into each attempt's image (VolumeTemplates); without it, mkfs makes each.
+     * Shared by the processes that name it, so it outlives any one of them.
+     */
+    readonly volumeTemplates?: string;
   },
 ): Worker {
   const {
@@ -70,7 +76,7 @@ export function createExecutionWorker(
     uids,
     bwrap,
   } = options;
-  const volumes = options.sandbox === 'bubblewrap' ? new AttemptVolumes({ workspaceBytes, tmpBytes }) : undefined;
+  const volumes = options.sandbox === 'bubblewrap' ? new AttemptVolumes({ workspaceBytes, tmpBytes }, seams.volumeTemplates) : undefined;
   const layers =
     volumes && options.snapshotCache
       ? new OverlayWorkspaces({

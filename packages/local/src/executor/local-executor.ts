@@ -26,7 +26,7 @@ import type { SupervisorInput, TaskStorage } from '../supervisor/supervisor-inpu
 import { ExecutionStateFiles, type ExecutionState } from './execution-state.ts';
 import { createExecutionWorker, type ExecutionWorkerOptions } from './execution-worker.ts';
 import { currentProcess, isRunning, liveProcessGroups, type ProcessIdentity } from './process-identity.ts';
-import { keptMarker, ownerFolderName, ownerOfFolder } from './work-folders.ts';
+import { keptMarker, ownerFolderName, ownerOfFolder, volumeTemplatesFolderName } from './work-folders.ts';
 
 const seam = (name: string) =>
   z.custom<object>((value) => typeof value === 'object' && value !== null && (value as { specificationVersion?: unknown }).specificationVersion === 'v1', {
@@ -306,6 +306,7 @@ export class LocalExecutor implements ExecutorV1 {
       return createExecutionWorker(this.#workerOptions, {
         storage: settings.storage,
         workRoot: ownWorkRoot,
+        volumeTemplates: join(this.#workRoot, volumeTemplatesFolderName),
         ...(settings.runtimes ? { runtimes: settings.runtimes } : {}),
         ...(settings.logger ? { logger: settings.logger } : {}),
       });

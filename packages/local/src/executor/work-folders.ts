@@ -18,3 +18,9 @@ export function ownerOfFolder(name: string): ProcessIdentity | undefined {
  * sweep of dead owners' folders leaves it.
  */
 export const keptMarker = '.cairn-kept';
+
+/**
+ * The folder in the work root where attempts' workspace file systems are kept as templates
+ * (VolumeTemplates): shared by the executor's supervisors, which each live for one attempt.
+ */
+export const volumeTemplatesFolderName = 'cairn-volume-templates';

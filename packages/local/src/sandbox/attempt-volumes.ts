@@ -1,7 +1,7 @@
 import { mkdir, open, rm, rmdir, statfs } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { LimitHit } from '@cairn/core';
-import { CairnError } from '@cairn/protocol';
+import { CairnError, isCairnError } from '@cairn/protocol';
 import type { AttemptFolders, AttemptMounts } from '@cairn/worker';
 import { runCommand } from '../fork-server/run-command.ts';
 import { sizeText } from './size-text.ts';
@@ -10,6 +10,7 @@ import { SpaceRefusals } from './space-refusals.ts';
 import { TraceInstance } from './trace-instance.ts';
 import { undoEach } from './undo-each.ts';
 import { commandError, unmountPath } from './unmount-path.ts';
+import { VolumeTemplates } from './volume-templates.ts';
 import { writeFailureCounter } from './write-failure-counter.ts';
 
 /** How much an attempt may write, in bytes: into its workspace, and into its sandbox's /tmp. */
@@ -72,7 +73,8 @@ const commandEnvironment = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' };
  * usage (`du`) and killing would let a fast writer go gigabytes past the limit between two looks and
  * costs a walk of the tree each time; a file system of a fixed size is exact, costs about 30 ms per
  * attempt (mkfs, mount, unmount: measured here) and nothing per write, and its image holds only
- * what was written (sparse). Its own overhead (inode tables, about 2-10 %) comes out of the limit.
+ * what was written (sparse). Given a templates folder, the image is written from a template mkfs
+ * made once per size (VolumeTemplates): no mkfs an attempt. Its own overhead (inode tables, about 2-10 %) comes out of the limit.
  * The git directory stays on the host's file system: a full workspace never stops the capture.
  *
  * The disk under the image (the work root's) can fill before the workspace does: a sparse image
@@ -100,9 +102,22 @@ export class AttemptVolumes implements AttemptMounts {
   readonly #limits: AttemptVolumeLimits;
   /** The attempts mounted here, by attempt folder. Only these are looked at and bound. */
   readonly #mounted = new Map<string, MountedAttempt>();
+  readonly #templates: VolumeTemplates | undefined;
 
-  constructor(limits: AttemptVolumeLimits) {
+  /**
+   * With `templatesFolder` (a folder of root's, kept between attempts), each workspace image is
+   * written from a template made once per size (VolumeTemplates) instead of by mkfs each time.
+   */
+  constructor(limits: AttemptVolumeLimits, templatesFolder?: string) {
     this.#limits = limits;
+    this.#templates =
+      templatesFolder === undefined
+        ? undefined
+        : new VolumeTemplates({
+            folder: templatesFolder,
+            make: (image) => this.#run('workspace', ['mkfs.ext4', ...mkfsOptions, image]),
+            makeKey: ['mkfs.ext4', ...mkfsOptions].join(' '),
+          });
     // Counters of attempts whose process was killed before it removed them.
     void TraceInstance.sweep().catch(() => undefined);
   }
@@ -119,14 +134,7 @@ export class AttemptVolumes implements AttemptMounts {
     let refusals: SpaceRefusals | undefined;
     let places: RefusalPlacesWatch | undefined;
     try {
-      const file = await open(image, 'wx', 0o600);
-      try {
-        await file.truncate(this.#limits.workspaceBytes);
-      } finally {
-        await file.close();
-      }
-      // No journal (a scratch file system needs no crash consistency), no blocks kept for root.
-      await this.#run('workspace', ['mkfs.ext4', ...mkfsOptions, image]);
+      await this.#makeImage(image);
       await this.#run('workspace', ['mount', '-t', 'ext4', '-o', 'loop,nodev,nosuid,noatime', image, mountPoint]);
       // Not part of what the item was given: it would show up in its workspace.
       await rmdir(join(mountPoint, 'lost+found'));
@@ -144,6 +152,32 @@ export class AttemptVolumes implements AttemptMounts {
       await rm(image, { force: true });
       throw error;
     }
+  }
+
+  /** A new file system of `workspaceBytes` in `image`: from the size's template where there is one, else by mkfs. */
+  async #makeImage(image: string): Promise<void> {
+    if (this.#templates !== undefined) {
+      try {
+        await this.#templates.write(image, this.#limits.workspaceBytes);
+      } catch (error) {
+        if (isCairnError(error)) throw error;
+        // The write's own words stay in the message, as a command's do (see #run): a full disk is waited out.
+        throw new CairnError(
+          'CAIRN_EXECUTOR_START_FAILED',
+          `Cannot give the attempt its workspace of ${sizeText(this.#limits.workspaceBytes)} (local.executor.limits.workspaceBytes): writing its file system image ${image} from the host's template failed: ${(error as Error).message}. The local executor writes a file system of that size for each attempt into its folder, under the work root (executor.workRoot in the server config).`,
+          { path: 'local.executor.limits.workspaceBytes', cause: error },
+        );
+      }
+      return;
+    }
+    const file = await open(image, 'wx', 0o600);
+    try {
+      await file.truncate(this.#limits.workspaceBytes);
+    } finally {
+      await file.close();
+    }
+    // No journal (a scratch file system needs no crash consistency), no blocks kept for root.
+    await this.#run('workspace', ['mkfs.ext4', ...mkfsOptions, image]);
   }
 
   async unmount(folders: AttemptFolders): Promise<void> {

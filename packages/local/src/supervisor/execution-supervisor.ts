@@ -6,7 +6,7 @@ import { ExecutionStateFiles, type ExecutionState } from '../executor/execution-
 import { createExecutionWorker } from '../executor/execution-worker.ts';
 import { currentProcess } from '../executor/process-identity.ts';
 import { removeWithMounts } from '../sandbox/unmount-under.ts';
-import { keptMarker, ownerFolderName } from '../executor/work-folders.ts';
+import { keptMarker, ownerFolderName, volumeTemplatesFolderName } from '../executor/work-folders.ts';
 import { openTaskStorage, type SupervisorInput } from './supervisor-input.ts';
 
 /** How often a supervisor checks that its execution's state file is still there. */
@@ -52,7 +52,12 @@ export async function superviseExecution(input: SupervisorInput, context: Superv
   try {
     mkdirSync(ownWorkRoot, { recursive: true, mode: 0o711 });
     const storage = await openTaskStorage(input.storage);
-    const worker = createExecutionWorker(input.worker, { storage, workRoot: ownWorkRoot, logger: context.logger });
+    const worker = createExecutionWorker(input.worker, {
+      storage,
+      workRoot: ownWorkRoot,
+      volumeTemplates: join(input.workRoot, volumeTemplatesFolderName),
+      logger: context.logger,
+    });
     const record = await worker.run(task, stop.signal);
     exited = { outcome: record.outcome, exitCode: record.exitCode };
   } catch (error) {

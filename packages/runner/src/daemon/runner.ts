@@ -30,6 +30,8 @@ export const runnerVersion = '0.1.0';
 const ownFolderPrefix = 'cairn-runner-';
 /** The snapshot cache's folder in the work root, as the local executor's. */
 const snapshotCacheFolderName = 'cairn-snapshots';
+/** Where the attempts' workspace file systems are kept as templates, made once per size (as the local executor's). */
+const volumeTemplatesFolderName = 'cairn-volume-templates';
 /** How long a stopping runner waits for its last exits report. */
 const finalReportMs = 5_000;
 
@@ -158,6 +160,7 @@ export class Runner {
     this.#worker = executionWorker(options, {
       storage: this.#storage(),
       workRoot: this.#ownWorkRoot,
+      volumeTemplates: join(workRoot, volumeTemplatesFolderName),
       ...(this.#logger ? { logger: this.#logger } : {}),
     });
     this.#state = 'running';
