@@ -1,8 +1,9 @@
 // Run by bench/gateway.bench.ts in a Node of its own (the bench imports no server source): the
 // same scripted Chat Completions endpoint called directly and through the model gateway, in one
 // run, interleaved. The gateway does everything it does for a real attempt (credential check, body
-// read, metering, pricing, both bodies stored by digest in a local storage provider) except the
-// engine's append, which a stand-in records in memory. Prints its figures as one JSON line.
+// read, metering, pricing, both bodies stored by digest in a local storage provider and flushed
+// after the answer) except the engine's append, which a stand-in records in memory (awaiting the
+// bodies' flushes, as the engine's commit would, before the child ends). Prints its figures as one JSON line.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -31,10 +32,13 @@ async function measure(): Promise<GatewayOverhead> {
   const models = await startScriptedModels({ chat: Array.from({ length: 2 * calls + 2 * 50 + streams + 10 }, () => answer) });
   const directory = mkdtempSync(join(tmpdir(), 'cairn-bench-gateway-'));
   const recordedCalls: unknown[] = [];
+  // The bodies' flushes the engine's commit would be held on: each awaited before the child ends.
+  const flushes: Promise<unknown>[] = [];
   const service: GatewayService = {
     liveAttempt: (executionId) => ({ runId: 'r', itemId: 'i', attempt: 1, executionId }),
-    recordModelCall: (call) => {
+    recordModelCall: (call, stored) => {
       recordedCalls.push(call);
+      if (stored !== undefined) flushes.push(stored);
       return { seq: recordedCalls.length, action: 'model.called', outcome: call.outcome, data: { ...call } } as never;
     },
     revealSecret: async () => 'sk-bench',
@@ -85,6 +89,8 @@ async function measure(): Promise<GatewayOverhead> {
     }
     const results = await Promise.allSettled(Array.from({ length: streams }, () => call(through, true)));
     const failed = results.filter((result) => result.status === 'rejected').length;
+    // Every answered call's bodies were made durable after its answer (a flush that failed fails the bench).
+    await Promise.all(flushes);
     const p50 = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
     return {
       directMs: p50(plain.direct),

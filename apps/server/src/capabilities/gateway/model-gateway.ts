@@ -4,7 +4,7 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { AuditEntry, BudgetSpec, Digest, JsonObject, Logger, StorageProviderV1 } from '@cairn/core';
 import type { LiveAttempt, ModelCall } from '@cairn/engine';
-import { blobKey, isCairnError, type CairnErrorCode } from '@cairn/protocol';
+import { isCairnError, type CairnErrorCode } from '@cairn/protocol';
 import { AttemptCredentials } from './attempt-credentials.ts';
 import type { GatewaySettings } from './gateway-settings.ts';
 import { priceModelCall } from './model-prices.ts';
@@ -16,12 +16,17 @@ import { withStreamUsage } from './usage-meter-stream-options.ts';
 import { estimateRequest, estimateUsage, type RequestEstimate } from './usage-estimate.ts';
 import { BudgetReservations, type Reservation } from './budget-reservations.ts';
 import { crowdedOut, reached } from './budget-checks.ts';
+import { ModelCallBodies } from './model-call-bodies.ts';
 import { anthropicErrorType, credentialOf, parseJson, readBody, upstreamHeaders, type Provider } from './provider-requests.ts';
 
 /** What the gateway needs of the engine's service: the attempt a credential names, its budgets, and where calls are recorded. */
 export interface GatewayService {
   liveAttempt(executionId: string): LiveAttempt | undefined;
-  recordModelCall(call: ModelCall): AuditEntry;
+  /**
+   * Appends the call's `model.called` entry; `stored`: its bodies being made durable in storage,
+   * before which no commit may make the entry durable (see the engine's `recordModelCall`).
+   */
+  recordModelCall(call: ModelCall, stored?: Promise<unknown>): AuditEntry;
   /** A provider's key (a server secret); `purpose` names the provider for the error when it is not set. */
   revealSecret(name: string, purpose: string): Promise<string>;
   /** The run's `model.called` entries so far (a restarted server's spend starts from them). */
@@ -68,8 +73,6 @@ const secretCacheMs = 60_000;
 const budgetPollMs = 1_000;
 /** The largest body of a refused call that is stored; a larger one is recorded by its digest and size only. */
 export const refusedBodyStoredBytes = 64 * 1024;
-/** How many attempts' stored bytes are kept before those of ended attempts are dropped. */
-const storedBytesAttemptsKept = 1_000;
 
 /**
  * The model gateway (ADR 0033): agents' model calls come here, with their attempt's credential,
@@ -78,11 +81,13 @@ const storedBytesAttemptsKept = 1_000;
  * while its usage is metered from the provider's own answer, priced from the price table, and
  * recorded as a `model.called` entry of its run, with its request and response bodies stored by
  * digest — before the agent gets the end of the answer, so the entry comes before the attempt ends.
+ * Where storage can defer its flushes (local), the bodies are stored without one and flushed after
+ * the answer, the engine's commit held until they are: the agent never waits on a disk flush, and
+ * no commit makes an entry durable before the bodies it names (ADR 0059).
  */
 export class ModelGateway {
   readonly #settings: GatewaySettings;
   readonly #service: GatewayService;
-  readonly #storage: StorageProviderV1;
   readonly #credentials: AttemptCredentials;
   readonly #quotas: ProviderQuotas;
   readonly #logger: Logger | undefined;
@@ -91,8 +96,7 @@ export class ModelGateway {
   /** Each run's budget as last read; budgets only rise, so a stale one is read afresh once reached. */
   readonly #runBudgets = new Map<string, BudgetSpec | undefined>();
   readonly #keys = new Map<string, { value: Promise<string>; at: number }>();
-  /** The bytes of bodies each attempt has had stored, by execution id. */
-  readonly #storedBytes = new Map<string, number>();
+  readonly #bodies: ModelCallBodies;
   readonly #reservations = new BudgetReservations();
 
   constructor(settings: {
@@ -108,7 +112,7 @@ export class ModelGateway {
   }) {
     this.#settings = settings.gateway;
     this.#service = settings.service;
-    this.#storage = settings.storage;
+    this.#bodies = new ModelCallBodies(settings.storage, (executionId) => this.#service.liveAttempt(executionId) !== undefined, settings.logger);
     this.#credentials = settings.credentials;
     this.#quotas = new ProviderQuotas(settings.gateway.quotas, settings.gateway.maxQuotaWaitMs, settings.quotaLedger);
     this.#logger = settings.logger;
@@ -172,15 +176,19 @@ export class ModelGateway {
     const estimate = estimateRequest(route.api, parsed, body.length, this.#settings.defaultMaxOutputTokens);
     const requestDigest = digestOf(body);
     // Stored once the call is let through (every call's entry names it), awaited before the entry is
-    // written; a call refused before that stores its body only when it is small (below).
+    // written; a call refused before that stores its body only when it is small (below). Without a
+    // flush of its own where storage defers one: made durable with the answer's (`#durable`).
     let requestStored: Promise<void> | undefined;
     const call = { executionId: live.executionId, provider: route.provider, api: route.api, model, stream, request: requestDigest };
     // A call that ends here: refused by the gateway (`denied`), or sent and not answered (`failure`).
     const deny = async (refusal: Refusal, extra: Partial<ModelCall> = {}, outcome: 'denied' | 'failure' = 'denied') => {
       let reason = refusal.message;
       let request = requestDigest;
-      if (requestStored !== undefined) await requestStored;
-      else if (body.length <= refusedBodyStoredBytes) await this.#store(live.executionId, requestDigest, body);
+      let stored: Promise<unknown> | undefined;
+      if (requestStored !== undefined) {
+        await requestStored;
+        stored = this.#bodies.durable(live.executionId, [[requestDigest, body]]);
+      } else if (body.length <= refusedBodyStoredBytes) await this.#bodies.store(live.executionId, requestDigest, body);
       else {
         // Refusing costs the agent nothing, so refused calls must not fill the storage: a large body
         // is kept as a stand-in naming its size and digest (stored, so a bundle's bodies can all be fetched).
@@ -192,19 +200,23 @@ export class ModelGateway {
           }),
         );
         request = digestOf(standIn);
-        await this.#store(live.executionId, request, standIn);
+        await this.#bodies.store(live.executionId, request, standIn);
         reason += `; its request body (${body.length} bytes, ${requestDigest}) was not stored: the entry's request is a stand-in naming its size and digest`;
       }
-      await this.#record(live, {
-        ...call,
-        request,
-        ...extra,
-        outcome,
-        status: refusal.status,
-        latencyMs: elapsed(started),
-        reason,
-        ...(outcome === 'denied' ? { refusalCode: refusal.code } : {}),
-      });
+      await this.#record(
+        live,
+        {
+          ...call,
+          request,
+          ...extra,
+          outcome,
+          status: refusal.status,
+          latencyMs: elapsed(started),
+          reason,
+          ...(outcome === 'denied' ? { refusalCode: refusal.code } : {}),
+        },
+        stored,
+      );
       this.#refuse(response, route.provider, refusal);
     };
     if (!claims.models.includes(model))
@@ -215,7 +227,7 @@ export class ModelGateway {
           `this attempt may call ${claims.models.map((name) => JSON.stringify(name)).join(', ') || 'no model'}, not ${JSON.stringify(model)}: name the model in the item (runtime.model) or in gateway.models`,
         ),
       );
-    const storedBefore = this.#storedBytes.get(live.executionId) ?? 0;
+    const storedBefore = this.#bodies.storedBy(live.executionId);
     if (storedBefore + body.length > this.#settings.maxStoredBytesPerAttempt)
       return deny(
         new Refusal(
@@ -238,7 +250,7 @@ export class ModelGateway {
       const waited = hold.waitedMs > 0 ? { quotaWaitMs: hold.waitedMs } : {};
       // Let through: stored while the call goes on. Never an unhandled rejection while it waits: the
       // awaits below report a failure.
-      requestStored = this.#store(live.executionId, requestDigest, body);
+      requestStored = this.#bodies.store(live.executionId, requestDigest, body, true);
       requestStored.catch(() => undefined);
       let key: string | undefined;
       try {
@@ -304,19 +316,28 @@ export class ModelGateway {
         estimated === undefined ? undefined : `usage estimated (${measured.problem ?? 'the provider reported none'}): ${estimated.basis}`,
         price !== undefined && price.costUsd === null ? `cost unknown: ${price.reason}` : undefined,
       ].filter((reason) => reason !== undefined);
-      await Promise.all([requestStored, this.#store(live.executionId, answerDigest, answer)]);
-      await this.#record(live, {
-        ...call,
-        outcome: upstream.ok && broken === undefined ? 'success' : 'failure',
-        status: upstream.status,
-        ...(usage === undefined ? {} : usage),
-        ...(price?.costUsd == null ? {} : { costUsd: price.costUsd }),
-        latencyMs: elapsed(started),
-        ...(measured.firstTokenAt === undefined ? {} : { firstTokenMs: Math.max(0, Math.round(measured.firstTokenAt - started)) }),
-        ...waited,
-        response: answerDigest,
-        ...(reasons.length > 0 ? { reason: reasons.join('; ') } : {}),
-      });
+      await Promise.all([requestStored, this.#bodies.store(live.executionId, answerDigest, answer, true)]);
+      // Both readable now; made durable after the answer, before any commit carries the entry.
+      const stored = this.#bodies.durable(live.executionId, [
+        [requestDigest, body],
+        [answerDigest, answer],
+      ]);
+      await this.#record(
+        live,
+        {
+          ...call,
+          outcome: upstream.ok && broken === undefined ? 'success' : 'failure',
+          status: upstream.status,
+          ...(usage === undefined ? {} : usage),
+          ...(price?.costUsd == null ? {} : { costUsd: price.costUsd }),
+          latencyMs: elapsed(started),
+          ...(measured.firstTokenAt === undefined ? {} : { firstTokenMs: Math.max(0, Math.round(measured.firstTokenAt - started)) }),
+          ...waited,
+          response: answerDigest,
+          ...(reasons.length > 0 ? { reason: reasons.join('; ') } : {}),
+        },
+        stored,
+      );
       // An answer cut short is cut short for the agent too, never ended as if it were whole.
       if (broken === undefined) response.end();
       else response.destroy();
@@ -428,11 +449,11 @@ export class ModelGateway {
     return held;
   }
 
-  /** Records the call; resolves once its spend is counted in its run's (when that is loaded). */
-  async #record(live: LiveAttempt, call: ModelCall): Promise<void> {
+  /** Records the call (`stored`: its bodies being made durable); resolves once its spend is counted in its run's (when that is loaded). */
+  async #record(live: LiveAttempt, call: ModelCall, stored?: Promise<unknown>): Promise<void> {
     let entry: AuditEntry;
     try {
-      entry = this.#service.recordModelCall(call);
+      entry = this.#service.recordModelCall(call, stored);
     } catch (error) {
       // The attempt ended while the call ran: the answer is still passed on, but no run holds it.
       this.#logger?.warn({ executionId: call.executionId, error: String(error) }, 'a model call was not recorded');
@@ -448,17 +469,6 @@ export class ModelGateway {
       void this.#runOverBudget(live.runId, spend)
         .then((over) => over !== undefined && this.#awaitBudget(live.runId, spend))
         .catch(() => undefined);
-  }
-
-  /** Stores a body of the attempt's, counting it against the attempt's bound (`gateway.maxStoredBytesPerAttempt`). */
-  async #store(executionId: string, digest: Digest, bytes: Buffer): Promise<void> {
-    if (!this.#storedBytes.has(executionId) && this.#storedBytes.size >= storedBytesAttemptsKept) {
-      // Attempts that ended can store no more: their counts are dropped.
-      for (const attempt of this.#storedBytes.keys()) if (this.#service.liveAttempt(attempt) === undefined) this.#storedBytes.delete(attempt);
-    }
-    this.#storedBytes.set(executionId, (this.#storedBytes.get(executionId) ?? 0) + bytes.length);
-    // Content-addressed: a body already stored (the same request sent again) is the same bytes.
-    await this.#storage.put(blobKey(digest), bytes, { contentType: 'application/json', ifAbsent: true });
   }
 
   async #secret(name: string, purpose: string): Promise<string> {

@@ -72,7 +72,7 @@ function gatewayServiceOver(service: () => EngineService): GatewayService {
   };
   return {
     liveAttempt: (executionId) => service().modelCalls.liveAttempt(executionId),
-    recordModelCall: (call) => service().modelCalls.recordModelCall(call),
+    recordModelCall: (call, stored) => service().modelCalls.recordModelCall(call, stored),
     revealSecret: (name, purpose) => service().modelCalls.revealSecret(name, purpose),
     modelCalls: (runId) => service().auditEntries({ runId, action: 'model.called' }),
     awaitBudget: (runId, data) => service().modelCalls.awaitBudget(runId, data),
