@@ -42,17 +42,23 @@ test('a durable if-absent put of an object a deferred put left (in a file or in 
     const body = bytes(text);
     return { key: blobKey(sha256Digest(body)), body, text };
   };
-  // Small objects are packed; one over the packs' bound keeps a file of its own.
+  // Small objects are packed (forty: shards are met again, their names flushed once); one over
+  // the packs' bound keeps a file of its own.
   const packed = blob('a small body, packed');
+  const more = Array.from({ length: 40 }, (_, index) => blob(`small body ${index}, packed`));
   const filed = blob(`a large body, in a file of its own: ${'x'.repeat(packedObjectMaxBytes)}`);
-  const left = blob('a small body nobody made durable');
-  for (const { key, body } of [packed, filed, left]) expect(await storage.put(key, body, { ifAbsent: true, deferFlush: true })).toEqual({ written: true });
-  for (const { key, body } of [packed, filed]) expect(await storage.put(key, body, { ifAbsent: true })).toEqual({ written: false });
+  // In a shard of its own: a flush of another object's pack would keep it too.
+  const shard = (key: string) => key.slice('blobs/'.length, 'blobs/'.length + 2);
+  let left = blob('a small body nobody made durable');
+  for (let index = 0; [packed, ...more].some(({ key }) => shard(key) === shard(left.key)); index++) left = blob(`a small body nobody made durable, ${index}`);
+  for (const { key, body } of [packed, filed, left, ...more])
+    expect(await storage.put(key, body, { ifAbsent: true, deferFlush: true })).toEqual({ written: true });
+  for (const { key, body } of [packed, filed, ...more]) expect(await storage.put(key, body, { ifAbsent: true })).toEqual({ written: false });
   // Made durable where it was: no file written beside the packed one.
   expect(existsSync(join(root, packed.key))).toBe(false);
   await power.cut();
   const after = createLocalStorageProvider({ root });
-  for (const { key, text } of [packed, filed]) expect(new TextDecoder().decode((await after.get(key)) ?? undefined), key).toBe(text);
+  for (const { key, text } of [packed, filed, ...more]) expect(new TextDecoder().decode((await after.get(key)) ?? undefined), key).toBe(text);
   // What only a deferred put wrote is lost in a cut: the flushes above are what kept the others.
   expect(await after.get(left.key)).toBeNull();
 });

@@ -72,6 +72,8 @@ interface Shard {
   made: boolean;
   /** The path of the shard's deletion markers' folder, once known. */
   markers?: string;
+  /** Whether the names on the way to its own pack (the pack's, the shard's) were flushed since that pack was made. */
+  namesDurable?: boolean;
 }
 
 /** The packs folder: made for a write, null for a read when it does not exist; a link there is refused. */
@@ -106,6 +108,8 @@ export class ObjectPacks {
   readonly #shards = new Map<string, Shard>();
   /** The descriptors of this instance's own pack files, closed once the instance is collected (the seam has no close). */
   readonly #descriptors = new Set<number>();
+  /** Whether the packs folder's name in the root has been flushed. */
+  #rootNameDurable = false;
 
   constructor(folder: PacksFolder) {
     this.#folder = folder;
@@ -148,7 +152,10 @@ export class ObjectPacks {
       // Packed already: the same bytes (the key names them), so nothing is appended again. A
       // record of the key this instance has not hashed yet (rare: another writer's) is hashed now.
       if (!deleted && shard.objects.has(key) && (await this.#holding(shard, directory, key))?.length === record.bodyLength) return !ifAbsent;
-      shard.own ??= await this.#openOwnPack(directory, key);
+      if (shard.own === undefined) {
+        shard.own = await this.#openOwnPack(directory, key);
+        shard.namesDurable = false;
+      }
       this.#append(shard, shard.own, directory, key, record);
       if (deleted) {
         try {
@@ -179,12 +186,19 @@ export class ObjectPacks {
       if (found === null) return false;
       const pack = join(directory!, found.file);
       const packs = (await this.#packsFolder('read'))!;
+      // The names on the way (the pack's in the shard, the shard's in the packs folder, the packs
+      // folder's in the root) once for this instance's own pack; another writer's pack each time.
+      const own = found.file === shard.own?.name;
+      const flushes = [syncFile(pack)];
+      if (!own || shard.namesDurable !== true) flushes.push(syncDirectory(directory!), syncDirectory(packs));
+      if (!this.#rootNameDurable) flushes.push(syncDirectory(dirname(packs)));
       try {
-        // Each name's folder: the pack's (the shard), the shard's (the packs folder), and the packs folder's (the root).
-        await Promise.all([syncFile(pack), syncDirectory(directory!), syncDirectory(packs), syncDirectory(dirname(packs))]);
+        await Promise.all(flushes);
       } catch (error) {
         throw storageUnavailable(`put("${key}"): flushing the pack that holds it`, pack, error);
       }
+      if (own) shard.namesDurable = true;
+      this.#rootNameDurable = true;
       return true;
     });
   }
