@@ -8,8 +8,10 @@ test('the audit-bundle bench runs at a small size: both of its bundles verify, a
   const rows = await bundleBenchmarks({ log: () => {} }, { small: 200, large: 2_000 });
   expect(rows.map((row) => row.name)).toEqual([
     'audit.bundle-verify-200',
+    'audit.bundle-verify-200.cpu',
     'audit.bundle-size-200',
     'audit.bundle-verify-2000',
+    'audit.bundle-verify-2000.cpu',
     'audit.bundle-verify-2000.main-thread-cpu',
   ]);
   for (const row of rows) expect(row.value).toBeGreaterThanOrEqual(0);

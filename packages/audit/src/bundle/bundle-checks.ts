@@ -242,14 +242,16 @@ export async function checkArtifacts({ bundle }: BundleContext, readArtifact?: (
   // The execution id of each dispatched attempt, by item and attempt.
   const dispatched = new Map<string, string>();
   const attemptKey = (itemId: string, attempt: number) => `${itemId}#${attempt}`;
-  for (const [position, entry] of bundle.entries.entries()) {
-    const at = `$.entries[${position}]`;
+  for (let position = 0; position < bundle.entries.length; position++) {
+    const entry = bundle.entries[position]!;
     const dispatch = dispatchedManifest(entry);
     if (dispatch) dispatched.set(attemptKey(dispatch.itemId, dispatch.attempt), entry.entity.id);
     const completed = completedArtifacts(entry);
     for (const artifact of completed?.artifacts ?? [])
       named.set(canonicalJson({ ...artifact, itemId: completed!.itemId, attempt: completed!.attempt }), position);
     if (entry.action !== 'model.called') continue;
+    // Written only here: a template per entry of a million is most of this loop.
+    const at = `$.entries[${position}]`;
     // Read once: its data, its bodies and its spend all come from this one parse.
     const call = modelCallData(entry);
     if (call === undefined) return fail(`${at}.data.${modelCallDataProblem(entry)!} (the data of a model.called entry, docs/audit/formats.md)`);

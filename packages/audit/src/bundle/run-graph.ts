@@ -44,8 +44,11 @@ export function runGraphProblem(bundle: EvidenceBundleV1): string | undefined {
   const unnamed = [...fragments.keys()].find((digest) => !named.has(digest));
   if (unnamed !== undefined) return `$.fragments carries ${unnamed}, which no run.extended entry names`;
   const ended = new Set<string>();
-  for (const [position, entry] of bundle.entries.entries()) {
-    const itemId = itemOf(entry, bundle.runId);
+  // Made once: a template per entry is a good part of this loop over a million of them.
+  const runPrefix = `${bundle.runId}/`;
+  for (let position = 0; position < bundle.entries.length; position++) {
+    const entry = bundle.entries[position]!;
+    const itemId = itemOf(entry, runPrefix);
     if (itemId === undefined) continue;
     if (!items.has(itemId)) return `$.entries[${position}] (${entry.action}) is about item ${itemId}, which neither the spec nor a fragment holds`;
     if (endingActions.has(entry.action)) ended.add(itemId);
@@ -69,9 +72,9 @@ function rerunProblem(at: string, emitter: string, rerun: JsonObject, count: Jso
 
 const endingActions = new Set(['item.succeeded', 'item.failed', 'item.skipped', 'item.cancelled']);
 
-/** The item an entry is about, if any: an item entry's entity, or the item its data names. */
-function itemOf(entry: AuditEntry, runId: string): string | undefined {
-  if (entry.entity.kind === 'item') return entry.entity.id.startsWith(`${runId}/`) ? entry.entity.id.slice(runId.length + 1) : entry.entity.id;
+/** The item an entry is about, if any: an item entry's entity (`<runPrefix><item>`), or the item its data names. */
+function itemOf(entry: AuditEntry, runPrefix: string): string | undefined {
+  if (entry.entity.kind === 'item') return entry.entity.id.startsWith(runPrefix) ? entry.entity.id.slice(runPrefix.length) : entry.entity.id;
   const itemId = entry.data['itemId'];
   return typeof itemId === 'string' ? itemId : undefined;
 }

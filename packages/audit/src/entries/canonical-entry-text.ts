@@ -43,9 +43,15 @@ function isPlain(value: object): boolean {
   return prototype === Object.prototype || prototype === null;
 }
 
+// for…in rather than Object.keys: no array per object (three objects an entry, a million entries).
+// It lists the own enumerable names first, in Object.keys' order, then any enumerable one
+// inherited; an inherited one (a polluted Object.prototype) makes the count differ, and the
+// entry goes to canonicalJson, as any entry this does not accept does.
 function hasMembersInOrder(value: object, names: readonly string[]): boolean {
-  const present = Object.keys(value);
-  if (present.length !== names.length) return false;
-  for (let index = 0; index < names.length; index++) if (present[index] !== names[index]) return false;
-  return true;
+  let index = 0;
+  for (const name in value) {
+    if (name !== names[index]) return false;
+    index++;
+  }
+  return index === names.length;
 }

@@ -1,3 +1,5 @@
+import type { MessagePort } from 'node:worker_threads';
+
 /**
  * What the inclusion worker is sent, in order: `begin` (the tree and the proof), `leaves` as many
  * times as it takes to send every proven leaf's text, then `end`, to which it answers with an
@@ -12,16 +14,19 @@ export interface InclusionWorkerBegin {
   readonly indexes: Float64Array;
   /** The multiproof's hashes, 32 bytes each, in walk order. */
   readonly proof: Uint8Array;
+  /** Where each `leaves` message's buffer goes back (transferred) once hashed, to be written again. */
+  readonly returnBuffers: MessagePort;
 }
 
 /**
- * The canonical JSON texts of the next proven leaves, back to back in one string (one copy to
- * send, where a million strings would each be cloned); leaf i is `lengths[i]` UTF-16 code units.
+ * The next proven leaves as the bytes they hash: each leaf's 0x00 ‖ UTF-8 canonical JSON, back to
+ * back in one buffer the sender gives up (transferred, not copied); leaf i ends at `ends[i]`, the
+ * first at 0.
  */
 export interface InclusionWorkerLeaves {
   readonly kind: 'leaves';
-  readonly texts: string;
-  readonly lengths: Uint32Array;
+  readonly bytes: Uint8Array;
+  readonly ends: Uint32Array;
 }
 
 export interface InclusionWorkerResponse {

@@ -1,4 +1,4 @@
-import { Worker } from 'node:worker_threads';
+import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort, type TransferListItem } from 'node:worker_threads';
 import { CairnError } from '@cairn/protocol';
 import { equalHashes } from './equal-hashes.ts';
 import type { InclusionWorkerMessage, InclusionWorkerResponse } from './inclusion-worker-messages.ts';
@@ -7,20 +7,24 @@ import { subtreeRoot, type WalkCursor } from './subtree-root.ts';
 
 /** Below this many leaves a second thread costs more than it saves. */
 const parallelThreshold = 50_000;
-/** Leaves per message to the worker: about 2 MB of text, so it starts hashing early and often. */
+/** Bytes per message to the worker: about 4,000 audit entries, so it starts hashing early and often. */
+const bytesPerMessage = 1024 * 1024;
+/** Leaves per message at most, whatever their size. */
 const leavesPerMessage = 8_192;
 
 /**
  * `verifyMultiInclusion` for leaves given as canonical JSON texts (audit entries). For large sets
  * the work is split by kind rather than by half of the tree: writing a leaf's text needs this
  * thread (the texts come from its objects) and is most of the cost, while hashing needs only the
- * text. So this thread writes the texts and sends them in batches; a worker hashes each batch as
- * it arrives, and once it has them all walks the multiproof. The returned promise settles when
- * the worker has walked it; until then this thread is free (`verifyBundle` runs its other checks
- * meanwhile). The result is exactly that of the one-thread walk.
+ * bytes. So this thread writes each leaf's input (0x00 ‖ its UTF-8 text) into a buffer and hands
+ * the buffer over (transferred: no copy, no string for the worker to re-encode); a worker hashes
+ * each batch as it arrives and walks the multiproof as far as the leaves hashed allow. The
+ * returned promise settles when the worker has walked it all; until then this thread is free
+ * (`verifyBundle` runs its other checks meanwhile). The result is exactly that of the one-thread
+ * walk.
  *
- * `leafIndexes` must be sorted and distinct and below `treeSize` (the caller checks). Throws what
- * `textOf` throws.
+ * `leafIndexes` must be sorted and distinct and below `treeSize` (the caller checks). Texts must
+ * be well-formed UTF-16 (a canonical JSON text is). Throws what `textOf` throws.
  */
 export function verifyMultiInclusionOfTexts(
   treeSize: number,
@@ -39,30 +43,35 @@ export function verifyMultiInclusionOfTexts(
   // RFC 6962 hash, and no proof holding one verifies.
   if (proof.some((hash) => hash.byteLength !== hashLength)) return Promise.resolve(false);
   const worker = startWorker();
+  // The worker hands each batch's buffers back once hashed, and new batches are written into
+  // them: a quarter of a gigabyte of fresh pages for a million entries costs this thread more
+  // page faults than writing the texts does.
+  const returned = new MessageChannel();
+  const buffers = new BufferPool(returned.port1);
   try {
     const packed = new Uint8Array(proof.length * hashLength);
     proof.forEach((hash, index) => packed.set(hash, index * hashLength));
     const indexes = Float64Array.from(leafIndexes);
-    worker.send({ kind: 'begin', treeSize, indexes, proof: packed }, [indexes.buffer, packed.buffer]);
-    for (let first = 0; first < leafIndexes.length; first += leavesPerMessage) {
-      const count = Math.min(leavesPerMessage, leafIndexes.length - first);
-      // Appended rather than joined from an array: V8 flattens the rope once, as it is sent.
-      let texts = '';
-      const lengths = new Uint32Array(count);
-      for (let position = 0; position < count; position++) {
-        const text = textOf(first + position);
-        texts += text;
-        lengths[position] = text.length;
+    worker.send({ kind: 'begin', treeSize, indexes, proof: packed, returnBuffers: returned.port2 }, [indexes.buffer, packed.buffer, returned.port2]);
+    let batch = new LeafBatch(buffers, bytesPerMessage);
+    for (let position = 0; position < leafIndexes.length; position++) {
+      const text = textOf(position);
+      if (!batch.fits(text)) {
+        batch.sendTo(worker);
+        batch = new LeafBatch(buffers, Math.max(bytesPerMessage, LeafBatch.mostBytesOf(text)));
       }
-      worker.send({ kind: 'leaves', texts, lengths }, [lengths.buffer]);
+      batch.add(text);
     }
+    batch.sendTo(worker);
     worker.send({ kind: 'end' });
   } catch (error) {
+    returned.port1.close();
     // Stopped on purpose: its answer will never come, and nobody waits for it.
     worker.response.catch(() => undefined);
     void worker.stop();
     throw error;
   }
+  worker.response.finally(() => returned.port1.close()).catch(() => undefined);
   return worker.response.then(
     (response) =>
       !response.exhausted &&
@@ -74,10 +83,63 @@ export function verifyMultiInclusionOfTexts(
 }
 
 interface InclusionWorker {
-  send(message: InclusionWorkerMessage, transfer?: ArrayBuffer[]): void;
+  send(message: InclusionWorkerMessage, transfer?: readonly TransferListItem[]): void;
   /** The worker's answer to `end`; the worker is stopped once it settles. */
   readonly response: Promise<InclusionWorkerResponse>;
   stop(): Promise<number>;
+}
+
+/** Buffers the worker has handed back, taken without waiting (the writing loop never yields). */
+class BufferPool {
+  private readonly port: MessagePort;
+  constructor(port: MessagePort) {
+    this.port = port;
+  }
+
+  /** A buffer of `size` bytes: one handed back if any is (a batch's are all `bytesPerMessage`), else a new one. */
+  bytes(size: number): Buffer {
+    if (size === bytesPerMessage) {
+      const back = receiveMessageOnPort(this.port)?.message as ArrayBuffer | undefined;
+      if (back !== undefined && back.byteLength === size) return Buffer.from(back);
+    }
+    // Never from Buffer's shared pool: the whole ArrayBuffer is transferred. Its unwritten tail
+    // goes to this process's own worker, which reads only up to the last end.
+    return Buffer.allocUnsafeSlow(size);
+  }
+}
+
+/** Leaves' inputs written back to back into one buffer, to be handed to the worker whole. */
+class LeafBatch {
+  /** The most bytes a leaf of `text` takes: the 0x00, then at most 3 UTF-8 bytes per UTF-16 unit. */
+  static mostBytesOf(text: string): number {
+    return 1 + 3 * text.length;
+  }
+
+  private readonly bytes: Buffer;
+  private readonly ends = new Uint32Array(leavesPerMessage);
+  private used = 0;
+  private count = 0;
+
+  constructor(pool: BufferPool, size: number) {
+    this.bytes = pool.bytes(size);
+  }
+
+  fits(text: string): boolean {
+    return this.count < leavesPerMessage && this.used + LeafBatch.mostBytesOf(text) <= this.bytes.byteLength;
+  }
+
+  add(text: string): void {
+    this.bytes[this.used++] = 0x00;
+    // Buffer.write encodes straight into the buffer, much cheaper than TextEncoder.encodeInto per leaf.
+    this.used += this.bytes.write(text, this.used, 'utf8');
+    this.ends[this.count++] = this.used;
+  }
+
+  sendTo(worker: InclusionWorker): void {
+    if (this.count === 0) return;
+    const bytes = new Uint8Array(this.bytes.buffer, this.bytes.byteOffset, this.used);
+    worker.send({ kind: 'leaves', bytes, ends: this.ends.subarray(0, this.count) }, [this.bytes.buffer as ArrayBuffer, this.ends.buffer]);
+  }
 }
 
 function startWorker(): InclusionWorker {
