@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, rmdirSync } from 'node:fs';
 import { mkdir, readdir, readFile, rmdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -16,27 +16,49 @@ export interface TraceInstanceSettings {
 }
 
 /**
+ * How long an instance given back is kept for another user with the same buffer and events: making
+ * and removing one costs ~5-9 ms of CPU (its ring buffers, its event files) and ~120-200 ms of wall
+ * time, twice an attempt, where emptying one for the next costs a fraction of a millisecond of CPU.
+ */
+const keptForMs = 30_000;
+/** Instances given back and emptied, by buffer size and events (see `key`): each is taken by the next `create` of those. */
+const kept = new Map<string, TraceInstance[]>();
+let removedAtExit = false;
+
+/**
  * One tracefs instance of this package's: a ring buffer with its own events and pid list, so that
  * an attempt's tracing neither sees nor disturbs another's, and the host's own tracing is left
  * alone. It follows the processes written to `pidFile` and those they start (`event-fork`); until
  * one is written it follows pid 0 only (the idle task, which makes no syscalls), since an empty pid
  * list would follow every process of the host. Its users read what it recorded (`SpaceRefusals`,
  * `RefusalPlacesWatch`).
+ *
+ * A closed instance is emptied (it follows pid 0 again, its buffer is cleared: nothing of one
+ * attempt is seen by the next) and kept for `keptForMs` for the next `create` with the same buffer
+ * size and events, which sets its filters; then removed, or when this process exits (a killed one's
+ * are swept by the next process, `sweep`).
  */
 export class TraceInstance {
   readonly #directory: string;
   readonly #events: readonly string[];
+  readonly #key: string;
   #closed = false;
+  #expiry: NodeJS.Timeout | undefined;
 
-  private constructor(directory: string, events: readonly string[]) {
+  private constructor(directory: string, events: readonly string[], key: string) {
     this.#directory = directory;
     this.#events = events;
+    this.#key = key;
   }
 
-  /** A new instance named after `name` (unique among this process's); undefined where tracefs cannot be used (not root, no tracefs, an event this kernel lacks). */
+  /** A new instance named after `name` (unique among this process's), or a kept one; undefined where tracefs cannot be used (not root, no tracefs, an event this kernel lacks). */
   static async create(name: string, settings: TraceInstanceSettings): Promise<TraceInstance | undefined> {
     const root = await tracing();
     if (root === undefined) return undefined;
+    const key = `${settings.bufferKb} ${Object.keys(settings.events).sort().join(' ')}`;
+    for (let instance = kept.get(key)?.pop(); instance !== undefined; instance = kept.get(key)?.pop()) {
+      if (await instance.#reopen(settings)) return instance;
+    }
     const directory = join(root, 'instances', `${instancePrefix}${process.pid}-${name}`);
     try {
       await mkdir(directory);
@@ -51,10 +73,23 @@ export class TraceInstance {
         await writeFile(join(directory, 'events', event, 'filter'), filter);
         await writeFile(join(directory, 'events', event, 'enable'), '1');
       }
-      return new TraceInstance(directory, Object.keys(settings.events));
+      return new TraceInstance(directory, Object.keys(settings.events), key);
     } catch {
       await rmdir(directory).catch(() => undefined);
       return undefined;
+    }
+  }
+
+  /** Takes a kept instance up again with `settings`' filters; false (and it is removed) where that fails. */
+  async #reopen(settings: TraceInstanceSettings): Promise<boolean> {
+    clearTimeout(this.#expiry);
+    try {
+      for (const [event, filter] of Object.entries(settings.events)) await writeFile(join(this.#directory, 'events', event, 'filter'), filter);
+      this.#closed = false;
+      return true;
+    } catch {
+      await this.#remove();
+      return false;
     }
   }
 
@@ -68,10 +103,46 @@ export class TraceInstance {
     return this.#closed ? '' : readFile(join(this.#directory, 'trace'), 'utf8');
   }
 
-  /** Stops recording and removes the instance; idempotent. */
+  /**
+   * Stops recording for its user: the instance follows pid 0 only again and its buffer is cleared,
+   * then it is kept for the next user (see the class); removed where that fails. Idempotent.
+   */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    try {
+      // Truncating opens: the pid list is emptied before pid 0 is written, the buffer emptied on every CPU.
+      await writeFile(this.pidFile, '0');
+      await writeFile(join(this.#directory, 'trace'), '');
+    } catch {
+      await this.#remove();
+      return;
+    }
+    const list = kept.get(this.#key) ?? [];
+    list.push(this);
+    kept.set(this.#key, list);
+    this.#expiry = setTimeout(() => {
+      const at = list.indexOf(this);
+      if (at < 0) return;
+      list.splice(at, 1);
+      void this.#remove();
+    }, keptForMs).unref();
+    if (!removedAtExit) {
+      removedAtExit = true;
+      // Synchronous, as an exit handler must be; events need not be turned off first for rmdir.
+      process.once('exit', () => {
+        for (const instance of [...kept.values()].flat()) {
+          try {
+            rmdirSync(instance.#directory);
+          } catch {
+            // Already gone, or busy: the next process's sweep removes it.
+          }
+        }
+      });
+    }
+  }
+
+  async #remove(): Promise<void> {
     for (const event of this.#events) await writeFile(join(this.#directory, 'events', event, 'enable'), '0').catch(() => undefined);
     await rmdir(this.#directory).catch(() => undefined);
   }
