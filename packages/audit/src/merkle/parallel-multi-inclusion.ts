@@ -1,4 +1,6 @@
-import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort, type TransferListItem } from 'node:worker_threads';
+// MessageChannel is Node's global (the same class worker_threads exports): the dashboard's in-page
+// verifier aliases node:worker_threads to a module of the calls it makes (apps/dashboard/src/browser-node).
+import { receiveMessageOnPort, Worker, type MessagePort, type TransferListItem } from 'node:worker_threads';
 import { CairnError } from '@cairn/protocol';
 import { equalHashes } from './equal-hashes.ts';
 import type { InclusionWorkerMessage, InclusionWorkerResponse } from './inclusion-worker-messages.ts';
