@@ -63,9 +63,9 @@ export interface StorageProviderCapabilities {
   readonly putStream?: boolean;
   /**
    * `put` and `putStream` honour `deferFlush` (ADR 0024): a put with it may resolve before its bytes
-   * are durable, and a later put of the same key without it, if-absent, makes the object durable
-   * before it resolves (`{ written: false }`), whoever put it. Without it, every put is durable once
-   * it resolves and the option is ignored (S3): a host need not flush anything itself.
+   * are durable, and a later if-absent put of the same key without it, through the same provider
+   * object, makes the object durable before it resolves (`{ written: false }`, ADR 0059). Without
+   * it, every put is durable once it resolves and the option is ignored (S3).
    */
   readonly deferFlush?: boolean;
   /**

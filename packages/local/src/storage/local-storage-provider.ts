@@ -46,6 +46,8 @@ const maximumSegmentBytes = 254;
 export const longKeysFolder = '.cairn\\long-keys';
 const fileMode = 0o644;
 const folderMode = 0o755;
+/** How many keys put deferred (in files) are remembered for a durable put to flush. */
+const deferredFilesKept = 10_000;
 
 /**
  * Where one key's bytes live: in `directory`, under the name of its last segment (`plain`), or
@@ -80,8 +82,8 @@ interface ObjectLocation {
  *   (within `vm.dirty_expire_centisecs`, 30 s by default); a machine crash before then may lose it
  *   or leave it empty. A content-addressed object found so (emptied or cut short) is replaced
  *   by the next if-absent put of its key, which then reports written. A durable if-absent put
- *   that finds a deferred put's object whole flushes it (its file and folder, or its pack) before
- *   it reports not written: resolved without `deferFlush` means durable, whoever wrote the bytes.
+ *   that finds whole an object this instance put deferred flushes it (its file and folder, or its
+ *   pack) before it reports not written, writing nothing again (ADR 0059).
  * - A deferred put of a small content-addressed object (a dispatch manifest) is appended to a
  *   pack instead (`ObjectPacks`, ADR 0025): no file, no inode, per manifest. Every method sees a
  *   packed object as any other; a file under the key is looked at first.
@@ -103,6 +105,8 @@ export class LocalStorageProvider implements StorageProviderV1 {
   /** Content-addressed families (`manifests`) with no folder of files when first packed into. */
   readonly #filelessFamilies = new Set<string>();
   /** Small content-addressed objects put with `deferFlush` (ADR 0025). */
+  /** Keys this instance put in files with `deferFlush`, not flushed since (the latest `deferredFilesKept`). */
+  readonly #deferredFiles = new Set<string>();
   readonly #packs = new ObjectPacks(async (intent) => this.#folder(packsFolder, await this.#rootDirectory(), packsFolder, intent, false));
 
   constructor(settings: LocalStorageProviderSettings) {
@@ -139,6 +143,7 @@ export class LocalStorageProvider implements StorageProviderV1 {
         const published = await this.#publish(key, location, temporary, options.ifAbsent === true, bytes.length);
         // A deferred put leaves its folder's new entry to the kernel too (it outlives the process).
         if (published === true && durable) await syncDirectory(location.directory);
+        if (published === true && !durable) this.#deferred(key);
         // The object found in place may be a deferred put's: a durable put resolves once it is durable.
         if (published !== true && durable) await this.#makeDurable(key, location.directory, published.found);
         return { written: published === true };
@@ -173,6 +178,7 @@ export class LocalStorageProvider implements StorageProviderV1 {
       try {
         const published = await this.#publish(key, location, temporary, options.ifAbsent === true, size);
         if (published === true && flush) await syncDirectory(location.directory);
+        if (published === true && !flush) this.#deferred(key);
         if (published !== true && flush) await this.#makeDurable(key, location.directory, published.found);
         return { written: published === true };
       } catch (error) {
@@ -410,6 +416,14 @@ export class LocalStorageProvider implements StorageProviderV1 {
     throw folderConflict(key, path);
   }
 
+  /** Remembers a key put in a file with `deferFlush`, for a durable put of it to flush (`#makeDurable`). */
+  #deferred(key: string): void {
+    this.#deferredFiles.delete(key);
+    this.#deferredFiles.add(key);
+    // Bounded: the oldest is forgotten (the kernel has long written it back).
+    if (this.#deferredFiles.size > deferredFilesKept) this.#deferredFiles.delete(this.#deferredFiles.values().next().value!);
+  }
+
   /** Whether anything is at either of the key's names (looked at synchronously, as folders are: `#isFolder`). */
   #fileAt(key: string, location: ObjectLocation): boolean {
     for (const path of [location.plain, location.alternate]) {
@@ -430,6 +444,9 @@ export class LocalStorageProvider implements StorageProviderV1 {
    * object may be one a deferred put left to the kernel (ADR 0059).
    */
   async #makeDurable(key: string, directory: string, path: string): Promise<void> {
+    // Only a file this instance put deferred is flushed: any other was flushed by its put (a durable
+    // put of bytes already stored, a common case, costs no flush), or by a process before this one.
+    if (!this.#deferredFiles.delete(key)) return;
     try {
       await Promise.all([syncFile(path), syncDirectory(directory)]);
     } catch (error) {
