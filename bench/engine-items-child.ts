@@ -1,7 +1,8 @@
 // Runs one run of N independent items (argv[2]) at a concurrency (argv[3]) through a fresh engine
 // and prints, as JSON, its peak RSS and wall time, plus where the peak was reached: a process of
 // its own, so nothing measured before counts towards the peak, and one strace can count the
-// fsyncs of. Run by engine-scale.bench.ts and engine.bench.ts.
+// fsyncs of; and, per thread, the CPU time and the time waiting for a CPU over the run (where a
+// wall longer than the CPU went). Run by engine-scale.bench.ts and engine.bench.ts.
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,6 +10,7 @@ import { createInMemorySigner } from '@cairn/conformance/mocks';
 import { createEngine } from '@cairn/engine';
 import { createDiscardingStorage } from './discarding-storage.ts';
 import { InstantExecutor } from './instant-executor.ts';
+import { readThreadSchedules, scheduleBetween } from './thread-schedule.ts';
 
 const count = Number(process.argv[2]);
 const concurrency = Number(process.argv[3]);
@@ -31,6 +33,7 @@ const engine = createEngine({
 try {
   engine.start();
   const baselineRssMb = maxRssMb();
+  const schedulesBefore = readThreadSchedules();
   const started = performance.now();
   // The spec is part of what a submitter holds, so it is built inside the measured span.
   const items = Array.from({ length: count }, (_, index) => ({ id: `item-${index}`, runtime: { kind: 'command' as const, argv: ['true'] } }));
@@ -41,9 +44,10 @@ try {
   const run = await engine.waitForRun(runId);
   if (run.state !== 'succeeded') throw new Error(`the run ended ${run.state}`);
   const wallMs = performance.now() - started;
+  const threads = scheduleBetween(schedulesBefore, readThreadSchedules());
   const { heapUsed } = process.memoryUsage();
   process.stdout.write(
-    `${JSON.stringify({ maxRssMb: maxRssMb(), baselineRssMb, afterSubmitRssMb, heapUsedAtEndMb: heapUsed / 1048576, wallMs, submitMs, auditEntries: engine.audit.size, storageBytes: storage.bytesWritten })}\n`,
+    `${JSON.stringify({ maxRssMb: maxRssMb(), baselineRssMb, afterSubmitRssMb, heapUsedAtEndMb: heapUsed / 1048576, wallMs, submitMs, auditEntries: engine.audit.size, storageBytes: storage.bytesWritten, threads })}\n`,
   );
 } finally {
   await engine.close();
