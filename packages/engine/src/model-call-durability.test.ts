@@ -8,7 +8,7 @@ import { describe, expect, test } from 'vitest';
 import { ana, backends, engineHarness, eventually } from './engine.test-support.ts';
 import type { ModelCall } from './dispatch/model-call-recorder.ts';
 
-const digest = (character: string) => `sha256:${character.repeat(64)}`;
+const digest = (character: string) => `sha256:${character.repeat(64)}` as const;
 const answered = (executionId: string): ModelCall => ({
   executionId,
   provider: 'openai',
