@@ -65,3 +65,21 @@ test('an instance given back is kept, emptied: the next user counts only its own
   expect(new Set([second, third, fourth, fifth].map((refusals) => dirname(refusals!.pidFile))).size).toBe(4);
   await Promise.all([second, third, fourth, fifth].map((refusals) => refusals!.close()));
 });
+
+test("closing a user again, after its instance went to the next one, leaves the next one's alone", { timeout: 30_000 }, async () => {
+  // What an attempt does: its counts read and closed, later closed again as its volumes are unmounted.
+  const first = await SpaceRefusals.open(`again-first-${Date.now()}`);
+  await first!.close();
+  const second = await SpaceRefusals.open(`again-second-${Date.now()}`);
+  expect(second!.pidFile).toBe(first!.pidFile);
+  await refusedWrites(second!.pidFile, 2);
+  await first!.close();
+  // Still followed and counted for the second user: neither emptied nor given to a third.
+  expect(await second!.count()).toBe(2);
+  const third = await SpaceRefusals.open(`again-third-${Date.now()}`);
+  expect(third!.pidFile).not.toBe(second!.pidFile);
+  await refusedWrites(second!.pidFile, 1);
+  expect(await second!.count()).toBe(3);
+  expect(await third!.count()).toBe(0);
+  await Promise.all([second!.close(), third!.close()]);
+});

@@ -21,34 +21,40 @@ export interface TraceInstanceSettings {
  * time, twice an attempt, where emptying one for the next costs a fraction of a millisecond of CPU.
  */
 const keptForMs = 30_000;
-/** Instances given back and emptied, by buffer size and events (see `key`): each is taken by the next `create` of those. */
-const kept = new Map<string, TraceInstance[]>();
+
+/** An instance in tracefs, taken by one user at a time (a TraceInstance) and kept between users. */
+interface Instance {
+  readonly directory: string;
+  readonly events: readonly string[];
+  /** Its buffer size and events: a kept instance is taken only by a user asking for the same. */
+  readonly key: string;
+  expiry?: NodeJS.Timeout;
+}
+
+/** Instances given back and emptied, by key: each is taken by the next `create` with that key. */
+const kept = new Map<string, Instance[]>();
 let removedAtExit = false;
 
 /**
- * One tracefs instance of this package's: a ring buffer with its own events and pid list, so that
- * an attempt's tracing neither sees nor disturbs another's, and the host's own tracing is left
+ * One user's tracefs instance of this package's: a ring buffer with its own events and pid list, so
+ * that an attempt's tracing neither sees nor disturbs another's, and the host's own tracing is left
  * alone. It follows the processes written to `pidFile` and those they start (`event-fork`); until
  * one is written it follows pid 0 only (the idle task, which makes no syscalls), since an empty pid
  * list would follow every process of the host. Its users read what it recorded (`SpaceRefusals`,
  * `RefusalPlacesWatch`).
  *
- * A closed instance is emptied (it follows pid 0 again, its buffer is cleared: nothing of one
+ * Closed, the instance is emptied (it follows pid 0 again, its buffer is cleared: nothing of one
  * attempt is seen by the next) and kept for `keptForMs` for the next `create` with the same buffer
  * size and events, which sets its filters; then removed, or when this process exits (a killed one's
- * are swept by the next process, `sweep`).
+ * are swept by the next process, `sweep`). Each `create` is a user of its own: closing one again,
+ * after its instance went to another, does not touch the other's.
  */
 export class TraceInstance {
-  readonly #directory: string;
-  readonly #events: readonly string[];
-  readonly #key: string;
+  readonly #instance: Instance;
   #closed = false;
-  #expiry: NodeJS.Timeout | undefined;
 
-  private constructor(directory: string, events: readonly string[], key: string) {
-    this.#directory = directory;
-    this.#events = events;
-    this.#key = key;
+  private constructor(instance: Instance) {
+    this.#instance = instance;
   }
 
   /** A new instance named after `name` (unique among this process's), or a kept one; undefined where tracefs cannot be used (not root, no tracefs, an event this kernel lacks). */
@@ -57,7 +63,7 @@ export class TraceInstance {
     if (root === undefined) return undefined;
     const key = `${settings.bufferKb} ${Object.keys(settings.events).sort().join(' ')}`;
     for (let instance = kept.get(key)?.pop(); instance !== undefined; instance = kept.get(key)?.pop()) {
-      if (await instance.#reopen(settings)) return instance;
+      if (await reopen(instance, settings)) return new TraceInstance(instance);
     }
     const directory = join(root, 'instances', `${instancePrefix}${process.pid}-${name}`);
     try {
@@ -73,78 +79,31 @@ export class TraceInstance {
         await writeFile(join(directory, 'events', event, 'filter'), filter);
         await writeFile(join(directory, 'events', event, 'enable'), '1');
       }
-      return new TraceInstance(directory, Object.keys(settings.events), key);
+      return new TraceInstance({ directory, events: Object.keys(settings.events), key });
     } catch {
       await rmdir(directory).catch(() => undefined);
       return undefined;
     }
   }
 
-  /** Takes a kept instance up again with `settings`' filters; false (and it is removed) where that fails. */
-  async #reopen(settings: TraceInstanceSettings): Promise<boolean> {
-    clearTimeout(this.#expiry);
-    try {
-      for (const [event, filter] of Object.entries(settings.events)) await writeFile(join(this.#directory, 'events', event, 'filter'), filter);
-      this.#closed = false;
-      return true;
-    } catch {
-      await this.#remove();
-      return false;
-    }
-  }
-
   /** The file a process writes its pid into (append) to have it and what it starts followed. */
   get pidFile(): string {
-    return join(this.#directory, 'set_event_pid');
+    return join(this.#instance.directory, 'set_event_pid');
   }
 
   /** What the buffer holds now (the latest events: a full buffer drops the oldest); empty once closed. */
   async trace(): Promise<string> {
-    return this.#closed ? '' : readFile(join(this.#directory, 'trace'), 'utf8');
+    return this.#closed ? '' : readFile(join(this.#instance.directory, 'trace'), 'utf8');
   }
 
   /**
-   * Stops recording for its user: the instance follows pid 0 only again and its buffer is cleared,
+   * Stops recording for this user: the instance follows pid 0 only again and its buffer is cleared,
    * then it is kept for the next user (see the class); removed where that fails. Idempotent.
    */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    try {
-      // Truncating opens: the pid list is emptied before pid 0 is written, the buffer emptied on every CPU.
-      await writeFile(this.pidFile, '0');
-      await writeFile(join(this.#directory, 'trace'), '');
-    } catch {
-      await this.#remove();
-      return;
-    }
-    const list = kept.get(this.#key) ?? [];
-    list.push(this);
-    kept.set(this.#key, list);
-    this.#expiry = setTimeout(() => {
-      const at = list.indexOf(this);
-      if (at < 0) return;
-      list.splice(at, 1);
-      void this.#remove();
-    }, keptForMs).unref();
-    if (!removedAtExit) {
-      removedAtExit = true;
-      // Synchronous, as an exit handler must be; events need not be turned off first for rmdir.
-      process.once('exit', () => {
-        for (const instance of [...kept.values()].flat()) {
-          try {
-            rmdirSync(instance.#directory);
-          } catch {
-            // Already gone, or busy: the next process's sweep removes it.
-          }
-        }
-      });
-    }
-  }
-
-  async #remove(): Promise<void> {
-    for (const event of this.#events) await writeFile(join(this.#directory, 'events', event, 'enable'), '0').catch(() => undefined);
-    await rmdir(this.#directory).catch(() => undefined);
+    await giveBack(this.#instance);
   }
 
   /** Removes instances that processes no longer running left (killed before they closed them). */
@@ -158,6 +117,56 @@ export class TraceInstance {
       await rmdir(join(root, 'instances', name)).catch(() => undefined);
     }
   }
+}
+
+/** Takes a kept instance up again with `settings`' filters; false (and it is removed) where that fails. */
+async function reopen(instance: Instance, settings: TraceInstanceSettings): Promise<boolean> {
+  clearTimeout(instance.expiry);
+  try {
+    for (const [event, filter] of Object.entries(settings.events)) await writeFile(join(instance.directory, 'events', event, 'filter'), filter);
+    return true;
+  } catch {
+    await remove(instance);
+    return false;
+  }
+}
+
+/** Empties `instance` and keeps it for the next user (see TraceInstance); removes it where it cannot be emptied. */
+async function giveBack(instance: Instance): Promise<void> {
+  try {
+    // Truncating opens: the pid list is emptied before pid 0 is written, the buffer emptied on every CPU.
+    await writeFile(join(instance.directory, 'set_event_pid'), '0');
+    await writeFile(join(instance.directory, 'trace'), '');
+  } catch {
+    await remove(instance);
+    return;
+  }
+  const list = kept.get(instance.key) ?? [];
+  list.push(instance);
+  kept.set(instance.key, list);
+  instance.expiry = setTimeout(() => {
+    const at = list.indexOf(instance);
+    if (at < 0) return;
+    list.splice(at, 1);
+    void remove(instance);
+  }, keptForMs).unref();
+  if (removedAtExit) return;
+  removedAtExit = true;
+  // Synchronous, as an exit handler must be; events need not be turned off first for rmdir.
+  process.once('exit', () => {
+    for (const { directory } of [...kept.values()].flat()) {
+      try {
+        rmdirSync(directory);
+      } catch {
+        // Already gone, or busy: the next process's sweep removes it.
+      }
+    }
+  });
+}
+
+async function remove(instance: Instance): Promise<void> {
+  for (const event of instance.events) await writeFile(join(instance.directory, 'events', event, 'enable'), '0').catch(() => undefined);
+  await rmdir(instance.directory).catch(() => undefined);
 }
 
 let mounted: Promise<string | undefined> | undefined;
