@@ -6,7 +6,7 @@
 // re-submitting a 38,000-file workspace unchanged and with one file changed (workspace-resubmit.ts).
 import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -77,6 +77,8 @@ export default async function workspaceUploadBench({ log }: BenchmarkContext): P
   const resubmit = await workspaceResubmitRows({ log });
   const workspace = mkdtempSync(join(tmpdir(), 'cairn-bench-workspace-'));
   const directory = mkdtempSync(join(tmpdir(), 'cairn-bench-upload-server-'));
+  // Passable, as `cairn init` asks of a server folder: the sandboxes' user must reach its work folder.
+  chmodSync(directory, 0o711);
   let stop = () => {};
   try {
     log('  writing a 1 GiB workspace ...');
