@@ -8,6 +8,7 @@ import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { setPriority, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { stopChild } from './stop-child.ts';
 
 /** A load to run beside the bench. */
 export interface LoadConfiguration {
@@ -147,19 +148,6 @@ export function startBackgroundLoad(configuration: LoadConfiguration, parent: st
       return { cpuMs, ...(line ? { io: JSON.parse(line) as IoLoadReport } : {}) };
     },
   };
-}
-
-/** Ends `child` with SIGTERM (SIGKILL after 5 s) and resolves once it has exited. */
-function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
-    child.once('exit', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-    child.kill('SIGTERM');
-  });
 }
 
 /** A process's CPU time (user + system), from fields 14 and 15 of /proc/<pid>/stat; 0 once it is gone. */

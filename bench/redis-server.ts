@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ensureDebianProgram } from './debian-program.ts';
 import { freeLoopbackPort } from './free-loopback-port.ts';
+import { stopChild } from './stop-child.ts';
 
 /** A redis-server of the benchmark's own, on loopback; `stop` ends it and removes its folder. */
 export interface RedisServer {
@@ -114,18 +115,6 @@ function spawnReady(program: string, port: number, directory: string, persistenc
     const exited = (code: number | null, signal: NodeJS.Signals | null) =>
       fail(new Error(`redis-server exited (${signal ?? code}) before accepting connections; it said: ${output.slice(-500)}`));
     child.on('exit', exited);
-  });
-}
-
-function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
-    child.once('exit', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-    child.kill('SIGTERM');
   });
 }
 

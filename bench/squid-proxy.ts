@@ -1,9 +1,10 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ensureDebianProgram } from './debian-program.ts';
 import { acceptsConnections, freeLoopbackPort } from './free-loopback-port.ts';
+import { stopChild } from './stop-child.ts';
 
 /** A Squid of the bench's own on loopback; `stop` ends it and removes its folder. */
 export interface SquidProxy {
@@ -65,16 +66,4 @@ export async function startSquidProxy(hosts: Readonly<Record<string, string>>): 
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   return { port, stop };
-}
-
-function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
-    child.once('exit', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-    child.kill('SIGTERM');
-  });
 }
