@@ -22,25 +22,25 @@ const answered = (executionId: string): ModelCall => ({
   latencyMs: 3,
 });
 
+/** A started engine (of `engineWith`) with one attempt running, everything before it committed. */
+async function withLiveAttempt(engineWith: ReturnType<typeof engineHarness>['engineWith']) {
+  const { engine } = await engineWith();
+  engine.start();
+  const { runId } = engine.submit(
+    { version: 1, name: 'calls', items: [{ id: 'agent', runtime: { kind: 'command', argv: ['sleep', '60000'] } }] },
+    { actor: ana },
+  );
+  const executionId = `${runId}/agent/1`;
+  await eventually(() => engine.liveAttempt(executionId) !== undefined);
+  await engine.committed();
+  return { engine, runId, executionId };
+}
+
 describe.each(backends)('on %s', (backend) => {
   const { engineWith } = engineHarness(backend);
 
-  /** A started engine with one attempt running, everything before it committed. */
-  async function withLiveAttempt() {
-    const { engine } = await engineWith();
-    engine.start();
-    const { runId } = engine.submit(
-      { version: 1, name: 'calls', items: [{ id: 'agent', runtime: { kind: 'command', argv: ['sleep', '60000'] } }] },
-      { actor: ana },
-    );
-    const executionId = `${runId}/agent/1`;
-    await eventually(() => engine.liveAttempt(executionId) !== undefined);
-    await engine.committed();
-    return { engine, runId, executionId };
-  }
-
   test("the commit after a model call's entry lands only once the call's bodies are durable", async () => {
-    const { engine, runId, executionId } = await withLiveAttempt();
+    const { engine, runId, executionId } = await withLiveAttempt(engineWith);
     let durable!: () => void;
     const stored = new Promise<void>((resolve) => (durable = resolve));
     const entry = engine.recordModelCall(answered(executionId), stored);
@@ -57,7 +57,7 @@ describe.each(backends)('on %s', (backend) => {
   });
 
   test('a call recorded for an attempt that is not running holds nothing', async () => {
-    const { engine } = await withLiveAttempt();
+    const { engine } = await withLiveAttempt(engineWith);
     const never = new Promise<void>(() => {});
     expect(() => engine.recordModelCall(answered('no-such-run/agent/1'), never)).toThrow(/not running/);
     await engine.committed();
@@ -68,14 +68,7 @@ describe('on sqlite', () => {
   const { engineWith } = engineHarness('sqlite');
 
   test('bodies that could not be made durable break the commit with their error: nothing decided since leaves the engine', async () => {
-    const { engine } = await engineWith();
-    engine.start();
-    const { runId } = engine.submit(
-      { version: 1, name: 'calls', items: [{ id: 'agent', runtime: { kind: 'command', argv: ['sleep', '60000'] } }] },
-      { actor: ana },
-    );
-    const executionId = `${runId}/agent/1`;
-    await eventually(() => engine.liveAttempt(executionId) !== undefined);
+    const { engine, executionId } = await withLiveAttempt(engineWith);
     const failure = new CairnError('CAIRN_STATE_UNAVAILABLE', 'the bodies of a model call could not be made durable');
     engine.recordModelCall(answered(executionId), Promise.reject(failure));
     await expect(engine.committed()).rejects.toBe(failure);
