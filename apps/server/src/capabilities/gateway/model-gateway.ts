@@ -22,10 +22,7 @@ import { anthropicErrorType, credentialOf, parseJson, readBody, upstreamHeaders,
 /** What the gateway needs of the engine's service: the attempt a credential names, its budgets, and where calls are recorded. */
 export interface GatewayService {
   liveAttempt(executionId: string): LiveAttempt | undefined;
-  /**
-   * Appends the call's `model.called` entry; `stored`: its bodies being made durable in storage,
-   * before which no commit may make the entry durable (see the engine's `recordModelCall`).
-   */
+  /** Appends the call's `model.called` entry, no commit making it durable before `stored` (its bodies') settles. */
   recordModelCall(call: ModelCall, stored?: Promise<unknown>): AuditEntry;
   /** A provider's key (a server secret); `purpose` names the provider for the error when it is not set. */
   revealSecret(name: string, purpose: string): Promise<string>;
@@ -81,9 +78,8 @@ export const refusedBodyStoredBytes = 64 * 1024;
  * while its usage is metered from the provider's own answer, priced from the price table, and
  * recorded as a `model.called` entry of its run, with its request and response bodies stored by
  * digest — before the agent gets the end of the answer, so the entry comes before the attempt ends.
- * Where storage can defer its flushes (local), the bodies are stored without one and flushed after
- * the answer, the engine's commit held until they are: the agent never waits on a disk flush, and
- * no commit makes an entry durable before the bodies it names (ADR 0059).
+ * Bodies are flushed after the answer where storage can defer flushes, the engine's commit held
+ * until they are: no disk flush on the answer's path, no entry durable before its bodies (ADR 0059).
  */
 export class ModelGateway {
   readonly #settings: GatewaySettings;
