@@ -104,9 +104,9 @@ export class LocalStorageProvider implements StorageProviderV1 {
   #realRoot: Promise<string> | undefined;
   /** Content-addressed families (`manifests`) with no folder of files when first packed into. */
   readonly #filelessFamilies = new Set<string>();
-  /** Small content-addressed objects put with `deferFlush` (ADR 0025). */
   /** Keys this instance put in files with `deferFlush`, not flushed since (the latest `deferredFilesKept`). */
   readonly #deferredFiles = new Set<string>();
+  /** Small content-addressed objects put with `deferFlush` (ADR 0025). */
   readonly #packs = new ObjectPacks(async (intent) => this.#folder(packsFolder, await this.#rootDirectory(), packsFolder, intent, false));
 
   constructor(settings: LocalStorageProviderSettings) {
