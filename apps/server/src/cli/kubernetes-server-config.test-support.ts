@@ -8,7 +8,8 @@ import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
  * Turns the config `cairn init` wrote in `directory` into a server on the Kubernetes executor, as
  * docs/operations/kubernetes.md sets one up: the test endpoint's kubeconfig beside it, S3 storage
  * (the tests' radosgw) and a KMS cipher, attempt pods running `workerImage` allowed to reach only
- * those two; `executor` adds to (or overrides) the executor's block. Returns the config's path.
+ * those two; `executor` adds to (or overrides) the executor's block, `more` adds (or overrides)
+ * top-level blocks, `prefix` is the storage prefix (`cairn/` by default). Returns the config's path.
  */
 export function writeKubernetesServerConfig(
   directory: string,
@@ -18,6 +19,8 @@ export function writeKubernetesServerConfig(
     readonly storageBucket: string;
     readonly kms: { readonly url: string; readonly keyId: string };
     readonly executor?: Readonly<Record<string, unknown>>;
+    readonly prefix?: string;
+    readonly more?: Readonly<Record<string, unknown>>;
   },
 ): string {
   const { endpoint: s3Endpoint, region } = radosgwConnection();
@@ -29,7 +32,7 @@ export function writeKubernetesServerConfig(
     file,
     stringifyYaml({
       ...config,
-      storage: { kind: 's3', bucket: options.storageBucket, prefix: 'cairn/', region, endpoint: s3Endpoint, forcePathStyle: true },
+      storage: { kind: 's3', bucket: options.storageBucket, prefix: options.prefix ?? 'cairn/', region, endpoint: s3Endpoint, forcePathStyle: true },
       cipher: { kind: 'kms', keyId: options.kms.keyId, endpoint: options.kms.url, region: 'us-east-1' },
       executor: {
         kind: 'kubernetes',
@@ -39,6 +42,7 @@ export function writeKubernetesServerConfig(
         network: { egress: [{ cidr: '127.0.0.1/32', ports: [portOf(s3Endpoint), portOf(options.kms.url)] }] },
         ...options.executor,
       },
+      ...options.more,
     }),
   );
   return file;

@@ -3,18 +3,18 @@
 // endpoint and a bucket on the test radosgw, the server's S3 credentials in its environment (the
 // SDK's default chain finds them, as a server finds its role's), and a `cairn init` folder whose
 // config names them with `executor: { kind: kubernetes }`. One world per test file.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { workerTestRootfs, type WorkerTestRootfs } from '@cairn/fargate/testing';
 import { KmsTestEndpoint } from '@cairn/kms/testing';
 import { KubernetesTestEndpoint } from '@cairn/kubernetes/testing';
-import { createTestBucket, radosgwClient, radosgwConnection, radosgwEnvironment } from '@cairn/s3/testing';
+import { createTestBucket, radosgwClient, radosgwEnvironment } from '@cairn/s3/testing';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, vi } from 'vitest';
-import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { initServer } from '../cli/init-server.ts';
+import { writeKubernetesServerConfig } from '../cli/kubernetes-server-config.test-support.ts';
 import type { ServerComposition } from './server-composition.ts';
 
 /** The image the config names, which the endpoint runs from the worker's root filesystem. */
@@ -73,30 +73,16 @@ export async function serverOnKubernetes(
   const directory = mkdtempSync(join(tmpdir(), 'cairn-kubernetes-'));
   directories.push(directory);
   const { operatorToken } = await initServer(directory);
-  const { endpoint: s3Endpoint, region } = radosgwConnection();
   const cipherKey = kms.createKey('SYMMETRIC_DEFAULT').keyId;
-  writeFileSync(join(directory, 'kubeconfig.yaml'), endpoint.kubeConfig().exportConfig());
-  const file = join(directory, 'cairn.config.yaml');
-  const config = parseYaml(readFileSync(file, 'utf8')) as Record<string, unknown>;
-  const portOf = (url: string) => Number(new URL(url).port);
-  writeFileSync(
-    file,
-    stringifyYaml({
-      ...config,
-      storage: { kind: 's3', bucket, prefix: `server-${directories.length}/`, region, endpoint: s3Endpoint, forcePathStyle: true },
-      cipher: { kind: 'kms', keyId: cipherKey, endpoint: kms.url, region: 'us-east-1' },
-      executor: {
-        kind: 'kubernetes',
-        namespace: endpoint.namespace,
-        image: workerImage,
-        kubeconfigFile: 'kubeconfig.yaml',
-        podTemplate: { resources: { limits: { memory: '1Gi' } } },
-        network: { egress: [{ cidr: '127.0.0.1/32', ports: [portOf(s3Endpoint), portOf(kms.url)] }] },
-        ...executor,
-      },
-      ...more,
-    }),
-  );
+  const file = writeKubernetesServerConfig(directory, {
+    endpoint,
+    workerImage,
+    storageBucket: bucket,
+    kms: { url: kms.url, keyId: cipherKey },
+    prefix: `server-${directories.length}/`,
+    executor: { podTemplate: { resources: { limits: { memory: '1Gi' } } }, ...executor },
+    more,
+  });
   return { directory, cipherKey, file, operatorToken };
 }
 
