@@ -5,7 +5,7 @@
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { p256 } from '@noble/curves/nist.js';
 import { sha256 } from '@noble/hashes/sha2.js';
-import { Buffer } from 'buffer';
+import { Buffer, type BufferBytes } from './node-buffer.ts';
 
 const utf8 = new TextEncoder();
 const bytesOf = (data: Uint8Array | string): Uint8Array => (typeof data === 'string' ? utf8.encode(data) : data);
@@ -19,7 +19,7 @@ function requireSha256(algorithm: string): void {
  * `crypto.hash(algorithm, data, outputEncoding)`: one-shot SHA-256 as a Buffer, hex, or a
  * 'binary' (latin1) string, one character a byte (@cairn/audit's Merkle hashes take that form).
  */
-export function hash(algorithm: string, data: Uint8Array | string, outputEncoding: 'buffer' | 'hex' | 'binary' | 'latin1' = 'hex'): Buffer | string {
+export function hash(algorithm: string, data: Uint8Array | string, outputEncoding: 'buffer' | 'hex' | 'binary' | 'latin1' = 'hex'): BufferBytes | string {
   requireSha256(algorithm);
   const digest = sha256(bytesOf(data));
   switch (outputEncoding) {
