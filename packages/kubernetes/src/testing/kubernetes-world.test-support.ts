@@ -13,7 +13,8 @@ import { createS3StorageProvider, type S3StorageProvider } from '@cairn/s3';
 import { createTestBucket, radosgwClient, radosgwConnection } from '@cairn/s3/testing';
 import { afterAll, afterEach, beforeAll } from 'vitest';
 import { KubernetesExecutor, type KubernetesExecutorSettings } from '../executor/kubernetes-executor.ts';
-import { KubernetesTestEndpoint, type KubernetesTestEndpointOptions } from './kubernetes-test-endpoint.ts';
+import { KubernetesTestEndpoint } from './kubernetes-test-endpoint.ts';
+import type { KubernetesTestEndpointOptions } from './kubernetes-test-endpoint-options.ts';
 
 /** The worker image's reference in the tests' pods. */
 export const workerImage = 'ghcr.io/cairn-dev/cairn-worker:test';
