@@ -5,13 +5,26 @@
 // test needs its files older than the racy window, so the file system's own times stay real.
 import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  cpSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { Writable } from 'node:stream';
 import { afterEach, expect, test, vi } from 'vitest';
 import { prepareWorkspaceSnapshot } from './prepare-workspace-snapshot.ts';
-import { indexedWorkspaceLimit, workspaceIndexFile } from './workspace-index.ts';
+import { indexedWorkspaceLimit, readWorkspaceIndex, workspaceIndexFile, writeWorkspaceIndex } from './workspace-index.ts';
 import { writeWorkspaceSnapshot } from './write-workspace-snapshot.ts';
 
 const folders: string[] = [];
@@ -123,11 +136,13 @@ async function rewrittenInTheSameTick(): Promise<{ directory: string; indexFolde
   const now = statSync(file);
   expect([now.size, now.ino, now.mode]).toEqual([indexed.size, indexed.ino, indexed.mode]);
   const indexFile = workspaceIndexFile(indexFolder, directory);
-  const index = JSON.parse(readFileSync(indexFile, 'utf8')) as { paths: string[]; mtimesMs: number[]; ctimesMs: number[] };
+  const index = (await readWorkspaceIndex(indexFile, directory))!;
   const position = index.paths.indexOf('src/a.ts');
-  index.mtimesMs[position] = now.mtimeMs;
-  index.ctimesMs[position] = now.ctimeMs;
-  writeFileSync(indexFile, JSON.stringify(index));
+  const mtimesMs = Array.from(index.mtimesMs);
+  const ctimesMs = Array.from(index.ctimesMs);
+  mtimesMs[position] = now.mtimeMs;
+  ctimesMs[position] = now.ctimeMs;
+  await writeWorkspaceIndex(indexFile, { ...index, mtimesMs, ctimesMs });
   return { directory, indexFolder, indexFile, stale };
 }
 
@@ -144,29 +159,52 @@ test('racy clean: a file rewritten in the same tick as its indexed read is read 
 test('racy clean, the control: the same index trusted as though written long after the file changed names the stale snapshot', async () => {
   // What the rule alone prevents: with the index's start moved past the window, equal metadata is trusted.
   const { directory, indexFolder, indexFile, stale } = await rewrittenInTheSameTick();
-  const index = JSON.parse(readFileSync(indexFile, 'utf8')) as { startedAtMs: number };
-  writeFileSync(indexFile, JSON.stringify({ ...index, startedAtMs: index.startedAtMs + 60_000 }));
+  const index = (await readWorkspaceIndex(indexFile, directory))!;
+  await writeWorkspaceIndex(indexFile, { ...index, startedAtMs: index.startedAtMs + 60_000 });
   const prepared = await prepareWorkspaceSnapshot(directory, { indexFolder });
   expect(prepared.contentReads).toBe(0);
   expect(prepared.known?.digest).toBe(stale);
   expect(stale).not.toBe(await freshDigest(directory));
 });
 
+/**
+ * The index file with its header changed and its checksum made to agree again: what only a
+ * damaged or foreign writer could leave, caught by the reader's own checks, not by the checksum.
+ */
+function resealed(bytes: Buffer, change: (header: Record<string, unknown>) => Record<string, unknown>): Buffer {
+  const magicLength = bytes.indexOf(0x0a) + 1;
+  const bodyStart = magicLength + 32;
+  const headerLength = bytes.readUInt32LE(bodyStart);
+  const header = change(JSON.parse(bytes.toString('utf8', bodyStart + 4, bodyStart + 4 + headerLength)) as Record<string, unknown>);
+  const columnsStart = Math.ceil((bodyStart + 4 + headerLength) / 8) * 8;
+  const headerText = Buffer.from(JSON.stringify(header));
+  const lengthField = Buffer.alloc(4);
+  lengthField.writeUInt32LE(headerText.length);
+  const padding = Buffer.alloc(Math.ceil((bodyStart + 4 + headerText.length) / 8) * 8 - (bodyStart + 4 + headerText.length));
+  const body = Buffer.concat([lengthField, headerText, padding, bytes.subarray(columnsStart)]);
+  return Buffer.concat([bytes.subarray(0, magicLength), createHash('sha256').update(body).digest(), body]);
+}
+
 test.each([
-  ['not JSON', () => '{"format": "cairn.workspace-'],
-  ['another format', (text: string) => text.replace('cairn.workspace-index/v1', 'cairn.workspace-index/v0')],
-  ['a column of the wrong length', (text: string) => JSON.stringify({ ...JSON.parse(text), sizes: [1] })],
+  ['cut short', (bytes: Buffer) => bytes.subarray(0, bytes.length - 7)],
+  ['of another format', (bytes: Buffer) => Buffer.from(bytes.toString('latin1').replace('cairn.workspace-index/v2', 'cairn.workspace-index/v0'), 'latin1')],
+  ['damaged in one byte (its checksum disagrees)', (bytes: Buffer) => Buffer.from(bytes.map((byte, at) => (at === bytes.length - 40 ? byte ^ 1 : byte)))],
+  ['one member longer than its columns', (bytes: Buffer) => resealed(bytes, (header) => ({ ...header, count: (header['count'] as number) + 1 }))],
+  ['of columns of another length', (bytes: Buffer) => resealed(bytes, (header) => ({ ...header, pathsBytes: (header['pathsBytes'] as number) - 1 }))],
   [
-    'a value of the wrong type',
-    (text: string) => JSON.stringify({ ...JSON.parse(text), contents: (JSON.parse(text) as { contents: unknown[] }).contents.map(() => 1) }),
+    'a damaged snapshot digest',
+    (bytes: Buffer) =>
+      resealed(bytes, (header) => ({
+        ...header,
+        snapshots: (header['snapshots'] as object[]).map((snapshot) => ({ ...snapshot, digest: 'sha256:not-a-digest' })),
+      })),
   ],
-  ['a damaged snapshot digest', (text: string) => text.replace(/sha256:[0-9a-f]{64}/, 'sha256:not-a-digest')],
 ])('an index that is %s is ignored, and replaced by the next snapshot', async (_name, damage) => {
   const { directory, indexFolder } = workspace();
   ageFiles();
   const written = await (await prepareWorkspaceSnapshot(directory, { indexFolder })).write(hashingSink());
   const indexFile = workspaceIndexFile(indexFolder, directory);
-  writeFileSync(indexFile, damage(readFileSync(indexFile, 'utf8')));
+  writeFileSync(indexFile, damage(readFileSync(indexFile)));
   const damaged = await prepareWorkspaceSnapshot(directory, { indexFolder });
   expect(damaged.known).toBeUndefined();
   expect(await damaged.write(hashingSink())).toEqual(written);
@@ -199,6 +237,83 @@ test("in a repository the key holds the history's cut: a new commit of the same 
   expect((await prepareWorkspaceSnapshot(directory, { indexFolder, history: 0 })).known).toBeUndefined();
   git('commit', '-q', '--allow-empty', '-m', 'two');
   expect((await prepareWorkspaceSnapshot(directory, { indexFolder, history: 5 })).known).toBeUndefined();
+});
+
+/** The workspace as a repository with one commit, an ignored build folder, an excluded file and an untracked one; the index folder beside it. */
+function repositoryWorkspace(): { directory: string; indexFolder: string } {
+  const { directory, indexFolder } = workspace();
+  mkdirSync(join(directory, 'build'));
+  writeFileSync(join(directory, 'build', 'out.txt'), 'built\n');
+  writeFileSync(join(directory, 'local.txt'), 'mine\n');
+  writeFileSync(join(directory, '.gitignore'), 'build/\n');
+  const git = (...args: string[]) =>
+    execFileSync('git', ['-c', 'user.name=t', '-c', 'user.email=t@example.com', ...args], { cwd: directory, stdio: ['ignore', 'pipe', 'pipe'] });
+  git('init', '-q');
+  writeFileSync(join(directory, '.git', 'info', 'exclude'), 'local.txt\n');
+  git('add', '-A');
+  git('commit', '-q', '-m', 'one');
+  writeFileSync(join(directory, 'notes.txt'), 'not committed, not ignored\n');
+  return { directory, indexFolder };
+}
+
+// Each change made after the index, with this process's clock far ahead so the racy-clean rule
+// trusts every file's metadata: what notices the change is the metadata or the listing alone.
+test.each([
+  ['a file added in a folder', (directory: string) => writeFileSync(join(directory, 'src', 'new.ts'), 'new\n')],
+  ['a file removed', (directory: string) => rmSync(join(directory, 'README.md'))],
+  ['a file renamed', (directory: string) => renameSync(join(directory, 'src', 'b.ts'), join(directory, 'src', 'c.ts'))],
+  ['an ignore rule dropped (.gitignore)', (directory: string) => writeFileSync(join(directory, '.gitignore'), '')],
+  ['an exclusion dropped (.git/info/exclude)', (directory: string) => writeFileSync(join(directory, '.git', 'info', 'exclude'), '')],
+  ['an untracked file newly ignored', (directory: string) => writeFileSync(join(directory, '.git', 'info', 'exclude'), 'local.txt\nnotes.txt\n')],
+  [
+    'a symlink retargeted',
+    (directory: string) => {
+      rmSync(join(directory, 'link'));
+      symlinkSync('src/b.ts', join(directory, 'link'));
+    },
+  ],
+  ['a file made executable', (directory: string) => chmodSync(join(directory, 'src', 'a.ts'), 0o755)],
+  [
+    'a file replaced by a folder',
+    (directory: string) => {
+      rmSync(join(directory, 'src', 'b.ts'));
+      mkdirSync(join(directory, 'src', 'b.ts'));
+      writeFileSync(join(directory, 'src', 'b.ts', 'inner.ts'), 'export const b = 1;\n');
+    },
+  ],
+  [
+    'a file rewritten to the same length, its times put back',
+    (directory: string) => {
+      const file = join(directory, 'src', 'a.ts');
+      const before = statSync(file);
+      writeFileSync(file, 'zzzz');
+      utimesSync(file, before.atime, before.mtime);
+    },
+  ],
+])('in a repository with history, %s is noticed and the snapshot written then is the true one', async (_name, change) => {
+  const { directory, indexFolder } = repositoryWorkspace();
+  ageFiles();
+  const options = { indexFolder, history: 5 };
+  const before = await (await prepareWorkspaceSnapshot(directory, options)).write(hashingSink());
+  expect(await prepareWorkspaceSnapshot(directory, options)).toMatchObject({ known: before, contentReads: 0 });
+  change(directory);
+  const changed = await prepareWorkspaceSnapshot(directory, options);
+  expect(changed.known).toBeUndefined();
+  const after = await changed.write(hashingSink());
+  expect(after.digest).not.toBe(before.digest);
+  expect(after.digest).toBe((await writeWorkspaceSnapshot(directory, hashingSink(), { history: 5 })).digest);
+  expect(await prepareWorkspaceSnapshot(directory, options)).toMatchObject({ known: after, contentReads: 0 });
+});
+
+test('an index of the former format (JSON) is ignored and removed when its successor is written', async () => {
+  const { directory, indexFolder } = workspace();
+  const former = workspaceIndexFile(indexFolder, directory).replace(/\.index$/, '.json');
+  mkdirSync(indexFolder, { recursive: true });
+  writeFileSync(former, JSON.stringify({ format: 'cairn.workspace-index/v1', directory }));
+  const prepared = await prepareWorkspaceSnapshot(directory, { indexFolder });
+  expect(prepared.known).toBeUndefined();
+  await prepared.write(hashingSink());
+  expect(readdirSync(indexFolder)).toEqual([basename(workspaceIndexFile(indexFolder, directory))]);
 });
 
 test('without an index folder nothing is kept and nothing is known', async () => {

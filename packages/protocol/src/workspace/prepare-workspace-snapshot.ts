@@ -4,18 +4,20 @@ import { readFile, readlink, realpath } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
 import { isIndexedClean } from './indexed-content.ts';
 import { WorkspaceContentKey } from './workspace-content-key.ts';
-import { workspaceHistoryCut, type WorkspaceHistoryCut } from './workspace-history.ts';
+import { gitWorkTreeFacts, workspaceHistoryCut, type WorkspaceHistoryCut } from './workspace-history.ts';
 import {
   defaultWorkspaceIndexFolder,
   indexedSnapshotLimit,
+  listsIndexedPaths,
   readWorkspaceIndex,
   workspaceIndexFile,
   WorkspaceIndexColumns,
   writeWorkspaceIndex,
   type IndexedSnapshot,
+  type StoredWorkspaceIndex,
   type WorkspaceIndex,
 } from './workspace-index.ts';
-import { listWorkspacePaths } from './workspace-listing.ts';
+import { assertWorkspaceDirectory, listWorkspacePaths } from './workspace-listing.ts';
 import { writeListedWorkspaceSnapshot, type WorkspaceSnapshotOptions, type WrittenWorkspaceSnapshot } from './write-workspace-snapshot.ts';
 
 /** How `prepareWorkspaceSnapshot` keeps its index. */
@@ -61,7 +63,11 @@ export async function prepareWorkspaceSnapshot(
   directory: string,
   options: WorkspaceSnapshotOptions & WorkspaceIndexOptions = {},
 ): Promise<PreparedWorkspaceSnapshot> {
-  const paths = await listWorkspacePaths(directory);
+  const history = options.history ?? 0;
+  await assertWorkspaceDirectory(directory);
+  // With history, one git answers both the listing's question and the history's.
+  const facts = history > 0 ? await gitWorkTreeFacts(directory, true) : undefined;
+  const paths = await listWorkspacePaths(directory, facts?.insideWorkTree);
   const indexFolder = options.indexFolder ?? defaultWorkspaceIndexFolder();
   const realDirectory = await realpath(directory);
   const file = indexFolder === false ? undefined : workspaceIndexFile(indexFolder, realDirectory);
@@ -72,7 +78,7 @@ export async function prepareWorkspaceSnapshot(
     const compared = await compareWithIndex(directory, paths, index);
     if (compared !== undefined) {
       contentReads = compared.contentReads;
-      const key = WorkspaceContentKey.withHistory(compared.membersKey, await workspaceHistoryCut(directory, options.history ?? 0));
+      const key = WorkspaceContentKey.withHistory(compared.membersKey, await workspaceHistoryCut(directory, history, facts));
       known = index.snapshots.find((snapshot) => snapshot.key === key);
       // Members read again and found as indexed (touched, or aged past the racy window) are
       // indexed anew, so the next snapshot need not read them (see compareWithIndex).
@@ -117,12 +123,13 @@ interface UnknownMember {
  * was trusted there, so it was last changed before the old start's window, earlier still than
  * this one's; a member read here was looked up after this start.
  */
-async function compareWithIndex(directory: string, paths: readonly string[], index: WorkspaceIndex): Promise<Comparison | undefined> {
+async function compareWithIndex(directory: string, paths: readonly string[], index: StoredWorkspaceIndex): Promise<Comparison | undefined> {
   const startedAtMs = Date.now();
+  // The listing is the index's, in its order, unless files came or went: then a lookup.
+  const listedAsIndexed = listsIndexedPaths(index, paths);
   let positions: Map<string, number> | undefined;
-  // The index's own order first (the listing's, unless files came or went), a lookup otherwise.
   const positionOf = (path: string, listed: number): number | undefined => {
-    if (index.paths[listed] === path) return listed;
+    if (listedAsIndexed || index.paths[listed] === path) return listed;
     positions ??= new Map(index.paths.map((indexed, position) => [indexed, position]));
     return positions.get(path);
   };
@@ -130,7 +137,7 @@ async function compareWithIndex(directory: string, paths: readonly string[], ind
   // nothing allocated in the common case), else what to read; content then, of those.
   const members: (number | UnknownMember)[] = [];
   const unknown: UnknownMember[] = [];
-  let asIndexed = paths.length === index.paths.length;
+  let asIndexed = listedAsIndexed;
   for (let listed = 0; listed < paths.length; listed++) {
     const path = paths[listed]!;
     const stats = lstatQuietly(`${directory}/${path}`);
@@ -176,6 +183,8 @@ async function compareWithIndex(directory: string, paths: readonly string[], ind
   return { membersKey: key.members(), contentReads: unknown.length, columns, startedAtMs };
 }
 
+const quietly = { throwIfNoEntry: false } as const;
+
 /**
  * What lstat says of a member, or undefined when it is gone. Synchronous on purpose: one system
  * call each, where a promise per member cost more than the call itself (an unchanged
@@ -183,7 +192,7 @@ async function compareWithIndex(directory: string, paths: readonly string[], ind
  */
 function lstatQuietly(absolute: string): Stats | undefined {
   try {
-    return lstatSync(absolute, { throwIfNoEntry: false });
+    return lstatSync(absolute, quietly);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOTDIR') return undefined;
     throw error;

@@ -55,13 +55,12 @@ export interface WorkspaceHistoryCut {
  * the workspace index compares to know whether a snapshot's history changed. Undefined where
  * `collectWorkspaceHistory` carries no history.
  */
-export async function workspaceHistoryCut(directory: string, depth: number): Promise<WorkspaceHistoryCut | undefined> {
+export async function workspaceHistoryCut(directory: string, depth: number, known?: GitWorkTreeFacts): Promise<WorkspaceHistoryCut | undefined> {
   if (depth < 1) return undefined;
   const location = { cwd: directory };
-  // One git for three answers: a re-submit of an unchanged workspace asks only this and rev-list.
-  const format = await runGit(location, ['rev-parse', '--show-object-format', '--show-toplevel', '--path-format=absolute', '--git-path', 'shallow']);
-  const [objectFormat, top, shallowFile] = format.stdout.toString().trim().split('\n');
-  if (format.exitCode !== 0 || objectFormat !== 'sha1') return undefined;
+  const facts = known ?? (await gitWorkTreeFacts(directory, false));
+  if (facts === undefined || facts.objectFormat !== 'sha1') return undefined;
+  const { top, shallowFile } = facts;
   // A folder below the top holds only its part of the tree; the history's trees would be all of it.
   if (top === undefined || (await realpath(top)) !== (await realpath(directory))) return undefined;
   const listed = await runGit(location, ['rev-list', '--parents', `--max-count=${depth}`, 'HEAD']);
@@ -82,6 +81,32 @@ export async function workspaceHistoryCut(directory: string, depth: number): Pro
     .map(([commit]) => commit!)
     .sort();
   return { head, shallow };
+}
+
+/** What `git rev-parse` says of the work tree a folder is in. */
+export interface GitWorkTreeFacts {
+  /** `true` when asked for (`withInsideWorkTree`): answered, the folder is inside a work tree (the command fails elsewhere). */
+  readonly insideWorkTree: boolean | undefined;
+  readonly objectFormat: string | undefined;
+  readonly top: string | undefined;
+  /** Where the repository's `shallow` file is (or would be). */
+  readonly shallowFile: string | undefined;
+}
+
+/**
+ * The facts workspaceHistoryCut needs, and (`withInsideWorkTree`) whether the folder is inside a
+ * work tree, from one git (a re-submit of an unchanged workspace runs only this, ls-files and
+ * rev-list); undefined when git fails, as it does outside a work tree or in a bare repository:
+ * a caller then asks what it needs on its own.
+ */
+export async function gitWorkTreeFacts(directory: string, withInsideWorkTree: boolean): Promise<GitWorkTreeFacts | undefined> {
+  const asked = ['--show-object-format', '--show-toplevel', '--path-format=absolute', '--git-path', 'shallow'];
+  const answer = await runGit({ cwd: directory }, ['rev-parse', ...(withInsideWorkTree ? ['--is-inside-work-tree'] : []), ...asked]);
+  if (answer.exitCode !== 0) return undefined;
+  const lines = answer.stdout.toString().trim().split('\n');
+  const inside = withInsideWorkTree ? lines.shift() : undefined;
+  const [objectFormat, top, shallowFile] = lines;
+  return { insideWorkTree: inside === undefined ? undefined : inside === 'true', objectFormat, top, shallowFile };
 }
 
 /** Packs the commits of `cut` into a temporary file (see collectWorkspaceHistory). */

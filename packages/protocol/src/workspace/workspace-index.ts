@@ -29,20 +29,35 @@ export interface WorkspaceIndex {
   /** The members' part of the content key (WorkspaceContentKey.members) of exactly these members. */
   readonly membersKey: string;
   readonly paths: readonly string[];
-  readonly sizes: readonly number[];
-  readonly mtimesMs: readonly number[];
-  readonly ctimesMs: readonly number[];
-  readonly inodes: readonly number[];
-  readonly modes: readonly number[];
+  readonly sizes: ArrayLike<number>;
+  readonly mtimesMs: ArrayLike<number>;
+  readonly ctimesMs: ArrayLike<number>;
+  readonly inodes: ArrayLike<number>;
+  readonly modes: ArrayLike<number>;
   readonly contents: readonly string[];
   /** The latest snapshots first (a few: one per history depth a user alternates between). */
   readonly snapshots: readonly IndexedSnapshot[];
 }
 
-const format = 'cairn.workspace-index/v1';
+/** An index as read from its file: `paths` and `contents` are split from their text when first asked for. */
+export interface StoredWorkspaceIndex extends WorkspaceIndex {
+  /** Every path followed by a NUL, in order: equal to a listing's so joined exactly when the listing is the index's. */
+  readonly pathsText: string;
+}
+
+// The file: this magic, the SHA-256 of everything after it, a 4-byte little-endian header length,
+// the header (JSON), zeros up to a multiple of 8 bytes, then the columns: the five numeric ones as
+// doubles in this machine's byte order (the index never leaves it), one column after the other, then the paths and the contents, each
+// followed by a NUL (neither may hold one). Reading it costs one hash, one small JSON parse and
+// no parse at all of the 38,000 rows of a large workspace, whose numbers are read in place.
+const magic = Buffer.from('cairn.workspace-index/v2\n');
+const checksumBytes = 32;
+const numericColumns = ['sizes', 'mtimesMs', 'ctimesMs', 'inodes', 'modes'] as const;
 /** How many snapshots an index remembers. */
 export const indexedSnapshotLimit = 4;
-const columns = ['paths', 'sizes', 'mtimesMs', 'ctimesMs', 'inodes', 'modes', 'contents'] as const;
+const indexExtension = '.index';
+// What the previous version wrote, under the same name: removed when its successor is written.
+const formerExtension = '.json';
 
 /** `$XDG_CACHE_HOME/cairn/workspace-index` (`~/.cache/cairn/workspace-index`): the user's own, as git keeps its index per clone. */
 export function defaultWorkspaceIndexFolder(env: NodeJS.ProcessEnv = process.env): string {
@@ -51,34 +66,77 @@ export function defaultWorkspaceIndexFolder(env: NodeJS.ProcessEnv = process.env
 
 /** The index file of the folder whose real path is `directory`, named by its hash (a path may hold any character). */
 export function workspaceIndexFile(folder: string, directory: string): string {
-  return join(folder, `${createHash('sha256').update(directory).digest('hex')}.json`);
+  return join(folder, `${createHash('sha256').update(directory).digest('hex')}${indexExtension}`);
+}
+
+interface IndexHeader {
+  readonly directory: string;
+  readonly startedAtMs: number;
+  readonly membersKey: string;
+  readonly snapshots: readonly IndexedSnapshot[];
+  readonly count: number;
+  readonly pathsBytes: number;
+  readonly contentsBytes: number;
 }
 
 /**
  * The index in `file`, or undefined when there is none, or it cannot be read, is not one this
- * version writes, is damaged anywhere, or belongs to another folder: an index only saves work,
- * so one that cannot be trusted whole is ignored (and replaced by the next snapshot), never an error.
+ * version writes, is damaged anywhere (its checksum), or belongs to another folder: an index only
+ * saves work, so one that cannot be trusted whole is ignored (and replaced by the next snapshot),
+ * never an error.
  */
-export async function readWorkspaceIndex(file: string, directory: string): Promise<WorkspaceIndex | undefined> {
-  let parsed: unknown;
+export async function readWorkspaceIndex(file: string, directory: string): Promise<StoredWorkspaceIndex | undefined> {
+  let bytes: Buffer;
   try {
-    parsed = JSON.parse(await readFile(file, 'utf8'));
+    bytes = await readFile(file);
   } catch {
     return undefined;
   }
-  if (typeof parsed !== 'object' || parsed === null) return undefined;
-  const index = parsed as Record<string, unknown>;
-  if (index['format'] !== format || index['directory'] !== directory || !isFiniteNumber(index['startedAtMs'])) return undefined;
-  if (typeof index['membersKey'] !== 'string' || !Array.isArray(index['snapshots']) || !index['snapshots'].every(isIndexedSnapshot)) return undefined;
-  const paths = index['paths'];
-  if (!Array.isArray(paths)) return undefined;
-  for (const column of columns) {
-    const values = index[column];
-    if (!Array.isArray(values) || values.length !== paths.length) return undefined;
-    const valid = column === 'paths' || column === 'contents' ? (value: unknown) => typeof value === 'string' : isFiniteNumber;
-    if (!values.every(valid)) return undefined;
+  const bodyStart = magic.length + checksumBytes;
+  if (bytes.length < bodyStart + 4 || !bytes.subarray(0, magic.length).equals(magic)) return undefined;
+  const checksum = createHash('sha256').update(bytes.subarray(bodyStart)).digest();
+  if (!checksum.equals(bytes.subarray(magic.length, bodyStart))) return undefined;
+  const headerLength = bytes.readUInt32LE(bodyStart);
+  const headerStart = bodyStart + 4;
+  let header: IndexHeader;
+  try {
+    header = JSON.parse(bytes.toString('utf8', headerStart, headerStart + headerLength)) as IndexHeader;
+  } catch {
+    return undefined;
   }
-  return { ...(index as unknown as WorkspaceIndex), snapshots: (index['snapshots'] as IndexedSnapshot[]).slice(0, indexedSnapshotLimit) };
+  if (!isHeader(header) || header.directory !== directory) return undefined;
+  const { count } = header;
+  const numbersStart = alignedTo8(headerStart + headerLength);
+  const pathsStart = numbersStart + numericColumns.length * count * 8;
+  const contentsStart = pathsStart + header.pathsBytes;
+  if (contentsStart + header.contentsBytes !== bytes.length) return undefined;
+  const pathsText = bytes.toString('utf8', pathsStart, contentsStart);
+  const contentsText = bytes.toString('utf8', contentsStart);
+  if (nulCount(pathsText) !== count || nulCount(contentsText) !== count) return undefined;
+  // One copy of the numbers into an aligned array of their own (a Buffer's offset need not be aligned).
+  const numbers = new Float64Array(numericColumns.length * count);
+  Buffer.from(numbers.buffer).set(bytes.subarray(numbersStart, pathsStart));
+  const column = (position: number) => numbers.subarray(position * count, (position + 1) * count);
+  let paths: string[] | undefined;
+  let contents: string[] | undefined;
+  return {
+    directory,
+    startedAtMs: header.startedAtMs,
+    membersKey: header.membersKey,
+    snapshots: header.snapshots.slice(0, indexedSnapshotLimit),
+    sizes: column(0),
+    mtimesMs: column(1),
+    ctimesMs: column(2),
+    inodes: column(3),
+    modes: column(4),
+    pathsText,
+    get paths() {
+      return (paths ??= splitColumn(pathsText));
+    },
+    get contents() {
+      return (contents ??= splitColumn(contentsText));
+    },
+  };
 }
 
 /**
@@ -88,19 +146,26 @@ export async function readWorkspaceIndex(file: string, directory: string): Promi
  */
 export async function writeWorkspaceIndex(file: string, index: WorkspaceIndex): Promise<void> {
   const temporary = `${file}.${randomBytes(6).toString('hex')}.tmp`;
+  const count = index.paths.length;
+  const pathsText = Buffer.from(joinColumn(index.paths));
+  const contentsText = Buffer.from(joinColumn(index.contents));
   const { directory, startedAtMs, membersKey, snapshots } = index;
-  const text = JSON.stringify({
-    format,
-    directory,
-    startedAtMs,
-    membersKey,
-    snapshots,
-    ...Object.fromEntries(columns.map((column) => [column, index[column]])),
-  });
+  const header: IndexHeader = { directory, startedAtMs, membersKey, snapshots, count, pathsBytes: pathsText.length, contentsBytes: contentsText.length };
+  const headerText = Buffer.from(JSON.stringify(header));
+  const numbers = new Float64Array(numericColumns.length * count);
+  numericColumns.forEach((name, position) => numbers.set(index[name], position * count));
+  const lengthField = Buffer.alloc(4);
+  lengthField.writeUInt32LE(headerText.length);
+  const bodyStart = magic.length + checksumBytes;
+  const padding = Buffer.alloc(alignedTo8(bodyStart + 4 + headerText.length) - (bodyStart + 4 + headerText.length));
+  const body = [lengthField, headerText, padding, Buffer.from(numbers.buffer), pathsText, contentsText];
+  const checksum = createHash('sha256');
+  for (const part of body) checksum.update(part);
   try {
     await mkdir(join(file, '..'), { recursive: true, mode: 0o700 });
-    await writeFile(temporary, text, { mode: 0o600, flag: 'wx' });
+    await writeFile(temporary, Buffer.concat([magic, checksum.digest(), ...body]), { mode: 0o600, flag: 'wx' });
     await rename(temporary, file);
+    if (file.endsWith(indexExtension)) await rm(`${file.slice(0, -indexExtension.length)}${formerExtension}`, { force: true });
   } catch {
     await rm(temporary, { force: true });
     return;
@@ -114,7 +179,7 @@ export const indexedWorkspaceLimit = 32;
 /** Removes the least recently written indexes beyond `indexedWorkspaceLimit`; a failure only leaves the folder larger. */
 async function evictIndexes(folder: string): Promise<void> {
   try {
-    const names = (await readdir(folder)).filter((name) => name.endsWith('.json'));
+    const names = (await readdir(folder)).filter((name) => name.endsWith(indexExtension) || name.endsWith(formerExtension));
     if (names.length <= indexedWorkspaceLimit) return;
     const written = await Promise.all(names.map(async (name) => ({ name, mtimeMs: (await stat(join(folder, name)).catch(() => undefined))?.mtimeMs ?? 0 })));
     written.sort((left, right) => right.mtimeMs - left.mtimeMs);
@@ -168,6 +233,25 @@ function isFiniteNumber(value: unknown): value is number {
   return typeof value === 'number' && Number.isFinite(value);
 }
 
+function isByteCount(value: unknown): value is number {
+  return Number.isSafeInteger(value) && (value as number) >= 0;
+}
+
+function isHeader(value: unknown): value is IndexHeader {
+  if (typeof value !== 'object' || value === null) return false;
+  const header = value as Record<string, unknown>;
+  return (
+    typeof header['directory'] === 'string' &&
+    isFiniteNumber(header['startedAtMs']) &&
+    typeof header['membersKey'] === 'string' &&
+    Array.isArray(header['snapshots']) &&
+    header['snapshots'].every(isIndexedSnapshot) &&
+    isByteCount(header['count']) &&
+    isByteCount(header['pathsBytes']) &&
+    isByteCount(header['contentsBytes'])
+  );
+}
+
 function isIndexedSnapshot(value: unknown): value is IndexedSnapshot {
   if (typeof value !== 'object' || value === null) return false;
   const snapshot = value as Record<string, unknown>;
@@ -178,4 +262,30 @@ function isIndexedSnapshot(value: unknown): value is IndexedSnapshot {
     isFiniteNumber(snapshot['bytes']) &&
     isFiniteNumber(snapshot['entries'])
   );
+}
+
+function alignedTo8(offset: number): number {
+  return Math.ceil(offset / 8) * 8;
+}
+
+/** Each value followed by a NUL. */
+function joinColumn(values: readonly string[]): string {
+  return values.length === 0 ? '' : `${values.join('\0')}\0`;
+}
+
+function splitColumn(text: string): string[] {
+  const values = text.split('\0');
+  values.pop();
+  return values;
+}
+
+/** Whether `paths` are the index's paths, in its order: one comparison of two strings, not one per member. */
+export function listsIndexedPaths(index: StoredWorkspaceIndex, paths: readonly string[]): boolean {
+  return paths.length === index.sizes.length && joinColumn(paths) === index.pathsText;
+}
+
+function nulCount(text: string): number {
+  let count = 0;
+  for (let at = text.indexOf('\0'); at !== -1; at = text.indexOf('\0', at + 1)) count++;
+  return count;
 }

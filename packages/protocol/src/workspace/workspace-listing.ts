@@ -11,10 +11,11 @@ import { isGitMetadataName, workspacePathProblem } from './workspace-path.ts';
  * inside a git work tree what `git ls-files --cached --others --exclude-standard` lists, elsewhere
  * every file and symlink except `.git` folders. Every path is checked before any is read, so a
  * path the worker would refuse is CAIRN_PAYLOAD_INVALID before a byte is written.
+ * `insideWorkTree`, when the caller asked git already (gitWorkTreeFacts), saves asking again.
  */
-export async function listWorkspacePaths(directory: string): Promise<string[]> {
-  await assertDirectory(directory);
-  const paths = sortedByUtf8((await gitListedPaths(directory)) ?? (await walkedPaths(directory)));
+export async function listWorkspacePaths(directory: string, insideWorkTree?: boolean | undefined): Promise<string[]> {
+  await assertWorkspaceDirectory(directory);
+  const paths = withoutRepeats(sortedByUtf8((await gitListedPaths(directory, insideWorkTree)) ?? (await walkedPaths(directory))));
   for (const path of paths) {
     const problem = workspacePathProblem(path);
     if (problem !== undefined) refuseWorkspacePath(directory, path, problem);
@@ -35,7 +36,8 @@ export function refuseWorkspacePath(directory: string, path: string, problem: st
   );
 }
 
-async function assertDirectory(directory: string): Promise<void> {
+/** CAIRN_PAYLOAD_INVALID unless `directory` is a folder this process can look into. */
+export async function assertWorkspaceDirectory(directory: string): Promise<void> {
   const stats = await stat(directory).catch((error: NodeJS.ErrnoException) => {
     const reason = error.code === 'ENOENT' ? 'there is no such folder' : error.code === 'EACCES' ? 'it cannot be read (permission denied)' : error.message;
     throw new CairnError('CAIRN_PAYLOAD_INVALID', `Cannot snapshot the workspace ${directory}: ${reason}. Name the folder to run over (--workspace <dir>).`, {
@@ -51,10 +53,13 @@ async function assertDirectory(directory: string): Promise<void> {
     );
 }
 
-/** The paths git lists, or null when `directory` is not inside a git work tree. */
-async function gitListedPaths(directory: string): Promise<string[] | null> {
-  const inside = await runGit({ cwd: directory }, ['rev-parse', '--is-inside-work-tree']);
-  if (inside.exitCode !== 0 || inside.stdout.toString().trim() !== 'true') return null;
+/** The paths git lists, or null when `directory` is not inside a git work tree (asked unless `insideWorkTree` says). */
+async function gitListedPaths(directory: string, insideWorkTree: boolean | undefined): Promise<string[] | null> {
+  if (insideWorkTree === false) return null;
+  if (insideWorkTree === undefined) {
+    const inside = await runGit({ cwd: directory }, ['rev-parse', '--is-inside-work-tree']);
+    if (inside.exitCode !== 0 || inside.stdout.toString().trim() !== 'true') return null;
+  }
   const listed = await runGit({ cwd: directory }, ['ls-files', '-z', '--cached', '--others', '--exclude-standard']);
   if (listed.exitCode !== 0) {
     throw new CairnError(
@@ -63,14 +68,9 @@ async function gitListedPaths(directory: string): Promise<string[] | null> {
       { path: directory },
     );
   }
-  return [
-    ...new Set(
-      listed.stdout
-        .toString('utf8')
-        .split('\0')
-        .filter((path) => path !== ''),
-    ),
-  ];
+  // A path may be listed twice (an unmerged one, once per stage): listWorkspacePaths drops the
+  // repeats once the listing is sorted.
+  return listed.stdout.toString('utf8').split('\0');
 }
 
 async function walkedPaths(directory: string): Promise<string[]> {
@@ -98,4 +98,15 @@ function sortedByUtf8(paths: string[]): string[] {
   const encoded = paths.map((path) => ({ path, bytes: Buffer.from(path) }));
   encoded.sort((left, right) => Buffer.compare(left.bytes, right.bytes));
   return encoded.map(({ path }) => path);
+}
+
+/** Sorted `paths` without repeats or empty names (git ends its listing with a NUL), in place: one pass, no set of 40,000 strings. */
+function withoutRepeats(paths: string[]): string[] {
+  let kept = 0;
+  for (let at = 0; at < paths.length; at++) {
+    const path = paths[at]!;
+    if (path !== '' && (kept === 0 || paths[kept - 1] !== path)) paths[kept++] = path;
+  }
+  paths.length = kept;
+  return paths;
 }

@@ -10,15 +10,26 @@ export function isGitMetadataName(segment: string): boolean {
   // Every such name holds a g, whatever else it holds: most segments are done with here (a
   // snapshot checks every segment of every path, 38,000 paths in a large workspace).
   if (!segment.includes('g') && !segment.includes('G')) return false;
+  // Nor can one that starts with a plain ASCII character other than `.` and `g`: removing the
+  // ignorable code points and lowering the case leave that first character, and both forms
+  // start with `.` or `g` (most segments that hold a g are done with here).
+  const first = segment.charCodeAt(0);
+  if (first < 0x80 && first !== 0x2e && first !== 0x67 && first !== 0x47) return false;
   const folded = segment.replace(hfsIgnorable, '').toLowerCase();
   return /^\.git[. ]*$/.test(folded) || /^git~\d+$/.test(folded);
 }
+
+// Segments, none empty, each starting with a plain ASCII character other than `.` and `g` (so
+// neither `.`, `..` nor git metadata, see isGitMetadataName), holding no NUL: a path with none of
+// the problems below, told in one scan. Most paths of a workspace are, and a snapshot checks each.
+const plainPath = /^[^\0/.gG\u0080-\uffff][^\0/]*(?:\/[^\0/.gG\u0080-\uffff][^\0/]*)*$/;
 
 /**
  * What is wrong with a workspace-relative path (`/`-separated), or undefined when it is a plain
  * path inside the workspace and outside git metadata.
  */
 export function workspacePathProblem(path: string): string | undefined {
+  if (plainPath.test(path)) return undefined;
   if (path === '') return 'is empty';
   if (path.includes('\0')) return 'contains a NUL byte';
   if (path.startsWith('/')) return 'is absolute';
