@@ -1,4 +1,4 @@
-import dagre from '@dagrejs/dagre';
+import { Graph, layout } from '@dagrejs/dagre';
 
 /** How an edge came to be: its dependent's spec names it, the run gained it as it grew, or an added item hangs off what added it. */
 export type EdgeKind = 'dependency' | 'join' | 'emitted';
@@ -35,12 +35,12 @@ export function layoutDag(
   edges: readonly { readonly from: string; readonly to: string; readonly kind?: EdgeKind }[],
   wide: ReadonlySet<string> = new Set(),
 ): DagLayout {
-  const graph = new dagre.graphlib.Graph();
+  const graph = new Graph();
   graph.setGraph({ rankdir: 'LR', nodesep: 18, ranksep: 56, marginx: margin, marginy: margin });
   graph.setDefaultEdgeLabel(() => ({}));
   for (const nodeId of nodeIds) graph.setNode(nodeId, { width: wide.has(nodeId) ? wideNodeWidth : nodeSize.width, height: nodeSize.height });
   for (const edge of edges) if (graph.hasNode(edge.from) && graph.hasNode(edge.to)) graph.setEdge(edge.from, edge.to, { kind: edge.kind ?? 'dependency' });
-  dagre.layout(graph);
+  layout(graph);
   const nodes = new Map<string, { x: number; y: number; width: number; height: number }>();
   for (const nodeId of nodeIds) {
     const node = graph.node(nodeId);
