@@ -1,12 +1,16 @@
 /**
- * The fork server's program, for `perl -e` (perl-base alone: POSIX and IO::Select). It reads
- * requests on standard input, each `<length>\n` then that many bytes of NUL-separated fields:
+ * The fork server's program, for `perl -e <script> <folder>` (perl-base alone: POSIX and
+ * IO::Select, Fcntl). It reads requests on standard input, each `<fields length> <input length>\n`, then
+ * that many bytes of NUL-separated fields, then that many bytes of the program's standard input:
  *
- * - `spawn, id, cwd, stdin file (empty: /dev/null), stdout file, stderr file, argc, argv…, env…`
- *   (env as `NAME=value`): forks; the child opens its files, enters `cwd`, takes exactly that
- *   environment and execs argv[0] (no shell; looked up on the given PATH). A child that cannot
- *   writes its errno to a close-on-exec pipe the server waits on, and the server answers
- *   `error <id> <errno>`; once it runs, `exit <id> <wait status>` when it ends.
+ * - `spawn, id, cwd, argc, argv…, env…` (env as `NAME=value`): opens files without a name in
+ *   `folder` (the input, written, unless it is empty: /dev/null; the output and error), so nothing
+ *   is left on disk whatever happens to either process; forks; the child takes them as its standard input,
+ *   output and error, enters `cwd`, takes exactly that environment and execs argv[0] (no shell;
+ *   looked up on the given PATH). A child that cannot writes its errno to a close-on-exec pipe the
+ *   server waits on, and the server answers `error <id> <errno>\n`; once it runs, when it ends,
+ *   `exit <id> <wait status> <output length> <error length>\n` and those bytes of its output and
+ *   error, read back from the files (the Node process that asked opens no file for a program).
  * - `kill, id`: SIGKILL to that child, if it still runs.
  *
  * Children are reaped through a self-pipe written by the SIGCHLD handler, so a child ending while
@@ -17,9 +21,12 @@ export const forkServerScript = String.raw`
 use strict;
 use warnings;
 use POSIX ();
+use Fcntl ();
 use IO::Select;
 
 $| = 1;
+binmode STDIN;
+binmode STDOUT;
 $SIG{PIPE} = 'IGNORE';
 my %children;
 pipe(my $wake_read, my $wake_write) or die "pipe: $!";
@@ -28,19 +35,61 @@ fcntl($wake_write, POSIX::F_SETFL(), $flags | POSIX::O_NONBLOCK());
 $SIG{CHLD} = sub { syswrite($wake_write, 'x') };
 my $select = IO::Select->new(\*STDIN, $wake_read);
 my $buffer = '';
+my $folder = $ARGV[0];
+
+sub read_all {
+  my ($handle) = @_;
+  my $size = -s $handle;
+  my $bytes = '';
+  sysseek($handle, 0, 0);
+  while (length($bytes) < $size) {
+    my $read = sysread($handle, $bytes, $size - length($bytes), length $bytes);
+    last if !$read;
+  }
+  close $handle;
+  return $bytes;
+}
+
+# Linux's O_TMPFILE (__O_TMPFILE with O_DIRECTORY; Fcntl does not name it): a file with no name at
+# all. Where the kernel or file system refuses it, a named file unlinked at once.
+my $tmpfile = 020000000 | Fcntl::O_DIRECTORY();
+
+sub unlinked_file {
+  my ($name, $content) = @_;
+  my $handle;
+  if (!sysopen($handle, $folder, $tmpfile | Fcntl::O_RDWR(), 0600)) {
+    my $path = "$folder/$name";
+    sysopen($handle, $path, Fcntl::O_RDWR() | Fcntl::O_CREAT() | Fcntl::O_EXCL(), 0600) or return;
+    unlink $path;
+  }
+  binmode $handle;
+  my $at = 0;
+  while ($at < length $content) {
+    my $wrote = syswrite($handle, $content, length($content) - $at, $at);
+    return if !defined $wrote;
+    $at += $wrote;
+  }
+  sysseek($handle, 0, 0);
+  return $handle;
+}
 
 sub start_child {
-  my ($id, $cwd, $in, $out, $err, $argc, @rest) = @_;
+  my ($input, $id, $cwd, $argc, @rest) = @_;
   my @argv = splice(@rest, 0, $argc);
   my %env = map { my ($name, $value) = split(/=/, $_, 2); ($name, $value) } @rest;
+  my $stdin;
+  if ($input eq '') { open($stdin, '<', '/dev/null') or return print "error $id " . ($! + 0) . "\n"; }
+  my @files = ($stdin // unlinked_file("$id.in", $input), unlinked_file("$id.out", ''), unlinked_file("$id.err", ''));
+  return print "error $id " . ($! + 0) . "\n" if grep { !defined } @files;
+  my ($in, $out, $err) = @files;
   pipe(my $errno_read, my $errno_write) or return print "error $id " . ($! + 0) . "\n";
   my $pid = fork();
-  if (!defined $pid) { my $errno = $! + 0; close $errno_read; close $errno_write; return print "error $id $errno\n"; }
+  if (!defined $pid) { my $errno = $! + 0; close $_ for ($errno_read, $errno_write, @files); return print "error $id $errno\n"; }
   if ($pid == 0) {
     close $errno_read;
     $SIG{CHLD} = 'DEFAULT';
     $SIG{PIPE} = 'DEFAULT';
-    my $ok = open(STDIN, '<', $in eq '' ? '/dev/null' : $in) && open(STDOUT, '>', $out) && open(STDERR, '>', $err) && chdir($cwd);
+    my $ok = open(STDIN, '<&', $in) && open(STDOUT, '>&', $out) && open(STDERR, '>&', $err) && chdir($cwd);
     if ($ok) {
       %ENV = %env;
       exec { $argv[0] } @argv;
@@ -49,13 +98,16 @@ sub start_child {
     POSIX::_exit(127);
   }
   close $errno_write;
+  close $in;
   my $got = sysread($errno_read, my $errno, 32);
   close $errno_read;
   if ($got) {
     waitpid($pid, 0);
+    close $out;
+    close $err;
     return print "error $id $errno\n";
   }
-  $children{$pid} = $id;
+  $children{$pid} = [$id, $out, $err];
 }
 
 while (1) {
@@ -67,23 +119,28 @@ while (1) {
     my $read = sysread(STDIN, $buffer, 65536, length $buffer);
     next if !defined $read;
     exit 0 if $read == 0;
-    while ($buffer =~ /^(\d+)\n/) {
-      my $length = $1;
-      my $start = length($length) + 1;
-      last if length($buffer) < $start + $length;
+    while ($buffer =~ /^(\d+) (\d+)\n/) {
+      my ($length, $input_length) = ($1, $2);
+      my $start = length("$length $input_length") + 1;
+      last if length($buffer) < $start + $length + $input_length;
       my $payload = substr($buffer, $start, $length);
-      substr($buffer, 0, $start + $length) = '';
+      my $input = substr($buffer, $start + $length, $input_length);
+      substr($buffer, 0, $start + $length + $input_length) = '';
       my ($verb, @fields) = split(/\0/, $payload, -1);
-      if ($verb eq 'spawn') { start_child(@fields); }
+      if ($verb eq 'spawn') { start_child($input, @fields); }
       elsif ($verb eq 'kill') {
-        my ($pid) = grep { $children{$_} eq $fields[0] } keys %children;
+        my ($pid) = grep { $children{$_}[0] eq $fields[0] } keys %children;
         kill('KILL', $pid) if defined $pid;
       }
     }
   }
   while ((my $pid = waitpid(-1, POSIX::WNOHANG())) > 0) {
-    my $id = delete $children{$pid};
-    print "exit $id $?\n" if defined $id;
+    my $child = delete $children{$pid};
+    next if !defined $child;
+    my ($id, $out, $err) = @$child;
+    my $status = $?;
+    my ($stdout, $stderr) = (read_all($out), read_all($err));
+    print "exit $id $status " . length($stdout) . ' ' . length($stderr) . "\n", $stdout, $stderr;
   }
 }
 `;

@@ -52,6 +52,21 @@ test('many programs at once each get their own output; nothing is left in its fo
   for (const folder of folders) expect(readdirSync(join(parent, folder))).toEqual([]);
 });
 
+test('output and input of any bytes and length come back whole, and no file of a running program is left in the folder', async () => {
+  const launcher = server();
+  // NULs, newlines and bytes that are not UTF-8, longer than a pipe's buffer, as input and as both outputs.
+  const bytes = Buffer.from(Array.from({ length: 300_000 }, (_, index) => (index * 7) % 256));
+  const running = launcher.launch({ argv: ['/bin/sh', '-c', 'sleep 0.3; tee /dev/stderr'], cwd: '/', env, input: bytes });
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  const folders = readdirSync(parent).filter((name) => name.startsWith('cairn-fork-server-'));
+  for (const folder of folders) expect(readdirSync(join(parent, folder))).toEqual([]);
+  const [ended, other] = await Promise.all([running, launcher.launch({ argv: ['/usr/bin/printf', 'a\\0b\\n'], cwd: '/', env })]);
+  expect(ended.exitCode).toBe(0);
+  expect(ended.stdout.equals(bytes)).toBe(true);
+  expect(ended.stderr.equals(bytes)).toBe(true);
+  expect(other.stdout).toEqual(Buffer.from('a\0b\n'));
+});
+
 test('a program that is not there, or a folder that is not, rejects with the errno as spawn does', async () => {
   const launcher = server();
   await expect(launcher.launch({ argv: ['no-such-program-anywhere'], cwd: '/', env })).rejects.toMatchObject({
@@ -78,11 +93,13 @@ test('an aborted launch kills its program and rejects with an AbortError; a sign
 test('a server that dies fails what it ran, saying so, and the next launch starts another', async () => {
   const launcher = server();
   const running = launcher.launch({ argv: ['/bin/sleep', '30'], cwd: '/', env });
+  // Its rejection may come before pkill's own exit is taken in: looked for from the start.
+  const failed = expect(running).rejects.toThrow(/the fork server \(\/usr\/bin\/perl\) exited \(SIGKILL\) while it ran 1 program/);
   await new Promise((resolve) => setTimeout(resolve, 100));
   // The fork server is the only perl child of this process running its script.
   const { stdout } = await runCommand('/usr/bin/pkill', ['-KILL', '-P', String(process.pid), '-f', 'cairn-fork-server|use IO::Select'], { env });
   expect(stdout).toBe('');
-  await expect(running).rejects.toThrow(/the fork server \(\/usr\/bin\/perl\) exited \(SIGKILL\) while it ran 1 program/);
+  await failed;
   expect((await launcher.launch({ argv: ['/bin/echo', 'again'], cwd: '/', env })).stdout.toString()).toBe('again\n');
 });
 

@@ -1,6 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { readFile, rm, writeFile } from 'node:fs/promises';
 import { constants } from 'node:os';
 import { join } from 'node:path';
 import type { Socket } from 'node:net';
@@ -20,11 +19,12 @@ interface ServerProcess {
   readonly stdout: Socket;
   readonly stderr: Socket;
   said: string;
+  /** What it sent that is not taken in yet: the header of an answer whose bytes are still coming, and the chunks after it. */
+  readonly answers: { header: string[] | undefined; chunks: Buffer[]; bytes: number };
 }
 
 interface PendingLaunch {
   readonly request: LaunchRequest;
-  readonly files: { readonly input: string; readonly stdout: string; readonly stderr: string };
   readonly resolve: (result: LaunchResult) => void;
   readonly reject: (error: unknown) => void;
   readonly onAbort: () => void;
@@ -39,7 +39,10 @@ interface PendingLaunch {
  * mkfs, mount, umount, the idmapping Perl).
  *
  * A program's standard input, output and error are files in a folder of the server's own (0700,
- * removed by `close`), read back once it ended: the programs it runs print little. A launch whose
+ * removed by `close`), unlinked as soon as they are open; the server sends the input with the
+ * request and the output and error back with the exit, through its pipes, so this process touches
+ * no file for a program (each file operation here was a round trip through libuv's thread pool:
+ * about half of what a launch cost this process). A launch whose
  * signal aborts is killed (SIGKILL) and rejects with an AbortError; one the server could not start
  * rejects with the errno's code (ENOENT: no such program), as Node's spawn does. A server that dies
  * fails what it was running and is started again by the next launch. It does not keep this process
@@ -57,7 +60,6 @@ export class ForkServer implements ProcessLauncher {
   readonly #folder: string;
   readonly #pending = new Map<string, PendingLaunch>();
   #server: ServerProcess | undefined;
-  #lines = '';
   #nextId = 0;
   #closed = false;
 
@@ -70,15 +72,9 @@ export class ForkServer implements ProcessLauncher {
     if (this.#closed) return Promise.reject(new Error('this fork server was closed: launch programs through another'));
     if (request.signal?.aborted) return Promise.reject(abortError(request.signal));
     const id = String(++this.#nextId);
-    const files = {
-      input: request.input ? join(this.#folder, `${id}.in`) : '',
-      stdout: join(this.#folder, `${id}.out`),
-      stderr: join(this.#folder, `${id}.err`),
-    };
     return new Promise<LaunchResult>((resolve, reject) => {
       const pending: PendingLaunch = {
         request,
-        files,
         resolve,
         reject,
         aborted: false,
@@ -87,17 +83,17 @@ export class ForkServer implements ProcessLauncher {
           this.#send(['kill', id]);
         },
       };
-      const send = () => {
-        if (request.signal?.aborted) return this.#settle(pending, () => reject(abortError(request.signal!)));
-        const argv = request.maxOutputBytes === undefined ? request.argv : [prlimit, `--fsize=${request.maxOutputBytes + 1}`, '--', ...request.argv];
-        const fields = ['spawn', id, request.cwd, files.input, files.stdout, files.stderr, String(argv.length), ...argv];
-        for (const [name, value] of Object.entries(request.env)) fields.push(`${name}=${value}`);
-        this.#pending.set(id, pending);
-        request.signal?.addEventListener('abort', pending.onAbort, { once: true });
-        this.#send(fields);
-      };
-      if (request.input) writeFile(files.input, request.input, { mode: 0o600 }).then(send, reject);
-      else send();
+      const argv = request.maxOutputBytes === undefined ? request.argv : [prlimit, `--fsize=${request.maxOutputBytes + 1}`, '--', ...request.argv];
+      const fields = ['spawn', id, request.cwd, String(argv.length), ...argv];
+      for (const [name, value] of Object.entries(request.env)) fields.push(`${name}=${value}`);
+      this.#pending.set(id, pending);
+      request.signal?.addEventListener('abort', pending.onAbort, { once: true });
+      try {
+        this.#send(fields, request.input);
+      } catch (error) {
+        this.#pending.delete(id);
+        this.#settle(pending, () => reject(error));
+      }
     });
   }
 
@@ -117,26 +113,35 @@ export class ForkServer implements ProcessLauncher {
     rmSync(this.#folder, { recursive: true, force: true });
   }
 
-  #send(fields: readonly string[]): void {
+  /** One request: `<fields length> <input length>\n`, the fields NUL-separated, then the input's bytes. */
+  #send(fields: readonly string[], input?: Uint8Array): void {
     for (const field of fields) {
       if (field.includes('\0')) throw new Error(`a program's argument, environment or folder cannot hold a NUL byte: ${JSON.stringify(field)}`);
     }
     const payload = Buffer.from(fields.join('\0'));
     const server = this.#started();
     for (const handle of [server.process, server.stdout, server.stderr]) handle.ref();
-    server.stdin.write(Buffer.concat([Buffer.from(`${payload.byteLength}\n`), payload]));
+    const header = Buffer.from(`${payload.byteLength} ${input?.byteLength ?? 0}\n`);
+    server.stdin.write(input === undefined || input.byteLength === 0 ? Buffer.concat([header, payload]) : Buffer.concat([header, payload, input]));
   }
 
   #started(): ServerProcess {
     if (this.#server) return this.#server;
     if (!existsSync(perl))
       throw new Error(`the fork server runs on Perl, which is not installed (no ${perl}): install it with \`apt-get install -y perl-base\``);
-    const child = spawn(perl, ['-e', forkServerScript], { stdio: ['pipe', 'pipe', 'pipe'], env: { PATH: '/usr/bin:/bin' } });
-    const server: ServerProcess = { process: child, stdin: child.stdin as Socket, stdout: child.stdout as Socket, stderr: child.stderr as Socket, said: '' };
+    const child = spawn(perl, ['-e', forkServerScript, this.#folder], { stdio: ['pipe', 'pipe', 'pipe'], env: { PATH: '/usr/bin:/bin' } });
+    const server: ServerProcess = {
+      process: child,
+      stdin: child.stdin as Socket,
+      stdout: child.stdout as Socket,
+      stderr: child.stderr as Socket,
+      said: '',
+      answers: { header: undefined, chunks: [], bytes: 0 },
+    };
     this.#server = server;
     server.stdin.on('error', () => undefined);
     server.stderr.on('data', (chunk: Buffer) => (server.said = `${server.said}${chunk.toString()}`.slice(-4_000)));
-    server.stdout.on('data', (chunk: Buffer) => this.#read(chunk));
+    server.stdout.on('data', (chunk: Buffer) => this.#read(server, chunk));
     child.on('exit', (code, signal) => {
       if (this.#server === server) this.#server = undefined;
       const why = new Error(
@@ -151,44 +156,70 @@ export class ForkServer implements ProcessLauncher {
     return server;
   }
 
-  #read(chunk: Buffer): void {
-    this.#lines += chunk.toString('utf8');
-    let end: number;
-    while ((end = this.#lines.indexOf('\n')) >= 0) {
-      const [verb, id, value] = this.#lines.slice(0, end).split(' ');
-      this.#lines = this.#lines.slice(end + 1);
-      const pending = this.#pending.get(id ?? '');
-      if (pending === undefined) continue;
-      this.#pending.delete(id!);
-      if (verb === 'error') {
-        const code = errnoNames.get(Number(value)) ?? `errno ${value}`;
-        const program = pending.request.argv[0];
-        this.#settle(pending, () =>
-          pending.reject(Object.assign(new Error(`spawn ${program} ${code}`), { code, errno: -Number(value), syscall: `spawn ${program}`, path: program })),
-        );
-      } else if (verb === 'exit') {
-        const status = Number(value);
-        const signal = (status & 0x7f) === 0 ? null : (signalNames.get(status & 0x7f) ?? null);
-        void this.#finish(pending, { exitCode: signal === null ? status >> 8 : null, signal });
+  /**
+   * Takes the server's answers in: lines `error <id> <errno>`, and `exit <id> <status> <output
+   * length> <error length>` followed by those bytes. Chunks are kept as they come and joined only
+   * once an answer is whole, so a long output is copied once.
+   */
+  #read(server: ServerProcess, chunk: Buffer): void {
+    const answers = server.answers;
+    answers.chunks.push(chunk);
+    answers.bytes += chunk.byteLength;
+    for (;;) {
+      if (answers.header === undefined) {
+        const joined = answers.chunks.length === 1 ? answers.chunks[0]! : Buffer.concat(answers.chunks, answers.bytes);
+        const end = joined.indexOf(10);
+        if (end < 0) {
+          answers.chunks = [joined];
+          break;
+        }
+        answers.header = joined.toString('latin1', 0, end).split(' ');
+        const rest = joined.subarray(end + 1);
+        answers.chunks = rest.byteLength > 0 ? [rest] : [];
+        answers.bytes = rest.byteLength;
       }
+      const [verb, id, value, outputLength, errorLength] = answers.header;
+      const lengths = verb === 'exit' ? [Number(outputLength), Number(errorLength)] : [0, 0];
+      if (answers.bytes < lengths[0]! + lengths[1]!) break;
+      const joined = answers.chunks.length === 1 ? answers.chunks[0]! : Buffer.concat(answers.chunks, answers.bytes);
+      const stdout = joined.subarray(0, lengths[0]);
+      const stderr = joined.subarray(lengths[0], lengths[0]! + lengths[1]!);
+      const rest = joined.subarray(lengths[0]! + lengths[1]!);
+      answers.header = undefined;
+      answers.chunks = rest.byteLength > 0 ? [rest] : [];
+      answers.bytes = rest.byteLength;
+      this.#answered(verb, id, value, stdout, stderr);
     }
     this.#unrefWhenIdle();
   }
 
-  async #finish(pending: PendingLaunch, ended: Pick<LaunchResult, 'exitCode' | 'signal'>): Promise<void> {
-    try {
-      const [stdout, stderr] = await Promise.all([readFile(pending.files.stdout), readFile(pending.files.stderr)]);
-      this.#settle(pending, () => (pending.aborted ? pending.reject(abortError(pending.request.signal!)) : pending.resolve({ ...ended, stdout, stderr })));
-    } catch (error) {
-      this.#settle(pending, () => pending.reject(error));
+  #answered(verb: string | undefined, id: string | undefined, value: string | undefined, stdout: Buffer, stderr: Buffer): void {
+    const pending = this.#pending.get(id ?? '');
+    if (pending === undefined) return;
+    this.#pending.delete(id!);
+    if (verb === 'error') {
+      const code = errnoNames.get(Number(value)) ?? `errno ${value}`;
+      const program = pending.request.argv[0];
+      this.#settle(pending, () =>
+        pending.reject(Object.assign(new Error(`spawn ${program} ${code}`), { code, errno: -Number(value), syscall: `spawn ${program}`, path: program })),
+      );
+    } else if (verb === 'exit') {
+      const status = Number(value);
+      const signal = (status & 0x7f) === 0 ? null : (signalNames.get(status & 0x7f) ?? null);
+      const ended = { exitCode: signal === null ? status >> 8 : null, signal };
+      // Copied out of the chunk they came in, which may hold other answers.
+      this.#settle(pending, () =>
+        pending.aborted
+          ? pending.reject(abortError(pending.request.signal!))
+          : pending.resolve({ ...ended, stdout: Buffer.from(stdout), stderr: Buffer.from(stderr) }),
+      );
     }
   }
 
-  /** Stops listening for its abort, removes its files, then settles it. */
+  /** Stops listening for its abort, then settles it. */
   #settle(pending: PendingLaunch, settle: () => void): void {
     pending.request.signal?.removeEventListener('abort', pending.onAbort);
-    const { input, stdout, stderr } = pending.files;
-    void Promise.all([input, stdout, stderr].filter(Boolean).map((file) => rm(file, { force: true }))).finally(settle);
+    settle();
   }
 
   /** Nothing running: the server does not hold this process open. */
