@@ -299,7 +299,7 @@ export class DispatchPasses {
         liveByRun: byRun,
         liveByQueue: byQueue,
         runLimit: (runId) => {
-          if (!runLimits.has(runId)) runLimits.set(runId, this.#settings.machine.run(runId)?.concurrency ?? null);
+          if (!runLimits.has(runId)) runLimits.set(runId, this.#settings.machine.runConcurrency(runId) ?? null);
           return runLimits.get(runId);
         },
         queueLimit: (queue) => this.#settings.queues?.[queue]?.concurrency,

@@ -300,6 +300,11 @@ export class RunStateMachine {
     return this.#lifecycle.store.run(runId);
   }
 
+  /** {@inheritDoc RunStore.runConcurrency} */
+  runConcurrency(runId: string): number | null | undefined {
+    return this.#lifecycle.store.runConcurrency(runId);
+  }
+
   items(runId: string): ItemRecord[] {
     return this.#lifecycle.store.items(runId);
   }
