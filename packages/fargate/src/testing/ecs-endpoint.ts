@@ -14,64 +14,15 @@
 // without a user namespace (one maps a single uid, and such a worker starts its runtime as another),
 // so the endpoint runs it only when it runs as root itself; it gets the capabilities the
 // definition's `capabilities` leave of Docker's default set. Test support, not a product.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes, createHash, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ECSClient } from '@aws-sdk/client-ecs';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
-
-/** A task definition as the endpoint runs it: what an OCI image's config and the ECS task definition say together. */
-export interface TestTaskDefinition {
-  /** The container's root filesystem (an unpacked OCI image, or `workerTestRootfs`'s), bound read-only at `/`. */
-  readonly rootfs: string;
-  /** The container's command: the image's entrypoint (absolute, or found on the container's PATH). */
-  readonly entrypoint: readonly string[];
-  /** `uid` or `uid:gid` inside the container (the image's user); 1000 by default. */
-  readonly user?: string;
-  /** The task definition's environment (the container's base environment, before overrides). */
-  readonly environment?: Readonly<Record<string, string>>;
-  /** The container's name (overrides must name it); `cairn-worker` by default. */
-  readonly containerName?: string;
-  /** More host paths bound read-only into the container (`workerTestRootfs` uses them; an OCI rootfs needs none). */
-  readonly binds?: readonly { readonly source: string; readonly target: string }[];
-  /** The working directory inside the container; `/` by default. */
-  readonly workingDirectory?: string;
-  /**
-   * The container definition's `linuxParameters.capabilities` (ECS names: `SETUID`, or `ALL`), applied
-   * to Docker's default set as ECS does: drop, then add. Fargate takes only `SYS_PTRACE` in `add`
-   * (the endpoint refuses others at start). They matter to a container of user 0: a process of any
-   * other user has none in effect.
-   */
-  readonly capabilities?: { readonly add?: readonly string[]; readonly drop?: readonly string[] };
-}
-
-/** Docker's default capabilities, which ECS task definitions add to and drop from. */
-const dockerDefaultCapabilities: readonly string[] = [
-  'AUDIT_WRITE',
-  'CHOWN',
-  'DAC_OVERRIDE',
-  'FOWNER',
-  'FSETID',
-  'KILL',
-  'MKNOD',
-  'NET_BIND_SERVICE',
-  'NET_RAW',
-  'SETFCAP',
-  'SETGID',
-  'SETPCAP',
-  'SETUID',
-  'SYS_CHROOT',
-];
-
-/** The capabilities a container gets from a definition's `capabilities`: Docker's defaults, the drops removed, the adds added. */
-function containerCapabilities(capabilities: TestTaskDefinition['capabilities']): string[] {
-  const drop = capabilities?.drop ?? [];
-  const add = capabilities?.add ?? [];
-  const kept = drop.includes('ALL') ? [] : dockerDefaultCapabilities.filter((name) => !drop.includes(name));
-  return [...new Set([...kept, ...add])].sort();
-}
+import { accessDenied, EcsError } from './ecs-error.ts';
+import { account, markStopped, region, type TestTask, type TestTaskDefinition } from './ecs-task.ts';
+import { killGroup, signalContainer, startTaskContainer } from './ecs-task-container.ts';
+import { describeTask } from './ecs-task-description.ts';
 
 /** The operations the endpoint answers. */
 export type EcsOperationName = 'RunTask' | 'DescribeTasks' | 'StopTask';
@@ -103,51 +54,9 @@ export interface EcsTestEndpointOptions {
   readonly bwrap?: string;
 }
 
-/** A task as the endpoint keeps it. */
-export interface TestTask {
-  readonly taskArn: string;
-  readonly clusterArn: string;
-  readonly family: string;
-  /** The container's environment: the definition's plus the overrides, what the process got. */
-  readonly environment: Readonly<Record<string, string>>;
-  lastStatus: 'PROVISIONING' | 'PENDING' | 'RUNNING' | 'DEPROVISIONING' | 'STOPPED';
-  desiredStatus: 'RUNNING' | 'STOPPED';
-  /** Whether its container process was started (the oracle's count of task bodies run). */
-  containerStarted: boolean;
-  exitCode?: number;
-  stopCode?: 'TaskFailedToStart' | 'EssentialContainerExited' | 'UserInitiated';
-  stoppedReason?: string;
-  containerReason?: string;
-  /** The container's stdout and stderr together, as CloudWatch Logs would hold them. */
-  output: string;
-  readonly createdAt: number;
-  startedAt?: number;
-  stoppingAt?: number;
-  stoppedAt?: number;
-  readonly request: Record<string, unknown>;
-  process?: ChildProcess;
-  killTimer?: NodeJS.Timeout;
-}
-
-class EcsError extends Error {
-  readonly type: string;
-  readonly status: number;
-  readonly extra: Record<string, unknown>;
-
-  constructor(type: string, message: string, status = 400, extra: Record<string, unknown> = {}) {
-    super(message);
-    this.type = type;
-    this.status = status;
-    this.extra = extra;
-  }
-}
-
-const region = 'us-east-1';
-const account = '111122223333';
 const targetPrefix = 'AmazonEC2ContainerServiceV20141113.';
 const clientTokenLifetimeMs = 24 * 60 * 60 * 1_000;
 const overridesLimitBytes = 8_192;
-const seconds = (milliseconds: number) => milliseconds / 1_000;
 
 /** An ECS endpoint on 127.0.0.1 whose tasks run under bubblewrap, with faults, a request log and call counts. */
 export class EcsTestEndpoint {
@@ -419,7 +328,11 @@ export class EcsTestEndpoint {
       task.lastStatus = 'PENDING';
       this.#after(provisioningMs, () => {
         if (task.desiredStatus === 'STOPPED') return;
-        this.#startContainer(task, definition);
+        startTaskContainer(task, definition, {
+          bwrap: this.#options.bwrap ?? '/usr/bin/bwrap',
+          deprovisioningMs: this.#options.deprovisioningMs ?? 20,
+          after: (milliseconds, action) => this.#after(milliseconds, action),
+        });
       });
     });
   }
@@ -430,98 +343,6 @@ export class EcsTestEndpoint {
       action();
     }, milliseconds);
     this.#timers.add(timer);
-  }
-
-  #startContainer(task: TestTask, definition: TestTaskDefinition): void {
-    const [uid = '1000', gid = uid] = (definition.user ?? '1000').split(':');
-    const root = uid === '0';
-    if (root && process.getuid?.() !== 0) {
-      this.#stopped(task, {
-        stopCode: 'TaskFailedToStart',
-        stoppedReason: `CannotStartContainerError: the test endpoint runs a container of user 0 only when it runs as root itself (it runs as uid ${process.getuid?.()}): a user namespace maps one uid, and a root worker starts its runtime as another`,
-      });
-      return;
-    }
-    const namespaces = root
-      ? [
-          '--unshare-pid',
-          '--unshare-ipc',
-          '--unshare-uts',
-          '--unshare-cgroup-try',
-          '--cap-drop',
-          'ALL',
-          ...containerCapabilities(definition.capabilities).flatMap((name) => ['--cap-add', `CAP_${name}`]),
-        ]
-      : ['--unshare-all'];
-    const args = [
-      '--ro-bind',
-      definition.rootfs,
-      '/',
-      ...(definition.binds ?? []).flatMap((bind) => ['--ro-bind', bind.source, bind.target]),
-      '--tmpfs',
-      '/tmp',
-      '--proc',
-      '/proc',
-      '--dev',
-      '/dev',
-      ...namespaces,
-      // The test-support compromise (see the top of this file): the host's loopback services.
-      '--share-net',
-      '--die-with-parent',
-      '--uid',
-      uid,
-      '--gid',
-      gid,
-      '--clearenv',
-      ...Object.entries(task.environment).flatMap(([name, value]) => ['--setenv', name, value]),
-      '--chdir',
-      definition.workingDirectory ?? '/',
-      '--',
-      ...definition.entrypoint,
-    ];
-    let child: ChildProcess;
-    try {
-      // Detached: its own process group, which StopTask signals as a whole. bwrap gets no host
-      // environment either (--clearenv empties what it would pass on; this keeps it out of bwrap too).
-      child = spawn(this.#options.bwrap ?? '/usr/bin/bwrap', args, { detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: {} });
-    } catch (error) {
-      this.#stopped(task, { stopCode: 'TaskFailedToStart', stoppedReason: `CannotStartContainerError: ${(error as Error).message}` });
-      return;
-    }
-    task.process = child;
-    child.stdout!.on('data', (chunk: Buffer) => (task.output += chunk.toString('utf8')));
-    child.stderr!.on('data', (chunk: Buffer) => (task.output += chunk.toString('utf8')));
-    child.once('spawn', () => {
-      task.containerStarted = true;
-      task.startedAt = Date.now();
-      if (task.lastStatus === 'PENDING') task.lastStatus = 'RUNNING';
-    });
-    child.once('error', (error) => {
-      if (!task.containerStarted) this.#stopped(task, { stopCode: 'TaskFailedToStart', stoppedReason: `CannotStartContainerError: ${error.message}` });
-    });
-    child.once('exit', (code, signal) => {
-      clearTimeout(task.killTimer);
-      task.exitCode = code ?? 128 + signalNumber(signal);
-      task.lastStatus = 'DEPROVISIONING';
-      task.stoppingAt ??= Date.now();
-      this.#after(this.#options.deprovisioningMs ?? 20, () =>
-        this.#stopped(
-          task,
-          task.stopCode === 'UserInitiated'
-            ? { stopCode: 'UserInitiated', stoppedReason: task.stoppedReason ?? 'Task stopped by user' }
-            : { stopCode: 'EssentialContainerExited', stoppedReason: 'Essential container in task exited' },
-        ),
-      );
-    });
-  }
-
-  #stopped(task: TestTask, how: { stopCode: NonNullable<TestTask['stopCode']>; stoppedReason: string }): void {
-    task.stopCode = how.stopCode;
-    task.stoppedReason = how.stoppedReason;
-    task.desiredStatus = 'STOPPED';
-    task.lastStatus = 'STOPPED';
-    task.stoppingAt ??= Date.now();
-    task.stoppedAt = Date.now();
   }
 
   #describeTasks(body: Record<string, unknown>): Record<string, unknown> {
@@ -554,7 +375,7 @@ export class EcsTestEndpoint {
       task.stoppedReason = reason;
       if (!task.process) {
         // Not started yet: it never will be.
-        this.#stopped(task, { stopCode: 'UserInitiated', stoppedReason: reason });
+        markStopped(task, { stopCode: 'UserInitiated', stoppedReason: reason });
       } else if (task.exitCode === undefined) {
         signalContainer(task.process, 'SIGTERM');
         task.killTimer = setTimeout(() => killGroup(task.process, 'SIGKILL'), this.#options.stopTimeoutMs ?? 2_000);
@@ -569,89 +390,8 @@ export class EcsTestEndpoint {
   }
 
   #describe(task: TestTask): Record<string, unknown> {
-    const definition = this.#options.taskDefinitions[task.family]!;
-    const containerName = definition.containerName ?? 'cairn-worker';
-    const containerStatus =
-      task.lastStatus === 'STOPPED' || task.lastStatus === 'DEPROVISIONING' ? 'STOPPED' : task.lastStatus === 'RUNNING' ? 'RUNNING' : 'PENDING';
-    const request = task.request;
-    return {
-      taskArn: task.taskArn,
-      clusterArn: task.clusterArn,
-      taskDefinitionArn: `arn:aws:ecs:${region}:${account}:task-definition/${task.family}:1`,
-      group: `family:${task.family}`,
-      lastStatus: task.lastStatus,
-      desiredStatus: task.desiredStatus,
-      launchType: request['capacityProviderStrategy'] === undefined ? 'FARGATE' : undefined,
-      capacityProviderName: (request['capacityProviderStrategy'] as { capacityProvider?: string }[] | undefined)?.[0]?.capacityProvider,
-      platformVersion: '1.4.0',
-      platformFamily: 'Linux',
-      cpu: '1024',
-      memory: '2048',
-      availabilityZone: `${region}a`,
-      startedBy: request['startedBy'],
-      overrides: { containerOverrides: [], inferenceAcceleratorOverrides: [], ...((request['overrides'] as object | undefined) ?? {}) },
-      createdAt: seconds(task.createdAt),
-      ...(task.startedAt !== undefined
-        ? { pullStartedAt: seconds(task.startedAt), pullStoppedAt: seconds(task.startedAt), startedAt: seconds(task.startedAt) }
-        : {}),
-      ...(task.stoppingAt !== undefined ? { stoppingAt: seconds(task.stoppingAt) } : {}),
-      ...(task.stoppedAt !== undefined ? { stoppedAt: seconds(task.stoppedAt), executionStoppedAt: seconds(task.stoppedAt) } : {}),
-      ...(task.lastStatus === 'STOPPED' ? { stopCode: task.stopCode, stoppedReason: task.stoppedReason } : {}),
-      containers: [
-        {
-          containerArn: `arn:aws:ecs:${region}:${account}:container/${task.taskArn.split('/').slice(1).join('/')}/${containerName}`,
-          taskArn: task.taskArn,
-          name: containerName,
-          lastStatus: containerStatus,
-          ...(task.exitCode !== undefined && containerStatus === 'STOPPED' ? { exitCode: task.exitCode } : {}),
-          ...(task.containerReason !== undefined ? { reason: task.containerReason } : {}),
-        },
-      ],
-      attachments: [],
-      version: 1,
-    };
+    return describeTask(task, this.#options.taskDefinitions[task.family]!);
   }
-}
-
-function accessDenied(operation: string): EcsError {
-  return new EcsError(
-    'AccessDeniedException',
-    `User: arn:aws:iam::${account}:user/cairn-test is not authorized to perform: ecs:${operation} because no identity-based policy allows the ecs:${operation} action`,
-  );
-}
-
-function killGroup(child: ChildProcess | undefined, signal: NodeJS.Signals): void {
-  if (child?.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
-  try {
-    process.kill(-child.pid, signal);
-  } catch {
-    // Gone already.
-  }
-}
-
-/**
- * Sends a signal to the container's own processes, as ECS sends StopTask's SIGTERM to the
- * container: not to the bwrap processes around them, whose death would take the container down at
- * once (--die-with-parent) instead of letting it end the attempt cleanly.
- */
-function signalContainer(child: ChildProcess | undefined, signal: NodeJS.Signals): void {
-  if (child?.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const afterName = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-      // Fields after the name: state, ppid, pgrp.
-      if (Number(afterName[2]) === child.pid && name !== 'bwrap') process.kill(Number(entry), signal);
-    } catch {
-      // Gone in between.
-    }
-  }
-}
-
-function signalNumber(signal: NodeJS.Signals | null): number {
-  return signal === 'SIGKILL' ? 9 : signal === 'SIGTERM' ? 15 : signal === 'SIGINT' ? 2 : 0;
 }
 
 /** JSON with sorted keys: two requests with the same parameters in another order are the same request. */

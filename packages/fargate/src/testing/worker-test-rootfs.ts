@@ -2,7 +2,7 @@ import { chmodSync, closeSync, existsSync, lstatSync, mkdirSync, mkdtempSync, op
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { TestTaskDefinition } from './ecs-endpoint.ts';
+import type { TestTaskDefinition } from './ecs-task.ts';
 
 /** The root filesystem `workerTestRootfs` makes, as a task definition, and how to remove it. */
 export interface WorkerTestRootfs {
