@@ -9,7 +9,7 @@ import type { ContainerSpec, PodSpec } from './pod-spec.ts';
 import type { PodRuntime } from './pod-status.ts';
 import { parseQuantity } from './quantity.ts';
 
-/** What `launchOf` makes of a container spec; the endpoint adds the image, hostname and cgroup. */
+/** What `launchOf` makes of a container spec; the kubelet adds the image, hostname and cgroup. */
 export type LaunchPlan = Omit<ContainerLaunch, 'image' | 'hostname' | 'cgroupName' | 'bwrap' | 'memoryCgroupRoot'>;
 
 /** Why the kubelet cannot create a container yet (`retry`: it tries again, as for a missing secret). */
