@@ -4,7 +4,7 @@
 // old content without it), and a damaged or foreign index is ignored. Date alone is faked where a
 // test needs its files older than the racy window, so the file system's own times stay real.
 import { createHash } from 'node:crypto';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import {
   chmodSync,
   cpSync,
@@ -24,12 +24,14 @@ import { basename, join } from 'node:path';
 import { Writable } from 'node:stream';
 import { afterEach, expect, test, vi } from 'vitest';
 import { prepareWorkspaceSnapshot } from './prepare-workspace-snapshot.ts';
+import { useProcessLauncher } from './process-launcher.ts';
 import { indexedWorkspaceLimit, readWorkspaceIndex, workspaceIndexFile, writeWorkspaceIndex } from './workspace-index.ts';
 import { writeWorkspaceSnapshot } from './write-workspace-snapshot.ts';
 
 const folders: string[] = [];
 afterEach(() => {
   vi.useRealTimers();
+  useProcessLauncher(undefined);
   for (const folder of folders.splice(0)) rmSync(folder, { recursive: true, force: true });
 });
 
@@ -264,6 +266,11 @@ test.each([
   ['a file renamed', (directory: string) => renameSync(join(directory, 'src', 'b.ts'), join(directory, 'src', 'c.ts'))],
   ['an ignore rule dropped (.gitignore)', (directory: string) => writeFileSync(join(directory, '.gitignore'), '')],
   ['an exclusion dropped (.git/info/exclude)', (directory: string) => writeFileSync(join(directory, '.git', 'info', 'exclude'), '')],
+  [
+    "an ignored file added to git's index (git add -f)",
+    (directory: string) => execFileSync('git', ['add', '-f', 'build/out.txt'], { cwd: directory, stdio: 'ignore' }),
+  ],
+  ['a .gitignore added in a subfolder', (directory: string) => writeFileSync(join(directory, 'src', '.gitignore'), 'a.ts\n')],
   ['an untracked file newly ignored', (directory: string) => writeFileSync(join(directory, '.git', 'info', 'exclude'), 'local.txt\nnotes.txt\n')],
   [
     'a symlink retargeted',
@@ -303,6 +310,59 @@ test.each([
   expect(after.digest).not.toBe(before.digest);
   expect(after.digest).toBe((await writeWorkspaceSnapshot(directory, hashingSink(), { history: 5 })).digest);
   expect(await prepareWorkspaceSnapshot(directory, options)).toMatchObject({ known: after, contentReads: 0 });
+});
+
+/** Runs every git through a launcher that records its arguments (and runs it for real). */
+function recordGitRuns(): string[][] {
+  const runs: string[][] = [];
+  useProcessLauncher({
+    launch: async ({ argv, cwd, env, input }) => {
+      runs.push(argv.filter((argument) => !argument.includes('=') && argument !== '-c'));
+      const ran = spawnSync(argv[0]!, argv.slice(1), { cwd, env, ...(input === undefined ? {} : { input }) });
+      return { exitCode: ran.status, signal: ran.signal, stdout: ran.stdout, stderr: ran.stderr };
+    },
+  });
+  return runs;
+}
+
+const listed = (runs: string[][]) => runs.some((argv) => argv.includes('ls-files'));
+
+test('while its witness holds, an unchanged repository is known without listing it (no git ls-files), and a change lists it again', async () => {
+  const { directory, indexFolder } = repositoryWorkspace();
+  ageFiles();
+  const options = { indexFolder, history: 5 };
+  const written = await (await prepareWorkspaceSnapshot(directory, options)).write(hashingSink());
+  const runs = recordGitRuns();
+  expect(await prepareWorkspaceSnapshot(directory, options)).toMatchObject({ known: written, contentReads: 0 });
+  expect(listed(runs)).toBe(false);
+  writeFileSync(join(directory, 'src', 'new.ts'), 'new\n');
+  expect((await prepareWorkspaceSnapshot(directory, options)).known).toBeUndefined();
+  expect(listed(runs)).toBe(true);
+});
+
+test("a witness taken within the racy window of its folders' last change is not trusted: the repository is listed again", async () => {
+  const { directory, indexFolder } = repositoryWorkspace();
+  const options = { indexFolder, history: 5 };
+  const written = await (await prepareWorkspaceSnapshot(directory, options)).write(hashingSink());
+  const runs = recordGitRuns();
+  expect((await prepareWorkspaceSnapshot(directory, options)).known).toEqual(written);
+  expect(listed(runs)).toBe(true);
+});
+
+test('a folder below the top of a repository is always listed (the .gitignore files above it are not watched)', async () => {
+  const { directory, indexFolder } = repositoryWorkspace();
+  ageFiles();
+  const options = { indexFolder, history: 0 };
+  const below = join(directory, 'src');
+  writeFileSync(join(below, 'draft.ts'), 'untracked\n');
+  const written = await (await prepareWorkspaceSnapshot(below, options)).write(hashingSink());
+  const runs = recordGitRuns();
+  expect((await prepareWorkspaceSnapshot(below, options)).known).toEqual(written);
+  expect(listed(runs)).toBe(true);
+  writeFileSync(join(directory, '.gitignore'), 'build/\nsrc/draft.ts\n');
+  const changed = await prepareWorkspaceSnapshot(below, options);
+  expect(changed.known).toBeUndefined();
+  expect((await changed.write(hashingSink())).digest).toBe(await freshDigest(below));
 });
 
 test('an index of the former format (JSON) is ignored and removed when its successor is written', async () => {

@@ -4,7 +4,8 @@ import { readFile, readlink, realpath } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
 import { isIndexedClean } from './indexed-content.ts';
 import { WorkspaceContentKey } from './workspace-content-key.ts';
-import { gitWorkTreeFacts, workspaceHistoryCut, type WorkspaceHistoryCut } from './workspace-history.ts';
+import { listingWitnessHolds, takeListingWitness, type ListingGitFiles, type ListingWitness } from './listing-witness.ts';
+import { gitWorkTreeFacts, workspaceHistoryCut, type GitWorkTreeFacts, type WorkspaceHistoryCut } from './workspace-history.ts';
 import {
   defaultWorkspaceIndexFolder,
   indexedSnapshotLimit,
@@ -65,13 +66,19 @@ export async function prepareWorkspaceSnapshot(
 ): Promise<PreparedWorkspaceSnapshot> {
   const history = options.history ?? 0;
   await assertWorkspaceDirectory(directory);
-  // With history, one git answers both the listing's question and the history's.
-  const facts = history > 0 ? await gitWorkTreeFacts(directory, true) : undefined;
-  const paths = await listWorkspacePaths(directory, facts?.insideWorkTree);
+  // One git answers both the listing's question and the history's, and says where the
+  // repository's files the listing depends on are.
+  const facts = await gitWorkTreeFacts(directory, true);
   const indexFolder = options.indexFolder ?? defaultWorkspaceIndexFolder();
   const realDirectory = await realpath(directory);
   const file = indexFolder === false ? undefined : workspaceIndexFile(indexFolder, realDirectory);
   const index = file === undefined ? undefined : await readWorkspaceIndex(file, realDirectory);
+  const gitFiles = file === undefined ? undefined : await witnessedGitFiles(facts, realDirectory);
+  // The index's paths are the listing while its witness holds (nothing the listing depends on
+  // changed): no `git ls-files`. Otherwise a witness is taken, then the listing.
+  const witnessHeld = gitFiles !== undefined && index?.witness !== undefined && listingWitnessHolds(index.witness);
+  const witness = witnessHeld ? index!.witness : gitFiles === undefined ? undefined : takeListingWitness(realDirectory, gitFiles);
+  const paths = witnessHeld ? index!.paths : await listWorkspacePaths(directory, facts?.insideWorkTree);
   let known: IndexedSnapshot | undefined;
   let contentReads = 0;
   if (file !== undefined && index !== undefined && index.snapshots.length > 0) {
@@ -81,23 +88,46 @@ export async function prepareWorkspaceSnapshot(
       const key = WorkspaceContentKey.withHistory(compared.membersKey, await workspaceHistoryCut(directory, history, facts));
       known = index.snapshots.find((snapshot) => snapshot.key === key);
       // Members read again and found as indexed (touched, or aged past the racy window) are
-      // indexed anew, so the next snapshot need not read them (see compareWithIndex).
-      if (known !== undefined && compared.columns !== undefined)
+      // indexed anew, so the next snapshot need not read them (see compareWithIndex); a witness
+      // taken anew is kept, so the next snapshot need not list.
+      if (known !== undefined && (compared.columns !== undefined || (!witnessHeld && witness !== undefined))) {
+        const columns = compared.columns ?? index;
         await writeWorkspaceIndex(file, {
           directory: realDirectory,
-          startedAtMs: compared.startedAtMs,
+          startedAtMs: compared.columns === undefined ? index.startedAtMs : compared.startedAtMs,
           membersKey: compared.membersKey,
           snapshots: index.snapshots,
-          ...compared.columns,
+          witness: columns.paths.length === paths.length ? witness : undefined,
+          paths: columns.paths,
+          sizes: columns.sizes,
+          mtimesMs: columns.mtimesMs,
+          ctimesMs: columns.ctimesMs,
+          inodes: columns.inodes,
+          modes: columns.modes,
+          contents: columns.contents,
         });
+      }
     }
   }
   return {
     known: known === undefined ? undefined : { digest: known.digest, bytes: known.bytes, entries: known.entries },
     contentReads,
     write: (destination) =>
-      writeIndexed(directory, destination, options, paths, file === undefined ? undefined : { file, directory: realDirectory, previous: index }),
+      writeIndexed(directory, destination, options, paths, file === undefined ? undefined : { file, directory: realDirectory, previous: index, witness }),
   };
+}
+
+/**
+ * The repository files a witness of the listing watches, or undefined when none can be kept:
+ * outside a work tree (the listing is a walk), or in a folder below its top (whose listing also
+ * depends on the `.gitignore` files above it).
+ */
+async function witnessedGitFiles(facts: GitWorkTreeFacts | undefined, realDirectory: string): Promise<ListingGitFiles | undefined> {
+  if (facts?.insideWorkTree !== true || facts.top === undefined) return undefined;
+  const { indexFile, excludeFile, configFile } = facts;
+  if (indexFile === undefined || excludeFile === undefined || configFile === undefined) return undefined;
+  const top = await realpath(facts.top).catch(() => undefined);
+  return top === realDirectory ? { index: indexFile, exclude: excludeFile, config: configFile } : undefined;
 }
 
 interface Comparison {
@@ -212,7 +242,9 @@ async function writeIndexed(
   destination: Writable,
   options: WorkspaceSnapshotOptions,
   paths: readonly string[],
-  indexing: { readonly file: string; readonly directory: string; readonly previous: WorkspaceIndex | undefined } | undefined,
+  indexing:
+    | { readonly file: string; readonly directory: string; readonly previous: WorkspaceIndex | undefined; readonly witness: ListingWitness | undefined }
+    | undefined,
 ): Promise<WrittenWorkspaceSnapshot> {
   if (indexing === undefined) return writeListedWorkspaceSnapshot(directory, destination, options, undefined);
   // Before the first member is looked up: the racy-clean rule is safe only measured from here.
@@ -251,6 +283,8 @@ async function writeIndexed(
     startedAtMs,
     membersKey,
     snapshots: [...remembered, ...kept].slice(0, indexedSnapshotLimit),
+    // A member left out (gone, or a folder) leaves the index's paths short of the listing the witness vouches for.
+    witness: columns.paths.length === paths.length ? indexing.witness : undefined,
     ...columns,
   });
   return written;

@@ -91,6 +91,10 @@ export interface GitWorkTreeFacts {
   readonly top: string | undefined;
   /** Where the repository's `shallow` file is (or would be). */
   readonly shallowFile: string | undefined;
+  /** Where its index, `info/exclude` and config are (or would be): what its listing depends on beside the work tree (ListingWitness). */
+  readonly indexFile: string | undefined;
+  readonly excludeFile: string | undefined;
+  readonly configFile: string | undefined;
 }
 
 /**
@@ -100,13 +104,18 @@ export interface GitWorkTreeFacts {
  * a caller then asks what it needs on its own.
  */
 export async function gitWorkTreeFacts(directory: string, withInsideWorkTree: boolean): Promise<GitWorkTreeFacts | undefined> {
-  const asked = ['--show-object-format', '--show-toplevel', '--path-format=absolute', '--git-path', 'shallow'];
+  const asked = [
+    '--show-object-format',
+    '--show-toplevel',
+    '--path-format=absolute',
+    ...['shallow', 'index', 'info/exclude', 'config'].flatMap((name) => ['--git-path', name]),
+  ];
   const answer = await runGit({ cwd: directory }, ['rev-parse', ...(withInsideWorkTree ? ['--is-inside-work-tree'] : []), ...asked]);
   if (answer.exitCode !== 0) return undefined;
   const lines = answer.stdout.toString().trim().split('\n');
   const inside = withInsideWorkTree ? lines.shift() : undefined;
-  const [objectFormat, top, shallowFile] = lines;
-  return { insideWorkTree: inside === undefined ? undefined : inside === 'true', objectFormat, top, shallowFile };
+  const [objectFormat, top, shallowFile, indexFile, excludeFile, configFile] = lines;
+  return { insideWorkTree: inside === undefined ? undefined : inside === 'true', objectFormat, top, shallowFile, indexFile, excludeFile, configFile };
 }
 
 /** Packs the commits of `cut` into a temporary file (see collectWorkspaceHistory). */

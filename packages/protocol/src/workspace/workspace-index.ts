@@ -3,6 +3,7 @@ import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/p
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { Digest } from '@cairn/core';
+import { isListingWitness, type ListingWitness } from './listing-witness.ts';
 
 /** A snapshot written from members whose content key (WorkspaceContentKey) was `key`. */
 export interface IndexedSnapshot {
@@ -37,6 +38,8 @@ export interface WorkspaceIndex {
   readonly contents: readonly string[];
   /** The latest snapshots first (a few: one per history depth a user alternates between). */
   readonly snapshots: readonly IndexedSnapshot[];
+  /** What the listing of exactly these paths depended on, when it can be watched (ListingWitness). */
+  readonly witness?: ListingWitness | undefined;
 }
 
 /** An index as read from its file: `paths` and `contents` are split from their text when first asked for. */
@@ -74,6 +77,7 @@ interface IndexHeader {
   readonly startedAtMs: number;
   readonly membersKey: string;
   readonly snapshots: readonly IndexedSnapshot[];
+  readonly witness?: ListingWitness | undefined;
   readonly count: number;
   readonly pathsBytes: number;
   readonly contentsBytes: number;
@@ -124,6 +128,7 @@ export async function readWorkspaceIndex(file: string, directory: string): Promi
     startedAtMs: header.startedAtMs,
     membersKey: header.membersKey,
     snapshots: header.snapshots.slice(0, indexedSnapshotLimit),
+    witness: header.witness,
     sizes: column(0),
     mtimesMs: column(1),
     ctimesMs: column(2),
@@ -149,8 +154,17 @@ export async function writeWorkspaceIndex(file: string, index: WorkspaceIndex): 
   const count = index.paths.length;
   const pathsText = Buffer.from(joinColumn(index.paths));
   const contentsText = Buffer.from(joinColumn(index.contents));
-  const { directory, startedAtMs, membersKey, snapshots } = index;
-  const header: IndexHeader = { directory, startedAtMs, membersKey, snapshots, count, pathsBytes: pathsText.length, contentsBytes: contentsText.length };
+  const { directory, startedAtMs, membersKey, snapshots, witness } = index;
+  const header: IndexHeader = {
+    directory,
+    startedAtMs,
+    membersKey,
+    snapshots,
+    witness,
+    count,
+    pathsBytes: pathsText.length,
+    contentsBytes: contentsText.length,
+  };
   const headerText = Buffer.from(JSON.stringify(header));
   const numbers = new Float64Array(numericColumns.length * count);
   numericColumns.forEach((name, position) => numbers.set(index[name], position * count));
@@ -246,6 +260,7 @@ function isHeader(value: unknown): value is IndexHeader {
     typeof header['membersKey'] === 'string' &&
     Array.isArray(header['snapshots']) &&
     header['snapshots'].every(isIndexedSnapshot) &&
+    (header['witness'] === undefined || isListingWitness(header['witness'])) &&
     isByteCount(header['count']) &&
     isByteCount(header['pathsBytes']) &&
     isByteCount(header['contentsBytes'])
@@ -281,7 +296,7 @@ function splitColumn(text: string): string[] {
 
 /** Whether `paths` are the index's paths, in its order: one comparison of two strings, not one per member. */
 export function listsIndexedPaths(index: StoredWorkspaceIndex, paths: readonly string[]): boolean {
-  return paths.length === index.sizes.length && joinColumn(paths) === index.pathsText;
+  return paths === index.paths || (paths.length === index.sizes.length && joinColumn(paths) === index.pathsText);
 }
 
 function nulCount(text: string): number {
