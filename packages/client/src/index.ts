@@ -4,31 +4,11 @@ export { cairnClientSettingsSchema } from './cairn-client-settings.ts';
 export { CairnError, errorCodes, isCairnError } from '@cairn/protocol/errors';
 export type { CairnErrorCode } from '@cairn/protocol/errors';
 export type { CairnClientSettings } from './cairn-client-settings.ts';
-export type {
-  AttemptEnvironmentView,
-  AttemptView,
-  AuditEntryFilters,
-  GraphEdgeView,
-  GraphGroupView,
-  GraphNodeView,
-  GrowthReason,
-  ItemApprovalView,
-  ItemView,
-  ItemDeliveryView,
-  ItemCandidatesView,
-  ModelSpendView,
-  RunListFilters,
-  RunGraphPageView,
-  RunGraphView,
-  RunPageView,
-  RunnerView,
-  RunTemplateView,
-  RunTrajectoriesView,
-  RunView,
-  TokenView,
-  WebhookDeliveryView,
-  WebhookView,
-} from './cairn-http-client.ts';
+export type { AuditEntryFilters } from './audit-entries.ts';
+export type { GraphEdgeView, GraphGroupView, GraphNodeView, GrowthReason, RunGraphPageView, RunGraphView, RunTrajectoriesView } from './graph-views.ts';
+export type { AttemptEnvironmentView, AttemptView, ItemApprovalView, ItemCandidatesView, ItemDeliveryView, ItemView } from './item-views.ts';
+export type { RunnerView, TokenView, WebhookDeliveryView, WebhookView } from './operator-views.ts';
+export type { ModelSpendView, RunListFilters, RunPageView, RunTemplateView, RunView } from './run-views.ts';
 // The log lines client.logs() yields are the server's wire type, from @cairn/core.
 export type { ItemLogEnd, ItemLogLine } from '@cairn/core';
 export const VERSION = '0.1.0';
