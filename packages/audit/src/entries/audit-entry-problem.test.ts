@@ -72,3 +72,14 @@ test('agrees with auditEntrySchema on 5,000 valid and mutated entries', () => {
     { numRuns: 5_000 },
   );
 });
+
+test('a member only inherited is no member of actor or entity, however for…in lists the names', () => {
+  // for…in lists an inherited enumerable name after the own ones; the check must not take it for one.
+  const actor = Object.assign(Object.create({ via: 'http' }) as Record<string, unknown>, { id: 'tok_1', kind: 'token' });
+  const entry = { ...valid, actor };
+  expect(auditEntryProblem(entry)).toBe('.actor: must be { kind, id, via }');
+  // An entry whose own names are all fields, with an unknown one inherited, is judged on its own names.
+  const inherited = Object.assign(Object.create({ extra: 1 }) as Record<string, unknown>, valid);
+  expect(auditEntryProblem(inherited)).toBe(undefined);
+  expect(auditEntryProblem({ ...valid, extra: 1 })).toBe('.extra: is not a field of an audit entry');
+});
