@@ -1,6 +1,7 @@
 import { S3Client } from '@aws-sdk/client-s3';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { z } from 'zod';
+import { s3SdkLogger } from './s3-sdk-logger.ts';
 
 /**
  * Where a seam of this package keeps its objects and how it reaches them: one bucket and a key
@@ -53,6 +54,8 @@ export function s3ClientFor(settings: S3LocationSettings): S3Client {
     ...(settings.endpoint ? { endpoint: settings.endpoint } : {}),
     forcePathStyle: settings.forcePathStyle,
     maxAttempts: 1,
+    // No log record built per request only to be dropped (see s3SdkLogger).
+    logger: s3SdkLogger,
     // `socketTimeout` is the wait for data in either direction (a stalled answer, a stalled body).
     // Not `requestTimeout`: it bounds a whole request, upload included (a large PUT on a slow link
     // would fail), and this SDK only logs a warning when it passes unless told to throw.
