@@ -39,12 +39,14 @@ const quietly = { throwIfNoEntry: false } as const;
 const unwatchedConfiguration = /excludesfile|include|worktreeconfig/i;
 
 /**
- * The witness of `directory`'s listing as it is now, or undefined when none can vouch for it:
- * more than witnessedFolderLimit folders, a `.gitignore` or repository file that is not a plain
- * file (a symlink's target may change under it), or a configuration naming other files. Take it
- * before listing: a change after it then either shows in the witness or in the listing.
+ * The witness of `directory`'s listing as it is now; `refused` when none can vouch for it (more
+ * than witnessedFolderLimit folders, a `.gitignore` or repository file that is not a plain file:
+ * a symlink's target may change under it, or a configuration naming other files); undefined
+ * when it could not be taken this time (a folder removed or unreadable while walked). Take it
+ * before listing: a change after it then either shows in the witness or in the listing. The
+ * repository's files come first: a refusal for them costs no walk.
  */
-export function takeListingWitness(directory: string, git: ListingGitFiles | undefined): ListingWitness | undefined {
+export function takeListingWitness(directory: string, git: ListingGitFiles | undefined): KeptListingWitness | undefined {
   const startedAtMs = Date.now();
   const paths: string[] = [];
   const stats: number[] = [];
@@ -52,9 +54,23 @@ export function takeListingWitness(directory: string, git: ListingGitFiles | und
     paths.push(path);
     stats.push(...(found === undefined ? absent : [found.size, found.mtimeMs, found.ctimeMs, found.ino, found.mode]));
   };
+  if (git !== undefined) {
+    for (const file of [git.index, git.exclude, git.config]) {
+      const found = lstatSync(file, quietly);
+      if (found !== undefined && !found.isFile()) return 'refused';
+      record(file, found);
+    }
+    let configuration: string;
+    try {
+      configuration = readFileSync(git.config, 'utf8');
+    } catch {
+      return undefined;
+    }
+    if (unwatchedConfiguration.test(configuration)) return 'refused';
+  }
   const folders = [directory];
   for (let next = 0; next < folders.length; next++) {
-    if (folders.length > witnessedFolderLimit) return undefined;
+    if (folders.length > witnessedFolderLimit) return 'refused';
     const folder = folders[next]!;
     const found = lstatSync(folder, quietly);
     if (found === undefined || !found.isDirectory()) return undefined;
@@ -66,29 +82,19 @@ export function takeListingWitness(directory: string, git: ListingGitFiles | und
       return undefined;
     }
     for (const child of children) {
-      // Git metadata is never listed, and changes in it that matter are the repository's files below.
-      if (child.name === '.git') continue;
+      // Git metadata is never listed; what in it matters is the repository's files (recorded
+      // above) and, for a repository nested below, whether it is one (its `.git` changes).
+      if (child.name === '.git') {
+        if (folder !== directory) record(`${folder}/.git`, lstatSync(`${folder}/.git`, quietly));
+        continue;
+      }
       if (child.isDirectory()) folders.push(`${folder}/${child.name}`);
       else if (child.name === '.gitignore') {
         const ignore = lstatSync(`${folder}/${child.name}`, quietly);
-        if (ignore !== undefined && !ignore.isFile()) return undefined;
+        if (ignore !== undefined && !ignore.isFile()) return 'refused';
         record(`${folder}/${child.name}`, ignore);
       }
     }
-  }
-  if (git !== undefined) {
-    for (const file of [git.index, git.exclude, git.config]) {
-      const found = lstatSync(file, quietly);
-      if (found !== undefined && !found.isFile()) return undefined;
-      record(file, found);
-    }
-    let configuration: string;
-    try {
-      configuration = readFileSync(git.config, 'utf8');
-    } catch {
-      return undefined;
-    }
-    if (unwatchedConfiguration.test(configuration)) return undefined;
   }
   return { startedAtMs, paths, stats };
 }
@@ -120,8 +126,18 @@ export function listingWitnessHolds(witness: ListingWitness): boolean {
   return true;
 }
 
-/** Whether `value` (parsed from an index) has a witness's shape. */
-export function isListingWitness(value: unknown): value is ListingWitness {
+/**
+ * What an index keeps of its listing: a witness, or `refused` when none could be taken (then none
+ * is tried again for that workspace: the walk would only be repeated to be thrown away).
+ */
+export type KeptListingWitness = ListingWitness | 'refused';
+
+/** Whether `value` (parsed from an index) is a witness or a refusal. */
+export function isKeptListingWitness(value: unknown): value is KeptListingWitness {
+  return value === 'refused' || isListingWitness(value);
+}
+
+function isListingWitness(value: unknown): value is ListingWitness {
   if (typeof value !== 'object' || value === null) return false;
   const witness = value as Record<string, unknown>;
   const { paths, stats } = witness;

@@ -365,6 +365,37 @@ test('a folder below the top of a repository is always listed (the .gitignore fi
   expect((await changed.write(hashingSink())).digest).toBe(await freshDigest(below));
 });
 
+test('a repository whose config names an excludes file is listed every time, and a rule added there is noticed', async () => {
+  const { directory, indexFolder } = repositoryWorkspace();
+  const excludes = join(temporaryFolder(), 'excludes');
+  writeFileSync(excludes, '');
+  execFileSync('git', ['config', 'core.excludesFile', excludes], { cwd: directory });
+  ageFiles();
+  const options = { indexFolder, history: 5 };
+  const written = await (await prepareWorkspaceSnapshot(directory, options)).write(hashingSink());
+  const runs = recordGitRuns();
+  expect(await prepareWorkspaceSnapshot(directory, options)).toMatchObject({ known: written, contentReads: 0 });
+  expect(listed(runs)).toBe(true);
+  writeFileSync(excludes, 'notes.txt\n');
+  const changed = await prepareWorkspaceSnapshot(directory, options);
+  expect(changed.known).toBeUndefined();
+  expect((await changed.write(hashingSink())).digest).toBe((await writeWorkspaceSnapshot(directory, hashingSink(), { history: 5 })).digest);
+});
+
+test('a folder nested in the workspace is noticed when it becomes a repository (its .git fills in)', async () => {
+  const { directory, indexFolder } = repositoryWorkspace();
+  mkdirSync(join(directory, 'vendor', 'lib', '.git'), { recursive: true });
+  writeFileSync(join(directory, 'vendor', 'lib', 'code.ts'), 'vendored\n');
+  ageFiles();
+  const options = { indexFolder, history: 5 };
+  const before = await (await prepareWorkspaceSnapshot(directory, options)).write(hashingSink());
+  expect((await prepareWorkspaceSnapshot(directory, options)).known).toEqual(before);
+  execFileSync('git', ['init', '-q'], { cwd: join(directory, 'vendor', 'lib') });
+  // git now lists the nested repository as one entry, `vendor/lib/`, which a snapshot refuses, as a fresh one does.
+  await expect(prepareWorkspaceSnapshot(directory, options)).rejects.toMatchObject({ code: 'CAIRN_PAYLOAD_INVALID', path: 'vendor/lib/' });
+  await expect(writeWorkspaceSnapshot(directory, hashingSink(), { history: 5 })).rejects.toMatchObject({ code: 'CAIRN_PAYLOAD_INVALID' });
+});
+
 test('an index of the former format (JSON) is ignored and removed when its successor is written', async () => {
   const { directory, indexFolder } = workspace();
   const former = workspaceIndexFile(indexFolder, directory).replace(/\.index$/, '.json');

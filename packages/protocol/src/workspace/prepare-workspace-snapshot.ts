@@ -4,7 +4,7 @@ import { readFile, readlink, realpath } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
 import { isIndexedClean } from './indexed-content.ts';
 import { WorkspaceContentKey } from './workspace-content-key.ts';
-import { listingWitnessHolds, takeListingWitness, type ListingGitFiles, type ListingWitness } from './listing-witness.ts';
+import { listingWitnessHolds, takeListingWitness, type KeptListingWitness, type ListingGitFiles } from './listing-witness.ts';
 import { gitWorkTreeFacts, workspaceHistoryCut, type GitWorkTreeFacts, type WorkspaceHistoryCut } from './workspace-history.ts';
 import {
   defaultWorkspaceIndexFolder,
@@ -76,8 +76,10 @@ export async function prepareWorkspaceSnapshot(
   const gitFiles = file === undefined ? undefined : await witnessedGitFiles(facts, realDirectory);
   // The index's paths are the listing while its witness holds (nothing the listing depends on
   // changed): no `git ls-files`. Otherwise a witness is taken, then the listing.
-  const witnessHeld = gitFiles !== undefined && index?.witness !== undefined && listingWitnessHolds(index.witness);
-  const witness = witnessHeld ? index!.witness : gitFiles === undefined ? undefined : takeListingWitness(realDirectory, gitFiles);
+  const previous = index?.witness;
+  const witnessHeld = gitFiles !== undefined && typeof previous === 'object' && listingWitnessHolds(previous);
+  const witness: KeptListingWitness | undefined =
+    witnessHeld || previous === 'refused' ? previous : gitFiles === undefined ? undefined : takeListingWitness(realDirectory, gitFiles);
   const paths = witnessHeld ? index!.paths : await listWorkspacePaths(directory, facts?.insideWorkTree);
   let known: IndexedSnapshot | undefined;
   let contentReads = 0;
@@ -90,14 +92,14 @@ export async function prepareWorkspaceSnapshot(
       // Members read again and found as indexed (touched, or aged past the racy window) are
       // indexed anew, so the next snapshot need not read them (see compareWithIndex); a witness
       // taken anew is kept, so the next snapshot need not list.
-      if (known !== undefined && (compared.columns !== undefined || (!witnessHeld && witness !== undefined))) {
+      if (known !== undefined && (compared.columns !== undefined || witness !== previous)) {
         const columns = compared.columns ?? index;
         await writeWorkspaceIndex(file, {
           directory: realDirectory,
           startedAtMs: compared.columns === undefined ? index.startedAtMs : compared.startedAtMs,
           membersKey: compared.membersKey,
           snapshots: index.snapshots,
-          witness: columns.paths.length === paths.length ? witness : undefined,
+          witness: keptWitness(witness, columns.paths, paths),
           paths: columns.paths,
           sizes: columns.sizes,
           mtimesMs: columns.mtimesMs,
@@ -115,6 +117,11 @@ export async function prepareWorkspaceSnapshot(
     write: (destination) =>
       writeIndexed(directory, destination, options, paths, file === undefined ? undefined : { file, directory: realDirectory, previous: index, witness }),
   };
+}
+
+/** The witness to keep with indexed `members` of `listed`: none when a member was left out (gone, or a folder), as the witness vouches for the whole listing. */
+function keptWitness(witness: KeptListingWitness | undefined, members: readonly string[], listed: readonly string[]): KeptListingWitness | undefined {
+  return witness === 'refused' || members.length === listed.length ? witness : undefined;
 }
 
 /**
@@ -243,7 +250,7 @@ async function writeIndexed(
   options: WorkspaceSnapshotOptions,
   paths: readonly string[],
   indexing:
-    | { readonly file: string; readonly directory: string; readonly previous: WorkspaceIndex | undefined; readonly witness: ListingWitness | undefined }
+    | { readonly file: string; readonly directory: string; readonly previous: WorkspaceIndex | undefined; readonly witness: KeptListingWitness | undefined }
     | undefined,
 ): Promise<WrittenWorkspaceSnapshot> {
   if (indexing === undefined) return writeListedWorkspaceSnapshot(directory, destination, options, undefined);
@@ -283,8 +290,7 @@ async function writeIndexed(
     startedAtMs,
     membersKey,
     snapshots: [...remembered, ...kept].slice(0, indexedSnapshotLimit),
-    // A member left out (gone, or a folder) leaves the index's paths short of the listing the witness vouches for.
-    witness: columns.paths.length === paths.length ? indexing.witness : undefined,
+    witness: keptWitness(indexing.witness, columns.paths, paths),
     ...columns,
   });
   return written;

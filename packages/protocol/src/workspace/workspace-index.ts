@@ -3,7 +3,7 @@ import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/p
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { Digest } from '@cairn/core';
-import { isListingWitness, type ListingWitness } from './listing-witness.ts';
+import { isKeptListingWitness, type KeptListingWitness } from './listing-witness.ts';
 
 /** A snapshot written from members whose content key (WorkspaceContentKey) was `key`. */
 export interface IndexedSnapshot {
@@ -38,8 +38,8 @@ export interface WorkspaceIndex {
   readonly contents: readonly string[];
   /** The latest snapshots first (a few: one per history depth a user alternates between). */
   readonly snapshots: readonly IndexedSnapshot[];
-  /** What the listing of exactly these paths depended on, when it can be watched (ListingWitness). */
-  readonly witness?: ListingWitness | undefined;
+  /** What the listing of exactly these paths depended on (ListingWitness), or `refused` when it cannot be watched. */
+  readonly witness?: KeptListingWitness | undefined;
 }
 
 /** An index as read from its file: `paths` and `contents` are split from their text when first asked for. */
@@ -77,7 +77,7 @@ interface IndexHeader {
   readonly startedAtMs: number;
   readonly membersKey: string;
   readonly snapshots: readonly IndexedSnapshot[];
-  readonly witness?: ListingWitness | undefined;
+  readonly witness?: KeptListingWitness | undefined;
   readonly count: number;
   readonly pathsBytes: number;
   readonly contentsBytes: number;
@@ -260,7 +260,7 @@ function isHeader(value: unknown): value is IndexHeader {
     typeof header['membersKey'] === 'string' &&
     Array.isArray(header['snapshots']) &&
     header['snapshots'].every(isIndexedSnapshot) &&
-    (header['witness'] === undefined || isListingWitness(header['witness'])) &&
+    (header['witness'] === undefined || isKeptListingWitness(header['witness'])) &&
     isByteCount(header['count']) &&
     isByteCount(header['pathsBytes']) &&
     isByteCount(header['contentsBytes'])
