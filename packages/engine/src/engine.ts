@@ -152,6 +152,7 @@ export class Engine {
       now,
       commit,
       refusals,
+      pendingModelCalls: this.#modelCalls.pending,
       ...(this.#secrets ? { secrets: this.#secrets } : {}),
       ...(parsed.gateway ? { gateway: parsed.gateway } : {}),
       ...(parsed.attemptTraceContext ? { attemptTraceContext: parsed.attemptTraceContext } : {}),
@@ -221,17 +222,14 @@ export class Engine {
   }
 
   /**
-   * Audits one model call of a live attempt as a `model.called` entry of its run, at once (in
-   * memory, in order; durable with the next group commit): the gateway records a call before the
-   * agent gets the end of its answer, so the entry precedes the attempt's end. Throws
-   * CAIRN_MODEL_NOT_ALLOWED when the attempt is not live. `stored`: the call's bodies being made
-   * durable in storage (put without a flush of their own before the call): no commit makes the
-   * entry durable before they are, and their failure breaks the commit (see `GroupCommit.hold`).
+   * Audits one model call of a live attempt as a `model.called` entry of its run (durable with the
+   * next group commit); throws CAIRN_MODEL_NOT_ALLOWED when the attempt is not live. Without
+   * `stored` the entry is written at once; with it (the call's bodies being made durable in
+   * storage), only once they are (ADR 0059): see `ModelCallRecorder.recordOnceStored`.
    */
-  recordModelCall(call: ModelCall, stored?: Promise<unknown>): AuditEntry {
-    // Held before the entry is written, so that no commit beginning after the write carries it alone.
-    if (stored !== undefined && this.#modelCalls.liveAttempt(call.executionId) !== undefined) this.#commit.hold?.(stored);
-    return this.#writing(() => this.#modelCalls.record(call));
+  recordModelCall(call: ModelCall, stored?: Promise<unknown>): Promise<AuditEntry> {
+    if (stored === undefined) return Promise.resolve(this.#writing(() => this.#modelCalls.record(call)));
+    return this.#modelCalls.recordOnceStored(call, stored, (record) => this.#writing(record), this.#commit.hold);
   }
 
   /**
@@ -456,6 +454,8 @@ export class Engine {
   /** Stops and closes the database (when the engine opened it). */
   async close(): Promise<void> {
     await this.stop();
+    // Model calls answered before the close are recorded once their bodies are durable (a flush each).
+    await this.#modelCalls.pending.all();
     await this.#closeCommit();
     if (typeof this.#settings.database === 'string') this.#database.close();
   }

@@ -191,16 +191,17 @@ export class AttemptRecorder {
 
   /** Records an attempt that ended, with what its worker reported, in a transaction of its own. */
   async recordEnd(attempt: AttemptRecord, status: ExecutionStatus): Promise<void> {
-    this.#recordInTransaction(
-      attempt,
-      status,
-      await readResult(
+    const [read] = await Promise.all([
+      readResult(
         this.#settings.storage,
         attempt,
         outputWanted(this.#runs, attempt.runId, attempt.itemId),
         judgeStdoutWanted(this.#runs, attempt.runId, attempt.itemId, attempt.attempt),
       ),
-    );
+      // Its model calls' entries, waiting for their bodies' flush, come before its end (ADR 0059).
+      this.#settings.pendingModelCalls?.settled([attempt.executionId]),
+    ]);
+    this.#recordInTransaction(attempt, status, read);
   }
 
   /**
@@ -208,16 +209,20 @@ export class AttemptRecorder {
    * transaction: on any failure nothing of it is written (`PushedExits` keeps them for a retry).
    */
   async recordEnds(exits: readonly PushedExit[]): Promise<void> {
-    const reads = await Promise.all(
-      exits.map(({ attempt }) =>
-        readResult(
-          this.#settings.storage,
-          attempt,
-          outputWanted(this.#runs, attempt.runId, attempt.itemId),
-          judgeStdoutWanted(this.#runs, attempt.runId, attempt.itemId, attempt.attempt),
+    const [reads] = await Promise.all([
+      Promise.all(
+        exits.map(({ attempt }) =>
+          readResult(
+            this.#settings.storage,
+            attempt,
+            outputWanted(this.#runs, attempt.runId, attempt.itemId),
+            judgeStdoutWanted(this.#runs, attempt.runId, attempt.itemId, attempt.attempt),
+          ),
         ),
       ),
-    );
+      // Their model calls' entries, waiting for their bodies' flush, come before their ends (ADR 0059).
+      this.#settings.pendingModelCalls?.settled(exits.map(({ attempt }) => attempt.executionId)),
+    ]);
     // No savepoint per exit: one that fails aborts the whole batch anyway.
     this.#settings.workingCopy.transaction(() => {
       exits.forEach(({ attempt, status }, index) => this.recordCompletion(attempt, status, reads[index]));

@@ -5,6 +5,7 @@ import type { EngineObserver } from '../engine-observer.ts';
 import type { AttemptGatewayIssuer } from './attempt-gateway.ts';
 import type { AttemptTraceContext } from './attempt-trace-context.ts';
 import type { GatewayRefusals } from './gateway-refusals.ts';
+import type { PendingModelCalls } from './pending-model-calls.ts';
 import type { SecretStore } from '../secrets/secret-store.ts';
 import type { RunStateMachine } from '../state/run-state-machine.ts';
 import type { GroupCommit } from '../store/group-commit.ts';
@@ -37,6 +38,8 @@ export interface DispatcherSettings {
   readonly attemptTraceContext?: AttemptTraceContext;
   /** The model calls the gateway refused, by attempt: a failed attempt's failure says so first. */
   readonly refusals?: GatewayRefusals;
+  /** Model calls whose entries wait for their bodies (ADR 0059): an attempt's reported end waits for its own. */
+  readonly pendingModelCalls?: PendingModelCalls;
   /** Makes what was written durable before a task is started or stopped (ADR 0023). */
   readonly commit?: GroupCommit;
   /** What exists on this server, as submits are checked against it: a planner's fragment is checked so too. */

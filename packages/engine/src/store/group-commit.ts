@@ -9,11 +9,11 @@
  */
 export type GroupCommit = (() => Promise<void>) & {
   /**
-   * Holds every commit that begins from now on until `durable` settles: what the caller is about
-   * to write names something kept outside the state store (a model call's bodies in storage) that
-   * must be durable first, so that no commit makes the one durable without the other. A rejection
-   * breaks the commit for good, with that error, as a failed flush does. Absent where a commit
-   * makes nothing durable (a database in memory).
+   * Holds every commit that begins from now on until `durable` settles: the caller writes, once
+   * it settles, what a commit asked for meanwhile must carry (a model call's entry, written only
+   * once its bodies are durable in storage, ADR 0059). A rejection breaks the commit for good, with
+   * that error, as a failed flush does. Absent where a commit makes nothing durable (a database in
+   * memory).
    */
   readonly hold?: (durable: Promise<unknown>) => void;
 };

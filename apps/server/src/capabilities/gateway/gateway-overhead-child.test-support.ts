@@ -42,7 +42,7 @@ async function measure(): Promise<GatewayOverhead> {
     recordModelCall: (call, stored) => {
       recordedCalls.push(call);
       if (stored !== undefined) flushes.push(stored);
-      return { seq: recordedCalls.length, action: 'model.called', outcome: call.outcome, data: { ...call } } as never;
+      return Promise.resolve({ seq: recordedCalls.length, action: 'model.called', outcome: call.outcome, data: { ...call } } as never);
     },
     revealSecret: async () => 'sk-bench',
     modelCalls: async function* () {},

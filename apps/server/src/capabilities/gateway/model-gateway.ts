@@ -22,8 +22,8 @@ import { anthropicErrorType, credentialOf, parseJson, readBody, upstreamHeaders,
 /** What the gateway needs of the engine's service: the attempt a credential names, its budgets, and where calls are recorded. */
 export interface GatewayService {
   liveAttempt(executionId: string): LiveAttempt | undefined;
-  /** Appends the call's `model.called` entry, no commit making it durable before `stored` (its bodies') settles. */
-  recordModelCall(call: ModelCall, stored?: Promise<unknown>): AuditEntry;
+  /** Appends the call's `model.called` entry, once `stored` (its bodies' flush) resolves when given; its attempt's end waits for it. */
+  recordModelCall(call: ModelCall, stored?: Promise<unknown>): Promise<AuditEntry>;
   /** A provider's key (a server secret); `purpose` names the provider for the error when it is not set. */
   revealSecret(name: string, purpose: string): Promise<string>;
   /** The run's `model.called` entries so far (a restarted server's spend starts from them). */
@@ -77,9 +77,9 @@ export const refusedBodyStoredBytes = 64 * 1024;
  * model, budgets), waits for room under the providers' quotas, is passed through byte for byte
  * while its usage is metered from the provider's own answer, priced from the price table, and
  * recorded as a `model.called` entry of its run, with its request and response bodies stored by
- * digest — before the agent gets the end of the answer, so the entry comes before the attempt ends.
- * Bodies are flushed after the answer where storage can defer flushes, the engine's commit held
- * until they are: no disk flush on the answer's path, no entry durable before its bodies (ADR 0059).
+ * digest. Where storage can defer flushes the bodies are flushed after the answer, and the entry
+ * written only once they are, the attempt's end waiting for it: no disk flush on the answer's path,
+ * no entry anywhere on disk before its bodies are durable (ADR 0059).
  */
 export class ModelGateway {
   readonly #settings: GatewaySettings;
@@ -171,9 +171,9 @@ export class ModelGateway {
     const stream = parsed['stream'] === true;
     const estimate = estimateRequest(route.api, parsed, body.length, this.#settings.defaultMaxOutputTokens);
     const requestDigest = digestOf(body);
-    // Stored once the call is let through (every call's entry names it), awaited before the entry is
-    // written; a call refused before that stores its body only when it is small (below). Without a
-    // flush of its own where storage defers one: made durable with the answer's (`#durable`).
+    // Stored once the call is let through (every call's entry names it), without a flush of its own
+    // where storage defers one (made durable with the answer's); a call refused before that stores
+    // its body only when it is small (below).
     let requestStored: Promise<void> | undefined;
     const call = { executionId: live.executionId, provider: route.provider, api: route.api, model, stream, request: requestDigest };
     // A call that ends here: refused by the gateway (`denied`), or sent and not answered (`failure`).
@@ -199,7 +199,7 @@ export class ModelGateway {
         await this.#bodies.store(live.executionId, request, standIn);
         reason += `; its request body (${body.length} bytes, ${requestDigest}) was not stored: the entry's request is a stand-in naming its size and digest`;
       }
-      await this.#record(
+      const recorded = this.#record(
         live,
         {
           ...call,
@@ -214,6 +214,7 @@ export class ModelGateway {
         stored,
       );
       this.#refuse(response, route.provider, refusal);
+      await recorded;
     };
     if (!claims.models.includes(model))
       return deny(
@@ -313,12 +314,12 @@ export class ModelGateway {
         price !== undefined && price.costUsd === null ? `cost unknown: ${price.reason}` : undefined,
       ].filter((reason) => reason !== undefined);
       await Promise.all([requestStored, this.#bodies.store(live.executionId, answerDigest, answer, true)]);
-      // Both readable now; made durable after the answer, before any commit carries the entry.
+      // Both readable now; made durable after the answer, the entry written once they are.
       const stored = this.#bodies.durable(live.executionId, [
         [requestDigest, body],
         [answerDigest, answer],
       ]);
-      await this.#record(
+      const recorded = this.#record(
         live,
         {
           ...call,
@@ -337,6 +338,7 @@ export class ModelGateway {
       // An answer cut short is cut short for the agent too, never ended as if it were whole.
       if (broken === undefined) response.end();
       else response.destroy();
+      await recorded;
     };
     try {
       await forward();
@@ -445,13 +447,14 @@ export class ModelGateway {
     return held;
   }
 
-  /** Records the call (`stored`: its bodies being made durable); resolves once its spend is counted in its run's (when that is loaded). */
+  /** Records the call (`stored`: its bodies' flush; handed over before the answer ends); resolves once its spend is counted. */
   async #record(live: LiveAttempt, call: ModelCall, stored?: Promise<unknown>): Promise<void> {
     let entry: AuditEntry;
     try {
-      entry = this.#service.recordModelCall(call, stored);
+      entry = await this.#service.recordModelCall(call, stored);
     } catch (error) {
-      // The attempt ended while the call ran: the answer is still passed on, but no run holds it.
+      // The attempt ended while the call ran, or its bodies could not be made durable (the engine's commit
+      // breaks): the answer is still passed on, but no run holds it.
       this.#logger?.warn({ executionId: call.executionId, error: String(error) }, 'a model call was not recorded');
       return;
     }
