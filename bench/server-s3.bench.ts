@@ -4,10 +4,14 @@
 // (each item's signed dispatch manifest, written if-absent): a directory, or a bucket of the test
 // S3 server (radosgw on loopback, `scripts/radosgw.sh`, credentials from its connection file
 // through the AWS_* variables, as a server gets them). The ratio holds on any machine; the absolute
-// numbers follow the S3 server's latency (loopback here, tens of ms per request on AWS).
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+// numbers follow the S3 server's latency (loopback here, tens of ms per request on AWS). The wall
+// times follow a shared machine's load too, so each run also says what it cost in CPU (this
+// process: the server and its client; the S3 server's process, read from /proc) and how many S3
+// requests the S3 server logged for the run's bucket: the rows to compare across changes.
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { RunSpecV1 } from '@cairn/core';
 import { createCairnClient } from '@cairn/client';
 import { createTestBucket, radosgwClient, radosgwConnection, radosgwEnvironment } from '@cairn/s3/testing';
@@ -15,10 +19,10 @@ import { buildHttpApi, composeServer, initServer, loadServerConfig } from '@cair
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import startRadosgw from '../packages/s3/src/testing/radosgw.global-setup.ts';
 import { InstantExecutor } from './instant-executor.ts';
-import { recorded, timeMilliseconds, type BenchmarkContext, type BenchmarkRow } from './measure.ts';
+import { recorded, wallAndCpu, type BenchmarkContext, type BenchmarkRow } from './measure.ts';
 
-/** 1,000 no-op items over HTTP through a server whose storage is `storage`; the wall time to the run's end. */
-async function runOn(storage: Record<string, unknown>, count: number): Promise<number> {
+/** 1,000 no-op items over HTTP through a server whose storage is `storage`: the wall and CPU time to the run's end. */
+async function runOn(storage: Record<string, unknown>, count: number): Promise<{ wallMs: number; cpuMs: number }> {
   const directory = mkdtempSync(join(tmpdir(), 'cairn-bench-server-s3-'));
   try {
     const { configFile, operatorToken } = await initServer(directory);
@@ -36,7 +40,7 @@ async function runOn(storage: Record<string, unknown>, count: number): Promise<n
         name: `bench-${String(storage['kind'])}`,
         items: Array.from({ length: count }, (_, index) => ({ id: `item-${index}`, runtime: { kind: 'command' as const, argv: ['true'] } })),
       };
-      return await timeMilliseconds(async () => {
+      return await wallAndCpu(async () => {
         const { runId } = await client.submit(spec);
         const run = await client.waitForRun(runId);
         if (run.state !== 'succeeded' || run.itemsFinished !== count) throw new Error(`the run ended ${run.state} with ${run.itemsFinished} of ${count} items`);
@@ -50,6 +54,37 @@ async function runOn(storage: Record<string, unknown>, count: number): Promise<n
   }
 }
 
+/** Where the test S3 server keeps its pid file and log (`scripts/radosgw.sh`): CAIRN_RADOSGW_DIR or the checkout's. */
+const radosgwDirectory = process.env['CAIRN_RADOSGW_DIR'] ?? join(dirname(fileURLToPath(import.meta.url)), '..', '.tools', 'radosgw');
+
+/**
+ * The S3 server's CPU time so far (user + system, ms), or undefined when its process is not this
+ * checkout's to read. A gateway shared with tests running meanwhile counts their requests too.
+ */
+function radosgwCpuMs(): number | undefined {
+  const pidFile = join(radosgwDirectory, 'run', 'client.rgw.a.pid');
+  if (!existsSync(pidFile)) return undefined;
+  try {
+    // Fields 14 and 15 of /proc/<pid>/stat (after the command's closing parenthesis: 12 and 13) in clock ticks of 10 ms.
+    const fields = readFileSync(`/proc/${readFileSync(pidFile, 'utf8').trim()}/stat`, 'utf8')
+      .split(') ')[1]!
+      .split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The requests the S3 server logged for `bucket` (its log names each with its path), or undefined without its log. */
+function radosgwRequestsFor(bucket: string): number | undefined {
+  const logFile = join(radosgwDirectory, 'log', 'client.rgw.a.log');
+  if (!existsSync(logFile)) return undefined;
+  const path = ` /${bucket}/`;
+  return readFileSync(logFile, 'utf8')
+    .split('\n')
+    .filter((line) => line.includes(' beast: ') && line.includes(path)).length;
+}
+
 export default async function serverS3Benchmarks({ log }: BenchmarkContext): Promise<BenchmarkRow[]> {
   startRadosgw();
   const connection = radosgwConnection();
@@ -60,10 +95,22 @@ export default async function serverS3Benchmarks({ log }: BenchmarkContext): Pro
   log('  1,000 no-op items over HTTP on local storage');
   const local = await runOn({ kind: 'local' }, 1_000);
   log(`  the same on S3 storage (s3://${bucket}/ at ${connection.endpoint})`);
+  const gatewayBefore = radosgwCpuMs();
   const s3 = await runOn({ kind: 's3', bucket, prefix: 'cairn/', endpoint: connection.endpoint, region: connection.region, forcePathStyle: true }, 1_000);
+  const gatewayAfter = radosgwCpuMs();
+  // Written once the run ended: the log lines of the bucket's requests are all there by then.
+  const requests = radosgwRequestsFor(bucket);
+  if (gatewayAfter === undefined || requests === undefined)
+    log(`  (the S3 server's pid file or log is not in ${radosgwDirectory}: its CPU and request rows are left out)`);
   return [
-    recorded('server-s3.submit-1000.local.wall-ms', Math.round(local), 'ms'),
-    recorded('server-s3.submit-1000.s3.wall-ms', Math.round(s3), 'ms'),
-    recorded('server-s3.submit-1000.s3-over-local', Number((s3 / local).toFixed(2)), 'ratio'),
+    recorded('server-s3.submit-1000.local.wall-ms', Math.round(local.wallMs), 'ms'),
+    recorded('server-s3.submit-1000.s3.wall-ms', Math.round(s3.wallMs), 'ms'),
+    recorded('server-s3.submit-1000.s3-over-local', Number((s3.wallMs / local.wallMs).toFixed(2)), 'ratio'),
+    recorded('server-s3.submit-1000.local.cpu-ms', Math.round(local.cpuMs), 'ms'),
+    recorded('server-s3.submit-1000.s3.cpu-ms', Math.round(s3.cpuMs), 'ms'),
+    ...(gatewayBefore === undefined || gatewayAfter === undefined
+      ? []
+      : [recorded('server-s3.submit-1000.s3.gateway-cpu-ms', gatewayAfter - gatewayBefore, 'ms')]),
+    ...(requests === undefined ? [] : [recorded('server-s3.submit-1000.s3.requests-per-item', Number((requests / 1_000).toFixed(2)), 'requests')]),
   ];
 }
