@@ -1,3 +1,4 @@
+import { statfsSync } from 'node:fs';
 import { mkdir, open, rm, rmdir, statfs } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { LimitHit } from '@cairn/core';
@@ -200,12 +201,12 @@ export class AttemptVolumes implements AttemptMounts {
     // First: once writes were dropped, the workspace is not what the item wrote, full or not.
     const failures = ((await mounted.failures?.().catch(() => undefined)) ?? mounted.failuresAtMount) - mounted.failuresAtMount;
     if (failures > 0) return this.#writesLost(folders.directory, failures);
-    const workspace = await fullness(mounted.mountPoint);
+    const workspace = fullness(mounted.mountPoint);
     if (workspace.full) {
       mounted.seenFull.add('workspace');
       return this.#exceeded('workspace', workspace.usedBytes);
     }
-    const temporary = await fullness(mounted.tmp, 0);
+    const temporary = fullness(mounted.tmp, 0);
     if (temporary.full) {
       mounted.seenFull.add('tmp');
       return this.#exceeded('tmp', temporary.usedBytes);
@@ -328,8 +329,11 @@ export class AttemptVolumes implements AttemptMounts {
  * ENOSPC with a few hundred KiB still counted free (reservations for its own metadata: 450-700 KiB
  * measured on 64 MiB and 600 MiB images), hence 1 MiB or 1/512 of its size; a tmpfs is exact.
  */
-async function fullness(path: string, slackBytes?: number): Promise<{ readonly full: boolean; readonly usedBytes: number }> {
-  const stats = await statfs(path);
+function fullness(path: string, slackBytes?: number): { readonly full: boolean; readonly usedBytes: number } {
+  // Synchronous: `path` is a volume this process mounted (an image on a loop device, a tmpfs), whose
+  // statfs reads counters in memory; the promise form costs a thread-pool round trip, four times a
+  // second per attempt.
+  const stats = statfsSync(path);
   const size = stats.blocks * stats.bsize;
   const slack = slackBytes ?? Math.max(1_048_576, size / 512);
   return { full: stats.bavail * stats.bsize <= slack, usedBytes: (stats.blocks - stats.bfree) * stats.bsize };
@@ -338,8 +342,8 @@ async function fullness(path: string, slackBytes?: number): Promise<{ readonly f
 /** Whether the file system at `path` is full (see fullness) or has no inode left; false when it cannot be read. */
 async function fullOrOutOfInodes(path: string, slackBytes?: number): Promise<boolean> {
   try {
-    const stats = await statfs(path);
-    return (stats.files > 0 && stats.ffree === 0) || (await fullness(path, slackBytes)).full;
+    const stats = statfsSync(path);
+    return (stats.files > 0 && stats.ffree === 0) || fullness(path, slackBytes).full;
   } catch {
     return false;
   }
