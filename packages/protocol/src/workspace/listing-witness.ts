@@ -26,8 +26,9 @@ export interface ListingGitFiles {
 }
 
 /**
- * Folders a witness may hold: beyond them (a tree with an unignored `node_modules`) taking one
- * costs more than the `git ls-files` it would save, and the listing is run every time.
+ * Folders a witness may hold: beyond them (a tree with a `node_modules`, ignored or not: the walk
+ * goes into ignored folders too) taking one costs more than the `git ls-files` it would save, and
+ * the listing is run every time.
  */
 export const witnessedFolderLimit = 4_000;
 
