@@ -30,7 +30,7 @@ const leavesPerMessage = 8_192;
  */
 export function verifyMultiInclusionOfTexts(
   treeSize: number,
-  leafIndexes: readonly number[],
+  leafIndexes: ArrayLike<number>,
   textOf: (position: number) => string,
   proof: readonly Uint8Array[],
   rootHash: Uint8Array,
@@ -53,7 +53,8 @@ export function verifyMultiInclusionOfTexts(
   try {
     const packed = new Uint8Array(proof.length * hashLength);
     proof.forEach((hash, index) => packed.set(hash, index * hashLength));
-    const indexes = Float64Array.from(leafIndexes);
+    // A copy: it is transferred, and the caller's stays the caller's.
+    const indexes = leafIndexes instanceof Float64Array ? leafIndexes.slice() : Float64Array.from(leafIndexes);
     worker.send({ kind: 'begin', treeSize, indexes, proof: packed, returnBuffers: returned.port2 }, [indexes.buffer, packed.buffer, returned.port2]);
     let batch = new LeafBatch(buffers, bytesPerMessage);
     for (let position = 0; position < leafIndexes.length; position++) {
