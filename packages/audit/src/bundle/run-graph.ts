@@ -48,12 +48,19 @@ export function runGraphProblem(bundle: EvidenceBundleV1): string | undefined {
   const ended = new Set<string>();
   // Made once: a template per entry is a good part of this loop over a million of them.
   const runPrefix = `${bundle.runId}/`;
+  // An item's entries mostly come one after another: the last item found is not looked up again,
+  // and only an item.* action is looked for among the endings (a million lookups of strings
+  // that are hashed afresh each time otherwise).
+  let found: string | undefined;
   for (let position = 0; position < bundle.entries.length; position++) {
     const entry = bundle.entries[position]!;
     const itemId = itemOf(entry, runPrefix);
     if (itemId === undefined) continue;
-    if (!items.has(itemId)) return `$.entries[${position}] (${entry.action}) is about item ${itemId}, which neither the spec nor a fragment holds`;
-    if (endingActions.has(entry.action)) ended.add(itemId);
+    if (itemId !== found) {
+      if (!items.has(itemId)) return `$.entries[${position}] (${entry.action}) is about item ${itemId}, which neither the spec nor a fragment holds`;
+      found = itemId;
+    }
+    if (entry.action.startsWith('item.') && endingActions.has(entry.action)) ended.add(itemId);
   }
   const silent = [...items].find((itemId) => !ended.has(itemId));
   if (silent !== undefined) return `item ${silent} has no entry saying how it ended (item.succeeded, failed, skipped or cancelled): entries are missing`;
