@@ -1,7 +1,8 @@
 // The model gateway on a disk whose power is cut (ADR 0059): its bodies are stored without a flush
-// of their own before the answer and flushed after it, the engine's commit held until they are. So
-// a cut at any moment after the answer — before the entry's commit, while it is under way, after
-// it — leaves no `model.called` entry naming a body that is not stored whole. The engine's SQLite
+// of their own before the answer and flushed after it, the entry written once they are and a commit
+// asked for meanwhile held for it. So a cut at any moment after the answer — before the entry's
+// commit, while it is under way, after it — leaves no `model.called` entry naming a body that is
+// not stored whole. The engine's SQLite
 // state and the local storage both live on the power-cut file system; after each cut a fresh engine
 // and storage read what the disk kept.
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync } from 'node:fs';
