@@ -26,7 +26,7 @@ function candidateWorker(manifests: Map<string, DispatchManifest>, gateway: { en
         manifest.runtime.kind === 'command' ? manifest.runtime.argv : manifest.runtime.kind === 'agent' ? ['agent', ...manifest.runtime.prompt.split(' ')] : [];
       const says = Object.fromEntries(argv.slice(1).map((part) => part.split('=') as [string, string]));
       if (says['spend'] !== undefined)
-        gateway.engine!.recordModelCall({
+        await gateway.engine!.recordModelCall({
           executionId: task.executionId,
           provider: 'openai',
           api: 'openai-chat',

@@ -492,8 +492,8 @@ describe.each(backends)('on %s', (backend) => {
         reason: 'this attempt may call no model, not "gpt-5.5": name the model in the item (runtime.model) or in gateway.models',
         refusalCode: 'CAIRN_MODEL_NOT_ALLOWED',
       } as const;
-      engine.recordModelCall(denied);
-      engine.recordModelCall(denied);
+      await engine.recordModelCall(denied);
+      await engine.recordModelCall(denied);
       openHarnessGate(gate);
       await engine.waitForRun(runId);
       const failure = (itemId: string) => engine.attempts(runId, itemId)[0]?.failure;
