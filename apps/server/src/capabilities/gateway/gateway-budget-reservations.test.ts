@@ -7,8 +7,9 @@ import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { expect, test } from 'vitest';
+import type { AuditEntry } from '@cairn/core';
 import { AttemptCredentials } from './attempt-credentials.ts';
-import { gatewayServers, modelCallsOf } from './gateway-server.test-support.ts';
+import { gatewayServers, writtenModelCalls } from './gateway-server.test-support.ts';
 
 const start = gatewayServers();
 const model = 'claude-sonnet-4-5';
@@ -103,6 +104,15 @@ async function thirtyAtOnce(options: {
     const atProviderBeforeRelease = models.turns('anthropic').length;
     release();
     const answers = await Promise.all(sent.map((call) => call.answered));
+    // A call's spend is counted once its entry is written, a flush after its answer (ADR 0059).
+    const count = (outcome: string) => (written: readonly AuditEntry[]) => written.filter((entry) => entry.outcome === outcome).length;
+    const entries = await writtenModelCalls(
+      composition,
+      runId,
+      (written) =>
+        count('success')(written) === answers.filter((answer) => answer.status === 200).length &&
+        count('denied')(written) >= answers.filter((answer) => answer.status === 402).length,
+    );
     const { spend } = (await (await api(`/v1/runs/${runId}`)).json()) as { spend: { total: { inputTokens: number; outputTokens: number } } };
     await api(`/v1/runs/${runId}/cancel`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
     return {
@@ -111,7 +121,7 @@ async function thirtyAtOnce(options: {
       atProviderBeforeRelease,
       providerCalls: models.turns('anthropic').length,
       spentTokens: spend.total.inputTokens + spend.total.outputTokens,
-      entries: modelCallsOf(composition, runId),
+      entries,
     };
   } finally {
     release();

@@ -21,7 +21,7 @@ import { createTestDatabase, type TestDatabase } from '../../../../../packages/e
 import { initServer } from '../../cli/init-server.ts';
 import { runningServers } from '../../http/running-server.test-support.ts';
 import { AttemptCredentials } from './attempt-credentials.ts';
-import { modelCallsOf } from './gateway-server.test-support.ts';
+import { writtenModelCalls } from './gateway-server.test-support.ts';
 import { startScriptedModels, type ScriptedModels, type ScriptedTurn } from './scripted-models.test-support.ts';
 
 const start = runningServers();
@@ -121,14 +121,22 @@ test('on PostgreSQL, a quota of 2 concurrent calls holds across two runs: never 
   const times = arrivals(models);
   expect(times).toHaveLength(6);
   expect(mostAtOnce(answered(times))).toBe(2);
-  const waits = runIds.flatMap((runId) => modelCallsOf(composition, runId).map((entry) => Number(entry.data['quotaWaitMs'] ?? 0)));
+  // Each entry is written a flush after its answer (ADR 0059): wait for the three of each run.
+  const entries = await Promise.all(runIds.map((runId) => writtenModelCalls(composition, runId, (written) => written.length === 3)));
+  const waits = entries.flat().map((entry) => Number(entry.data['quotaWaitMs'] ?? 0));
   expect(waits).toHaveLength(6);
   expect(waits.filter((wait) => wait > 0)).toHaveLength(4);
   // Counted in the database: one row per call, each ended with its tokens.
+  // A call's room is given back once its entry is written: poll for the last ones.
   const oracle = await database.client();
-  const { rows } = await oracle.query<{ quota_key: string; tokens: string; ended: boolean }>(
-    'SELECT quota_key, tokens, ended_at IS NOT NULL AS ended FROM cairn.server_quota_calls',
-  );
+  const quotaCalls = async () =>
+    (
+      await oracle.query<{ quota_key: string; tokens: string; ended: boolean }>(
+        'SELECT quota_key, tokens, ended_at IS NOT NULL AS ended FROM cairn.server_quota_calls',
+      )
+    ).rows;
+  let rows = await quotaCalls();
+  for (const deadline = Date.now() + 10_000; rows.some((row) => !row.ended) && Date.now() < deadline; rows = await quotaCalls()) await sleep(20);
   expect(rows).toEqual(Array.from({ length: 6 }, () => ({ quota_key: 'openai', tokens: '10', ended: true })));
   for (const runId of runIds) await api(`/v1/runs/${runId}/cancel`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
   for (const runId of runIds) await composition.engine.waitForRun(runId);

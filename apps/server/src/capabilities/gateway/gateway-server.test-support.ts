@@ -75,3 +75,25 @@ export function modelCallsOf(
 ): AuditEntry[] {
   return [...composition.engine.audit.runEntries(runId)].filter((entry) => entry.action === 'model.called');
 }
+
+/**
+ * Waits until `written(entries)` holds for the run's `model.called` entries (10 s at most), and
+ * returns them. A call's entry is written a flush after its answer (ADR 0059), so a test that reads
+ * the entries, or the spend counted from them, while the attempt still runs waits for them first.
+ */
+export async function writtenModelCalls(
+  composition: { readonly engine: { readonly audit: { runEntries(runId: string): Iterable<AuditEntry> } } },
+  runId: string,
+  written: (entries: readonly AuditEntry[]) => boolean,
+): Promise<AuditEntry[]> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const entries = modelCallsOf(composition, runId);
+    if (written(entries)) return entries;
+    if (Date.now() > deadline)
+      throw new Error(
+        `run ${runId}: its model calls' entries were not written within 10 s; ${entries.length} so far: ${JSON.stringify(entries.map((entry) => entry.outcome))}`,
+      );
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
