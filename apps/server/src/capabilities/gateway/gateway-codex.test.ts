@@ -43,20 +43,27 @@ test('codex in a sandbox without network writes files through the gateway; token
   expect(models.turns('responses').map((request) => request.headers.authorization)).toEqual(Array(3).fill(`Bearer ${providerKey}`));
 
   const calls = modelCallsOf(composition, runId);
+  // In any order: each entry is written once its bodies' flush lands, so two calls close together
+  // can be logged in the order their flushes ended (ADR 0059).
+  const byInput = (one: unknown[], other: unknown[]) => Number(one[2]) - Number(other[2]);
   expect(
-    calls.map((entry) => [
-      entry.data['api'],
-      entry.data['stream'],
-      entry.data['inputTokens'],
-      entry.data['outputTokens'],
-      entry.data['cacheReadTokens'],
-      entry.data['costUsd'],
-    ]),
+    calls
+      .map((entry) => [
+        entry.data['api'],
+        entry.data['stream'],
+        entry.data['inputTokens'],
+        entry.data['outputTokens'],
+        entry.data['cacheReadTokens'],
+        entry.data['costUsd'],
+      ])
+      .sort(byInput),
   ).toEqual(
-    usages.map((usage) => {
-      const price = priceModelCall({ provider: 'openai', model, usage: { ...usage, cacheWriteTokens: 0 } });
-      return ['openai-responses', true, usage.inputTokens, usage.outputTokens, usage.cacheReadTokens, price.costUsd ?? undefined];
-    }),
+    usages
+      .map((usage) => {
+        const price = priceModelCall({ provider: 'openai', model, usage: { ...usage, cacheWriteTokens: 0 } });
+        return ['openai-responses', true, usage.inputTokens, usage.outputTokens, usage.cacheReadTokens, price.costUsd ?? undefined];
+      })
+      .sort(byInput),
   );
   for (const kept of [await blobText(composition, artifacts['stdout']), await blobText(composition, artifacts['stderr']), patch, JSON.stringify(calls)])
     expect(kept).not.toContain(providerKey);
