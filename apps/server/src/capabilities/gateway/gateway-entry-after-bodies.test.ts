@@ -14,10 +14,7 @@ import { createLocalStorageProvider } from '@cairn/local';
 import { createInMemoryExecutor, createInMemorySigner } from '@cairn/conformance/mocks';
 import { blobKey } from '@cairn/protocol';
 import { afterEach, expect, test } from 'vitest';
-import { AttemptCredentials } from './attempt-credentials.ts';
-import { GatewayServer } from './gateway-server.ts';
-import { gatewaySettingsSchema } from './gateway-settings.ts';
-import { ModelGateway } from './model-gateway.ts';
+import { listenEngineGateway } from './engine-gateway.test-support.ts';
 import { startScriptedModels } from './scripted-models.test-support.ts';
 
 const model = 'gpt-4o-mini';
@@ -90,22 +87,7 @@ test(
       chat: [0, 1].map((index) => ({ text: `answer ${index} of the scripted model`, usage: { inputTokens: 10, outputTokens: 5 } })),
     });
     closing.push(() => models.close());
-    const credentials = new AttemptCredentials(Buffer.alloc(32, 5));
-    const gateway = new ModelGateway({
-      gateway: gatewaySettingsSchema.parse({ enabled: true, providers: { openai: { baseUrl: models.baseUrls.openai } } }),
-      service: {
-        liveAttempt: (id) => engine.liveAttempt(id),
-        recordModelCall: (call, stored) => engine.recordModelCall(call, stored),
-        revealSecret: async () => 'sk-test',
-        modelCalls: async function* () {},
-        budgets: async () => ({}),
-        runBudget: async () => undefined,
-        awaitBudget: () => false,
-      },
-      storage,
-      credentials,
-    });
-    const server = await GatewayServer.listen(gateway, '127.0.0.1', 0);
+    const { server, credentials } = await listenEngineGateway({ engine, storage, openaiBaseUrl: models.baseUrls.openai, keySeed: 5 });
     closing.push(() => server.close());
     const credential = credentials.mint({ executionId, models: [model], expiresAt: Date.now() + 600_000 });
     // Two calls, one streamed: both answered while their bodies' flushes are held back.
