@@ -1,8 +1,9 @@
 // The engine end to end with an executor that completes at once (and pushes its exits), audit
 // on. A 10,000-item no-op fan-out at concurrency 50, in turns with peers running the same 10,000
-// no-op jobs at concurrency 50 on servers of the bench's own: peers that keep the engine's promise
-// (a job acknowledged is on disk: BullMQ on a redis-server that fsyncs every write,
-// graphile-worker and DBOS on a PostgreSQL with fsync on), which the engine's wall is held to
+// no-op jobs at concurrency 50 (Restate: as many as its server runs) on servers of the bench's
+// own: peers that keep the engine's promise (a job acknowledged is on disk: BullMQ on a
+// redis-server that fsyncs every write, graphile-worker and DBOS on a PostgreSQL with fsync on,
+// Restate on a restate-server whose log is fsynced as shipped), which the engine's wall is held to
 // (ADR 0030); BullMQ on a redis-server that keeps nothing, the cheapest way to run a job, which
 // the engine's CPU is held to; and the engine's own PostgreSQL backend. Then a 1,000-item chain
 // with the latency of each hop (a dependency's exit to its dependent's start), in turns with the
@@ -27,6 +28,8 @@ import { atMost, atMostTimes, recorded, type BenchmarkContext, type BenchmarkRow
 import { withPeerServers } from './peer-servers.ts';
 import { runPostgresEngineItems } from './postgres-engine-fanout.ts';
 import { startRedisServer } from './redis-server.ts';
+import { restateFanout } from './restate-fanout.ts';
+import { startRestatePeer, type RestatePeer } from './restate-server.ts';
 import { countStatements } from './statement-counter.ts';
 
 /** Rounds of the fan-out, the engine and its peers in turn: the median of each is its row. */
@@ -38,18 +41,21 @@ const milliseconds = (values: readonly number[]) => values.map(Math.round).join(
 
 async function fanoutAgainstPeers({ log }: BenchmarkContext): Promise<BenchmarkRow[]> {
   log(
-    `  ${fanoutItems.toLocaleString('en-US')} independent items at concurrency ${fanoutConcurrency}, ${fanoutRounds} rounds in turn: the engine on SQLite; BullMQ without persistence; the durable peers (BullMQ on redis with appendfsync always, graphile-worker and DBOS on PostgreSQL with fsync and synchronous_commit on); the engine on that PostgreSQL`,
+    `  ${fanoutItems.toLocaleString('en-US')} independent items at concurrency ${fanoutConcurrency}, ${fanoutRounds} rounds in turn: the engine on SQLite; BullMQ without persistence; the durable peers (BullMQ on redis with appendfsync always, graphile-worker and DBOS on PostgreSQL with fsync and synchronous_commit on, Restate on its restate-server with its log fsynced as shipped); the engine on that PostgreSQL`,
   );
   const items = independentItems(fanoutItems);
   const rounds = await withPeerServers((servers) =>
-    inTurns(fanoutRounds, {
-      engine: () => runEngineItems(items, fanoutConcurrency),
-      bullmq: () => bullmqFanout(servers.redis, fanoutItems, fanoutConcurrency),
-      'bullmq-appendfsync-always': () => bullmqDurableFanout(servers.durableRedis, fanoutItems, fanoutConcurrency),
-      'graphile-worker': () => graphileWorkerFanout(servers.postgres, fanoutItems, fanoutConcurrency),
-      dbos: () => dbosFanout(servers.postgres, fanoutItems, fanoutConcurrency),
-      enginePostgres: () => runPostgresEngineItems(servers.postgres, items, fanoutConcurrency),
-    }),
+    withRestatePeer((restate) =>
+      inTurns(fanoutRounds, {
+        engine: () => runEngineItems(items, fanoutConcurrency),
+        bullmq: () => bullmqFanout(servers.redis, fanoutItems, fanoutConcurrency),
+        'bullmq-appendfsync-always': () => bullmqDurableFanout(servers.durableRedis, fanoutItems, fanoutConcurrency),
+        'graphile-worker': () => graphileWorkerFanout(servers.postgres, fanoutItems, fanoutConcurrency),
+        dbos: () => dbosFanout(servers.postgres, fanoutItems, fanoutConcurrency),
+        restate: () => restateFanout(restate, fanoutItems),
+        enginePostgres: () => runPostgresEngineItems(servers.postgres, items, fanoutConcurrency),
+      }),
+    ),
   );
 
   const engineMs = median(rounds.engine.map((round) => round.wall));
@@ -70,6 +76,17 @@ async function fanoutAgainstPeers({ log }: BenchmarkContext): Promise<BenchmarkR
   // and redis-server, where its Lua scripts run), so the wall ratio alone does not say whether the
   // engine does more work or only less of it at once. Both are per the same 10,000 items.
   const engineCpuMs = median(rounds.engine.map((round) => round.cpu));
+  // Restate's CPU is its server's and its service deployment's (one cgroup), the work it does on
+  // both cores for the same 10,000 items.
+  const restateWalls = rounds.restate.map((round) => round.wallMs);
+  const restateCpus = rounds.restate.map((round) => round.cpuMs);
+  log(`    restate ${milliseconds(restateWalls)} ms; CPU (restate-server + service) ${milliseconds(restateCpus)} ms`);
+  const restateRows = [
+    recorded('restate.fanout-10000.wall-ms', Math.round(median(restateWalls)), 'ms'),
+    recorded('restate.fanout-10000.cpu-ms', Math.round(median(restateCpus)), 'ms'),
+    atMost('engine.fanout-10000.over-restate', ratio(engineMs, median(restateWalls)), 'x', 1.0),
+    recorded('engine.fanout-10000.cpu-over-restate', ratio(engineCpuMs, median(restateCpus)), 'x'),
+  ];
   const bullmqCpuMs = median(rounds.bullmq.map((round) => round.clientCpuMs + round.redisCpuMs));
   log(
     `    CPU: engine ${milliseconds(rounds.engine.map((round) => round.cpu))} ms; BullMQ ${rounds.bullmq.map((round) => `${Math.round(round.clientCpuMs)} + ${Math.round(round.redisCpuMs)} (redis-server)`).join(', ')} ms`,
@@ -89,6 +106,7 @@ async function fanoutAgainstPeers({ log }: BenchmarkContext): Promise<BenchmarkR
     recorded('engine.fanout-10000.items-per-s', Math.round(fanoutItems / (engineMs / 1000)), 'items/s'),
     recorded('engine.fanout-10000.over-bullmq', ratio(engineMs, bullmqMs), 'x'),
     ...durablePeers,
+    ...restateRows,
     recorded('bullmq.fanout-10000.cpu-ms', Math.round(bullmqCpuMs), 'ms'),
     recorded('engine.fanout-10000.cpu-ms', Math.round(engineCpuMs), 'ms'),
     atMost('engine.fanout-10000.cpu-over-bullmq', ratio(engineCpuMs, bullmqCpuMs), 'x', 1.0),
@@ -99,6 +117,16 @@ async function fanoutAgainstPeers({ log }: BenchmarkContext): Promise<BenchmarkR
     recorded('engine.postgres.fanout-10000.committing-share', ratio(committingMs, postgres.wall), 'of wall'),
     recorded('engine.postgres.fanout-10000.wal-fsyncs-per-item', Number((postgres.walSyncs / fanoutItems).toFixed(4)), 'fsyncs (pg_stat_wal.wal_sync)'),
   ];
+}
+
+/** Starts the Restate peer (its server and service deployment), runs `body` on it, and stops it however `body` ended. */
+async function withRestatePeer<Result>(body: (peer: RestatePeer) => Promise<Result>): Promise<Result> {
+  const peer = await startRestatePeer();
+  try {
+    return await body(peer);
+  } finally {
+    await peer.stop();
+  }
 }
 
 /** Rounds of the chain: the median of each measure is its row (the first runs paths a fan-out never does cold). */
