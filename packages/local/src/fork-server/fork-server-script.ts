@@ -12,10 +12,22 @@
  *   `exit <id> <wait status> <output length> <error length>\n` and those bytes of its output and
  *   error, read back from the files (the Node process that asked opens no file for a program).
  * - `kill, id`: SIGKILL to that child, if it still runs.
+ * - `live, id, cwd, lifeline (0/1), argc, argv…, env…`: a program whose output is read as it
+ *   comes. Its output and error are pipes; with a lifeline, fd 3 is the read end of a third pipe
+ *   whose write end the server holds (never passed on: close-on-exec). The child makes a session
+ *   and process group of its own (setsid), takes /dev/null as input, enters `cwd`, takes the
+ *   environment and execs argv[0]. Answers `error <id> <errno>\n`, or `started <id> <pid> <output
+ *   fd> <error fd>\n`: the server's descriptors of the pipes' read ends, which the asking process
+ *   (the server's parent, root or its uid) opens as `/proc/<server pid>/fd/<fd>`, so the pipes are
+ *   anonymous as a spawn's (a named pipe's path would show through the program's /proc/self/fd).
+ *   The server holds them until `opened, id`, so neither number is reused before they are opened.
+ *   When it ends: `exit <id> <wait status> 0 0\n`, the lifeline closed just before.
+ * - `release, id`: closes that child's lifeline now.
  *
  * Children are reaped through a self-pipe written by the SIGCHLD handler, so a child ending while
  * the server reads a request is never missed. End of standard input (its parent gone) ends the
- * server; children it started run on to their end, as children of a spawn do.
+ * server; children it started run on to their end, as children of a spawn do, but every lifeline
+ * it held closes with it: a runner killed with SIGKILL still has its sandboxes killed.
  */
 export const forkServerScript = String.raw`
 use strict;
@@ -110,6 +122,47 @@ sub start_child {
   $children{$pid} = [$id, $out, $err];
 }
 
+my %held;
+
+sub start_live {
+  my ($id, $cwd, $lifeline, $argc, @rest) = @_;
+  my @argv = splice(@rest, 0, $argc);
+  my %env = map { my ($name, $value) = split(/=/, $_, 2); ($name, $value) } @rest;
+  my ($out_read, $out_write, $err_read, $err_write, $life_read, $life_write, $errno_read, $errno_write);
+  my $piped = pipe($out_read, $out_write) && pipe($err_read, $err_write) && (!$lifeline || pipe($life_read, $life_write)) && pipe($errno_read, $errno_write);
+  return print "error $id " . ($! + 0) . "\n" if !$piped;
+  my $pid = fork();
+  if (!defined $pid) { my $errno = $! + 0; return print "error $id $errno\n"; }
+  if ($pid == 0) {
+    close $errno_read;
+    $SIG{CHLD} = 'DEFAULT';
+    $SIG{PIPE} = 'DEFAULT';
+    # Standard streams are never close-on-exec; fd 3 (the server's wake pipe, which is) is
+    # replaced by the lifeline's read end, and dup2 leaves the copy inheritable.
+    my $ok = defined(POSIX::setsid()) && open(STDIN, '<', '/dev/null') && open(STDOUT, '>&', $out_write) && open(STDERR, '>&', $err_write) && chdir($cwd);
+    $ok &&= defined(POSIX::dup2(fileno($life_read), 3)) if $ok && $lifeline;
+    if ($ok) {
+      %ENV = %env;
+      exec { $argv[0] } @argv;
+    }
+    syswrite($errno_write, ($! + 0) . '');
+    POSIX::_exit(127);
+  }
+  close $errno_write;
+  close $out_write;
+  close $err_write;
+  close $life_read if $lifeline;
+  my $got = sysread($errno_read, my $errno, 32);
+  close $errno_read;
+  if ($got) {
+    waitpid($pid, 0);
+    return print "error $id $errno\n";
+  }
+  $children{$pid} = [$id, undef, undef, $life_write];
+  $held{$id} = [$out_read, $err_read];
+  print "started $id $pid " . fileno($out_read) . ' ' . fileno($err_read) . "\n";
+}
+
 while (1) {
   for my $handle ($select->can_read()) {
     if ($handle == $wake_read) {
@@ -132,6 +185,12 @@ while (1) {
         my ($pid) = grep { $children{$_}[0] eq $fields[0] } keys %children;
         kill('KILL', $pid) if defined $pid;
       }
+      elsif ($verb eq 'live') { start_live(@fields); }
+      elsif ($verb eq 'opened') { delete $held{$fields[0]}; }
+      elsif ($verb eq 'release') {
+        my ($pid) = grep { $children{$_}[0] eq $fields[0] } keys %children;
+        $children{$pid}[3] = undef if defined $pid;
+      }
     }
   }
   while ((my $pid = waitpid(-1, POSIX::WNOHANG())) > 0) {
@@ -139,6 +198,11 @@ while (1) {
     next if !defined $child;
     my ($id, $out, $err) = @$child;
     my $status = $?;
+    if (!defined $out) {
+      $child->[3] = undef;
+      print "exit $id $status 0 0\n";
+      next;
+    }
     my ($stdout, $stderr) = (read_all($out), read_all($err));
     print "exit $id $status " . length($stdout) . ' ' . length($stderr) . "\n", $stdout, $stderr;
   }

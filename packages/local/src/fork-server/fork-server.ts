@@ -1,9 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { closeSync, constants as fsConstants, existsSync, mkdtempSync, openSync, rmSync } from 'node:fs';
 import { constants } from 'node:os';
 import { join } from 'node:path';
-import type { Socket } from 'node:net';
-import type { LaunchRequest, LaunchResult, ProcessLauncher } from '@cairn/protocol/workspace';
+import { Socket } from 'node:net';
+import type { LaunchRequest, LaunchResult, LiveLaunchRequest, LiveProcess, ProcessLauncher } from '@cairn/protocol/workspace';
 import { forkServerScript } from './fork-server-script.ts';
 
 const perl = '/usr/bin/perl';
@@ -31,6 +31,16 @@ interface PendingLaunch {
   aborted: boolean;
 }
 
+type Ended = Awaited<LiveProcess['exited']>;
+
+interface PendingLive {
+  readonly request: LiveLaunchRequest;
+  readonly resolve: (started: LiveProcess) => void;
+  readonly reject: (error: unknown) => void;
+  /** Set once it started: resolves its `exited`. */
+  ended?: (ended: Ended) => void;
+}
+
 /**
  * A small long-lived Perl process that starts programs for this one (a ProcessLauncher, the way
  * Python's multiprocessing has a "forkserver"): a fork of Perl costs a fraction of a millisecond,
@@ -53,12 +63,20 @@ interface PendingLaunch {
  * that is ignored), so an output past the limit costs neither memory nor disk here. That one byte
  * more is how the caller tells. A program missing under such a run is prlimit's failure (exit 127
  * and its message), not ENOENT.
+ *
+ * `start` runs a program whose output is read as it comes, with a lifeline (the command runtime's
+ * sandbox): the server forks it (a session of its own), holds the lifeline's write end, and this
+ * process opens the read ends of its output's pipes through `/proc/<server>/fd`. A fork of this
+ * process costs 12–16 ms of its CPU for the sandbox alone (the workspace bench's profile). The
+ * lifeline closes when the program ends, on `closeLifeline`, and when the server ends, which it
+ * does when this process dies (end of its standard input): the sandbox still dies with the runner.
  */
 export class ForkServer implements ProcessLauncher {
   /** Where util-linux's prlimit is missing, runs with a limit stay on Node's spawn. */
   readonly capsOutput = existsSync(prlimit);
   readonly #folder: string;
   readonly #pending = new Map<string, PendingLaunch>();
+  readonly #live = new Map<string, PendingLive>();
   #server: ServerProcess | undefined;
   #nextId = 0;
   #closed = false;
@@ -97,7 +115,26 @@ export class ForkServer implements ProcessLauncher {
     });
   }
 
-  /** Ends the server (the programs it runs go on to their end) and removes its folder. */
+  start(request: LiveLaunchRequest): Promise<LiveProcess> {
+    if (this.#closed) return Promise.reject(new Error('this fork server was closed: start programs through another'));
+    const id = String(++this.#nextId);
+    return new Promise<LiveProcess>((resolve, reject) => {
+      const fields = ['live', id, request.cwd, request.lifeline === true ? '1' : '0', String(request.argv.length), ...request.argv];
+      for (const [name, value] of Object.entries(request.env)) fields.push(`${name}=${value}`);
+      this.#live.set(id, { request, resolve, reject });
+      try {
+        this.#send(fields);
+      } catch (error) {
+        this.#live.delete(id);
+        reject(error);
+      }
+    });
+  }
+
+  /**
+   * Ends the server and removes its folder. The programs `launch` started go on to their end; those
+   * `start` started with a lifeline lose it (the server held it).
+   */
   async close(): Promise<void> {
     this.#closed = true;
     const server = this.#server;
@@ -151,6 +188,12 @@ export class ForkServer implements ProcessLauncher {
         this.#pending.delete(id);
         this.#settle(pending, () => pending.reject(why));
       }
+      // Their lifelines closed with the server: a wrapper reading one has killed what it started.
+      for (const [id, live] of this.#live) {
+        this.#live.delete(id);
+        if (live.ended) live.ended({ exitCode: null, signal: 'SIGKILL' });
+        else live.reject(why);
+      }
     });
     this.#unrefWhenIdle();
     return server;
@@ -178,7 +221,8 @@ export class ForkServer implements ProcessLauncher {
         answers.chunks = rest.byteLength > 0 ? [rest] : [];
         answers.bytes = rest.byteLength;
       }
-      const [verb, id, value, outputLength, errorLength] = answers.header;
+      const header = answers.header;
+      const [verb, id, value, outputLength, errorLength] = header;
       const lengths = verb === 'exit' ? [Number(outputLength), Number(errorLength)] : [0, 0];
       if (answers.bytes < lengths[0]! + lengths[1]!) break;
       const joined = answers.chunks.length === 1 ? answers.chunks[0]! : Buffer.concat(answers.chunks, answers.bytes);
@@ -188,7 +232,8 @@ export class ForkServer implements ProcessLauncher {
       answers.header = undefined;
       answers.chunks = rest.byteLength > 0 ? [rest] : [];
       answers.bytes = rest.byteLength;
-      this.#answered(verb, id, value, stdout, stderr);
+      if (this.#live.has(id ?? '')) this.#answeredLive(server, header);
+      else this.#answered(verb, id, value, stdout, stderr);
     }
     this.#unrefWhenIdle();
   }
@@ -198,21 +243,58 @@ export class ForkServer implements ProcessLauncher {
     if (pending === undefined) return;
     this.#pending.delete(id!);
     if (verb === 'error') {
-      const code = errnoNames.get(Number(value)) ?? `errno ${value}`;
-      const program = pending.request.argv[0];
-      this.#settle(pending, () =>
-        pending.reject(Object.assign(new Error(`spawn ${program} ${code}`), { code, errno: -Number(value), syscall: `spawn ${program}`, path: program })),
-      );
+      this.#settle(pending, () => pending.reject(spawnError(pending.request.argv[0], value)));
     } else if (verb === 'exit') {
-      const status = Number(value);
-      const signal = (status & 0x7f) === 0 ? null : (signalNames.get(status & 0x7f) ?? null);
-      const ended = { exitCode: signal === null ? status >> 8 : null, signal };
+      const ended = endedBy(Number(value));
       // Copied out of the chunk they came in, which may hold other answers.
       this.#settle(pending, () =>
         pending.aborted
           ? pending.reject(abortError(pending.request.signal!))
           : pending.resolve({ ...ended, stdout: Buffer.from(stdout), stderr: Buffer.from(stderr) }),
       );
+    }
+  }
+
+  /**
+   * An answer about a program `start` started: `error <id> <errno>`, `started <id> <pid> <output
+   * fd> <error fd>` (its pipes' read ends, opened here through the server's /proc, then let go of
+   * there), `exit <id> <wait status> 0 0`.
+   */
+  #answeredLive(server: ServerProcess, [verb, id, value, outputFd, errorFd]: readonly string[]): void {
+    const live = this.#live.get(id!)!;
+    if (verb === 'error') {
+      this.#live.delete(id!);
+      live.reject(spawnError(live.request.argv[0], value));
+    } else if (verb === 'started') {
+      const pid = Number(value);
+      const opened: number[] = [];
+      try {
+        for (const fd of [outputFd, errorFd]) opened.push(openSync(`/proc/${server.process.pid}/fd/${fd}`, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK));
+      } catch (error) {
+        for (const fd of opened) closeSync(fd);
+        // Started, but its output cannot be read: it is killed (its group, and its lifeline let go).
+        killGroup(pid);
+        this.#send(['opened', id!]);
+        this.#send(['release', id!]);
+        live.ended = () => undefined;
+        live.reject(error);
+        return;
+      }
+      this.#send(['opened', id!]);
+      const [stdout, stderr] = opened.map((fd) => new Socket({ fd, readable: true, writable: false })) as [Socket, Socket];
+      const exited = new Promise<Ended>((resolve) => (live.ended = resolve));
+      live.resolve({
+        pid,
+        stdout,
+        stderr,
+        exited,
+        closeLifeline: () => {
+          if (this.#live.get(id!) === live && this.#server === server) this.#send(['release', id!]);
+        },
+      });
+    } else if (verb === 'exit') {
+      this.#live.delete(id!);
+      live.ended?.(endedBy(Number(value)));
     }
   }
 
@@ -224,8 +306,28 @@ export class ForkServer implements ProcessLauncher {
 
   /** Nothing running: the server does not hold this process open. */
   #unrefWhenIdle(): void {
-    if (this.#pending.size > 0 || !this.#server) return;
+    if (this.#pending.size > 0 || this.#live.size > 0 || !this.#server) return;
     for (const handle of [this.#server.process, this.#server.stdout, this.#server.stderr]) handle.unref();
+  }
+}
+
+/** Node's spawn error for a program that could not be started (`errno` as the server sent it). */
+function spawnError(program: string | undefined, errno: string | undefined): Error {
+  const code = errnoNames.get(Number(errno)) ?? `errno ${errno}`;
+  return Object.assign(new Error(`spawn ${program} ${code}`), { code, errno: -Number(errno), syscall: `spawn ${program}`, path: program });
+}
+
+/** A wait status decoded as Node's `exit` event gives it. */
+function endedBy(status: number): Ended {
+  const signal = (status & 0x7f) === 0 ? null : (signalNames.get(status & 0x7f) ?? null);
+  return { exitCode: signal === null ? status >> 8 : null, signal };
+}
+
+function killGroup(pid: number): void {
+  try {
+    process.kill(-pid, 'SIGKILL');
+  } catch {
+    // Already gone.
   }
 }
 

@@ -233,40 +233,55 @@ describe('a sandbox cannot', () => {
     expect(processesOf([uid])).toEqual([]);
   });
 
-  test('outlive its host: kill -9 of the process running 20 sandboxes leaves none after 2 s', { timeout: 30_000 }, async () => {
-    const uids = Array.from({ length: 20 }, () => freshUid());
-    const workspaces = uids.map((uid) => workspaceFor(uid, directories));
-    // The host: a process of its own that starts the sandboxes, as the server would.
-    const hostScript = `
+  // The host: a process of its own that starts the sandboxes, as the server would (Node's spawn,
+  // with a pipe on fd 3), or as a runner does (through its fork server, which holds the lifelines).
+  const hosts = {
+    'the process running 20 sandboxes': `
       const { spawn } = require('node:child_process');
       const [command, ...jobs] = JSON.parse(process.argv[1]);
       for (const args of jobs) spawn(command, args, { stdio: ['ignore', 'ignore', 'ignore', 'pipe'], detached: true });
       setInterval(() => {}, 1000);
-    `;
-    const { bubblewrapCommand } = await import('./bubblewrap-command.ts');
-    const commands = uids.map((uid, index) =>
-      bubblewrapCommand(['/bin/sh', '-c', 'sleep infinity & sleep infinity'], {
-        workspace: workspaces[index]!,
-        uid,
-        env: { PATH: '/usr/bin:/bin' },
-        network: false,
-        limits: { processes: 64 },
-      }),
-    );
-    const host = spawn(process.execPath, ['-e', hostScript, JSON.stringify([commands[0]!.command, ...commands.map((command) => command.args)])], {
-      stdio: 'ignore',
+    `,
+    'a runner whose fork server started its 20 sandboxes': `
+      const { ForkServer } = await import(${JSON.stringify(new URL('../fork-server/fork-server.ts', import.meta.url).pathname)});
+      const [command, ...jobs] = JSON.parse(process.argv[1]);
+      const server = new ForkServer(process.argv[2]);
+      for (const args of jobs) await server.start({ argv: [command, ...args], cwd: '/', env: { PATH: '/usr/bin:/bin' }, lifeline: true });
+      setInterval(() => {}, 1000);
+    `,
+  };
+  for (const [host, hostScript] of Object.entries(hosts)) {
+    test(`outlive its host: kill -9 of ${host} leaves none after 2 s`, { timeout: 30_000 }, async () => {
+      const uids = Array.from({ length: 20 }, () => freshUid());
+      const workspaces = uids.map((uid) => workspaceFor(uid, directories));
+      const { bubblewrapCommand } = await import('./bubblewrap-command.ts');
+      const commands = uids.map((uid, index) =>
+        bubblewrapCommand(['/bin/sh', '-c', 'sleep infinity & sleep infinity'], {
+          workspace: workspaces[index]!,
+          uid,
+          env: { PATH: '/usr/bin:/bin' },
+          network: false,
+          limits: { processes: 64 },
+        }),
+      );
+      const module = hostScript.includes('await import') ? ['--input-type=module'] : [];
+      const jobs = JSON.stringify([commands[0]!.command, ...commands.map((command) => command.args)]);
+      // The fork server's folder, which a host killed with SIGKILL does not remove.
+      const folder = mkdtempSync(join(tmpdir(), 'cairn-sandbox-host-'));
+      directories.push(folder);
+      const host = spawn(process.execPath, [...module, '-e', hostScript, jobs, folder], { stdio: 'ignore' });
+      for (let wait = 0; wait < 200 && processesOf(uids).length < 40; wait++) await sleep(50);
+      expect(processesOf(uids).length).toBeGreaterThanOrEqual(40);
+      process.kill(host.pid!, 'SIGKILL');
+      await sleep(2_000);
+      const left = processesOf(uids).map((pid) => {
+        try {
+          return `${pid} ${readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ').slice(0, 80)} ${/PPid:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]}`;
+        } catch {
+          return String(pid);
+        }
+      });
+      expect(left).toEqual([]);
     });
-    for (let wait = 0; wait < 200 && processesOf(uids).length < 40; wait++) await sleep(50);
-    expect(processesOf(uids).length).toBeGreaterThanOrEqual(40);
-    process.kill(host.pid!, 'SIGKILL');
-    await sleep(2_000);
-    const left = processesOf(uids).map((pid) => {
-      try {
-        return `${pid} ${readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ').slice(0, 80)} ${/PPid:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]}`;
-      } catch {
-        return String(pid);
-      }
-    });
-    expect(left).toEqual([]);
-  });
+  }
 });

@@ -11,7 +11,7 @@ export { isGitMetadataName, workspacePathProblem } from './workspace-path.ts';
 export { gitOutput, runGit } from './run-git.ts';
 export type { GitLocation, GitRunOptions, GitRunResult } from './run-git.ts';
 export { installedProcessLauncher, useProcessLauncher } from './process-launcher.ts';
-export type { LaunchRequest, LaunchResult, ProcessLauncher } from './process-launcher.ts';
+export type { LaunchRequest, LaunchResult, LiveLaunchRequest, LiveProcess, ProcessLauncher } from './process-launcher.ts';
 export { prepareWorkspaceSnapshot } from './prepare-workspace-snapshot.ts';
 export type { PreparedWorkspaceSnapshot, WorkspaceIndexOptions } from './prepare-workspace-snapshot.ts';
 export { defaultWorkspaceIndexFolder } from './workspace-index.ts';

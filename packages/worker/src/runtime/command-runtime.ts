@@ -1,7 +1,9 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
+import { EventEmitter } from 'node:events';
 import type { Readable } from 'node:stream';
 import type { RuntimeAdapterV1, RuntimeInvocation, RuntimeResult } from '@cairn/core';
 import { CairnError, parseSettings } from '@cairn/protocol';
+import { installedProcessLauncher, type LiveProcess } from '@cairn/protocol/workspace';
 import { z } from 'zod';
 
 /** What a `launch` hook is told about the run it wraps. */
@@ -143,16 +145,14 @@ export class CommandRuntime implements RuntimeAdapterV1 {
       args: argv.slice(1),
     };
     const lifeline = launch.lifeline === true;
-    let child: ChildProcess;
+    // A process launcher that starts programs with live output (the runner's fork server) starts
+    // this one too, rather than a fork of this whole process; it cannot switch users.
+    const launcher = launch.uid === undefined && launch.gid === undefined ? installedProcessLauncher() : undefined;
+    let child: StartedChild;
     try {
-      child = spawn(launch.command, [...launch.args], {
-        cwd: workspace,
-        env: { ...(launch.env ?? env) },
-        ...(launch.uid !== undefined ? { uid: launch.uid } : {}),
-        ...(launch.gid !== undefined ? { gid: launch.gid } : {}),
-        detached: true,
-        stdio: ['ignore', 'pipe', 'pipe', ...(lifeline ? (['pipe'] as const) : [])],
-      });
+      child = launcher?.start
+        ? startedChild(await launcher.start({ argv: [launch.command, ...launch.args], cwd: workspace, env: { ...(launch.env ?? env) }, lifeline }))
+        : spawnedChild(launch, workspace, env, lifeline);
     } catch (error) {
       throw startFailure(argv, env, error);
     }
@@ -169,7 +169,7 @@ export class CommandRuntime implements RuntimeAdapterV1 {
           // The group is already gone.
         }
       };
-      const closeLifeline = () => (child.stdio[3] as Readable | null | undefined)?.destroy();
+      const closeLifeline = () => child.closeLifeline();
       const onAbort = () => {
         aborted = true;
         killGroup('SIGTERM');
@@ -179,6 +179,8 @@ export class CommandRuntime implements RuntimeAdapterV1 {
         }, this.#settings.killGraceMs);
       };
       signal.addEventListener('abort', onAbort, { once: true });
+      // Aborted while a launcher started it.
+      if (signal.aborted && !aborted) onAbort();
       child.stdout!.on('data', (chunk: Buffer) => sinks.stdout(chunk));
       child.stderr!.on('data', (chunk: Buffer) => sinks.stderr(chunk));
       child.once('error', (error) => {
@@ -214,6 +216,52 @@ export class CommandRuntime implements RuntimeAdapterV1 {
       });
     });
   }
+}
+
+/** The process of a run, however it was started: the part of a ChildProcess the run uses. */
+interface StartedChild {
+  readonly pid: number | undefined;
+  readonly stdout: Readable;
+  readonly stderr: Readable;
+  closeLifeline(): void;
+  once(event: 'error', listener: (error: Error) => void): unknown;
+  once(event: 'exit', listener: () => void): unknown;
+  once(event: 'close', listener: (code: number | null, signal: NodeJS.Signals | null) => void): unknown;
+}
+
+/** The launch spawned by this process (detached: a process group of its own), with a pipe on fd 3 for a lifeline. */
+function spawnedChild(launch: CommandLaunch, workspace: string, env: Readonly<Record<string, string>>, lifeline: boolean): StartedChild {
+  const child = spawn(launch.command, [...launch.args], {
+    cwd: workspace,
+    env: { ...(launch.env ?? env) },
+    ...(launch.uid !== undefined ? { uid: launch.uid } : {}),
+    ...(launch.gid !== undefined ? { gid: launch.gid } : {}),
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe', ...(lifeline ? (['pipe'] as const) : [])],
+  });
+  return Object.assign(child, { closeLifeline: () => (child.stdio[3] as Readable | null | undefined)?.destroy() }) as StartedChild;
+}
+
+/** A launcher's live process seen as a spawned child: `exit` when it ended, `close` once its output and error have closed too. */
+function startedChild(live: LiveProcess): StartedChild {
+  const events = new EventEmitter();
+  let ended: Awaited<LiveProcess['exited']> | undefined;
+  let open = 2;
+  const closeOnce = () => {
+    if (open === 0 && ended !== undefined) events.emit('close', ended.exitCode, ended.signal);
+  };
+  for (const stream of [live.stdout, live.stderr]) {
+    stream.once('close', () => {
+      open--;
+      closeOnce();
+    });
+  }
+  void live.exited.then((status) => {
+    ended = status;
+    events.emit('exit', status.exitCode, status.signal);
+    closeOnce();
+  });
+  return Object.assign(events, { pid: live.pid, stdout: live.stdout, stderr: live.stderr, closeLifeline: () => live.closeLifeline() }) as StartedChild;
 }
 
 /** Creates a runtime adapter for `command` runtime specs (see `CommandRuntime`). */
