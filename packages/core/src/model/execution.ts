@@ -1,5 +1,6 @@
 import type { Digest } from './digest.ts';
 import type { JsonValue } from './json.ts';
+import type { ResultRecord } from './result-record.ts';
 
 /**
  * What the engine hands an executor to start one attempt. Everything the task needs is in the
@@ -78,6 +79,17 @@ export interface ExecutionStatus {
   readonly exitCode?: number;
   /** Where the worker wrote its result record, once exited (`results/<executionId>.json`). */
   readonly resultKey?: string;
+  /**
+   * The result record itself, when the executor has it at hand once exited (it read it from
+   * storage to answer, or its worker handed it over): only a record already stored at the
+   * execution's result key, as stored. The engine then takes it instead of reading the key again,
+   * and checks it as it checks one it reads; one that is not valid or names another execution is
+   * ignored, and the key read. `null`: the executor knows the key holds no object and that none
+   * will be written there (it read the key and found none after the task was gone, its worker
+   * failed before writing, or it runs no worker at all); the engine then reads nothing, as if it
+   * had found none. Absent, the engine reads the key.
+   */
+  readonly result?: ResultRecord | null;
   /** A short human explanation (why it failed, why it is unknown). */
   readonly reason?: string;
 }

@@ -197,6 +197,7 @@ export class AttemptRecorder {
         attempt,
         outputWanted(this.#runs, attempt.runId, attempt.itemId),
         judgeStdoutWanted(this.#runs, attempt.runId, attempt.itemId, attempt.attempt),
+        status.result,
       ),
       // Its model calls' entries, waiting for their bodies' flush, come before its end (ADR 0059).
       this.#settings.pendingModelCalls?.settled([attempt.executionId]),
@@ -211,12 +212,13 @@ export class AttemptRecorder {
   async recordEnds(exits: readonly PushedExit[]): Promise<void> {
     const [reads] = await Promise.all([
       Promise.all(
-        exits.map(({ attempt }) =>
+        exits.map(({ attempt, status }) =>
           readResult(
             this.#settings.storage,
             attempt,
             outputWanted(this.#runs, attempt.runId, attempt.itemId),
             judgeStdoutWanted(this.#runs, attempt.runId, attempt.itemId, attempt.attempt),
+            status.result,
           ),
         ),
       ),

@@ -52,9 +52,15 @@ export async function readResult(
   wantsOutput: () => boolean = () => false,
   /** Asked of every result: whether the end of its stdout is wanted too (a judge's is). */
   wantsStdoutTail: () => boolean = () => false,
+  /**
+   * What the executor's exit status carried (`ExecutionStatus.result`): the stored record, taken
+   * instead of reading its key again when it is valid and names this execution; `null`, no record
+   * (nothing is read).
+   */
+  carried?: unknown,
 ): Promise<ResultRead> {
   const waits: RetryWait[] = [];
-  const read = await recordRetryWaits(waits, () => readStoredResult(storage, attempt, wantsOutput, wantsStdoutTail));
+  const read = await recordRetryWaits(waits, () => readStoredResult(storage, attempt, wantsOutput, wantsStdoutTail, carried));
   if (read === undefined || 'rejected' in read) return read;
   const engine = waits
     .filter((wait) => wait.waitedFor === 'storage')
@@ -68,14 +74,18 @@ async function readStoredResult(
   attempt: Pick<AttemptRecord, 'executionId' | 'fencingToken' | 'manifestDigest'>,
   wantsOutput: () => boolean,
   wantsStdoutTail: () => boolean,
+  carried: unknown,
 ): Promise<ResultRead> {
-  const bytes = await storage.get(resultKey(attempt.executionId));
-  if (bytes === null) return undefined;
-  let record;
-  try {
-    record = parsePayload(resultRecordSchema, JSON.parse(new TextDecoder().decode(bytes)), `result record ${resultKey(attempt.executionId)}`);
-  } catch (error) {
-    return { rejected: `the result record is not valid: ${isCairnError(error) ? error.message : (error as Error).message}` };
+  if (carried === null) return undefined;
+  let record = carriedRecord(carried, attempt.executionId);
+  if (record === undefined) {
+    const bytes = await storage.get(resultKey(attempt.executionId));
+    if (bytes === null) return undefined;
+    try {
+      record = parsePayload(resultRecordSchema, JSON.parse(new TextDecoder().decode(bytes)), `result record ${resultKey(attempt.executionId)}`);
+    } catch (error) {
+      return { rejected: `the result record is not valid: ${isCairnError(error) ? error.message : (error as Error).message}` };
+    }
   }
   if (record.fencingToken !== attempt.fencingToken || record.manifestDigest !== attempt.manifestDigest)
     return { rejected: 'the result names another fencing token or manifest' };
@@ -97,3 +107,15 @@ async function readStoredResult(
     ...(record.environment ? { environment: { ...record.environment, digest: record.environment.digest as Digest } } : {}),
   };
 }
+
+/**
+ * The record an exit status carried, when it is a valid result record of this execution; else
+ * undefined, and the stored one is read (which decides: an executor's copy never rejects a result).
+ */
+function carriedRecord(carried: unknown, executionId: string): ResultRecordPayload | undefined {
+  if (carried === undefined) return undefined;
+  const parsed = resultRecordSchema.safeParse(carried);
+  return parsed.success && parsed.data.executionId === executionId ? parsed.data : undefined;
+}
+
+type ResultRecordPayload = ReturnType<typeof resultRecordSchema.parse>;
