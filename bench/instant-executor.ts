@@ -11,12 +11,18 @@ export class InstantExecutor implements ExecutorV1 {
   readonly startedAt = new Map<string, number>();
   readonly exitedAt = new Map<string, number>();
   readonly #listeners = new Set<(executionId: string, status: ExecutionStatus) => void>();
-  readonly #status: ExecutionStatus = { state: 'exited', outcome: 'succeeded', exitCode: 0 };
+  readonly #status: ExecutionStatus;
   readonly #record: boolean;
 
-  /** Without `record`, nothing is kept per execution (for runs of 100,000 items measuring memory). */
-  constructor(options: { readonly record?: boolean } = {}) {
+  /**
+   * Without `record`, nothing is kept per execution (for runs of 100,000 items measuring memory).
+   * With `saysNoResult`, each exit says its task wrote no result record (`result: null`, true:
+   * no worker runs), so the engine reads none, as it reads none from an executor that carries
+   * its worker's record.
+   */
+  constructor(options: { readonly record?: boolean; readonly saysNoResult?: boolean } = {}) {
     this.#record = options.record ?? true;
+    this.#status = { state: 'exited', outcome: 'succeeded', exitCode: 0, ...(options.saysNoResult ? { result: null } : {}) };
   }
 
   async start(task: TaskEnvelope): Promise<ExecutionHandle> {

@@ -1,7 +1,9 @@
 // The reference server with S3 storage against the same server with local storage: 1,000 no-op
 // items submitted over HTTP and followed to their end, each server as `cairn init` makes it, with
-// the instant executor in place of sandboxes. What differs is where the engine keeps its objects
-// (each item's signed dispatch manifest, written if-absent): a directory, or a bucket of the test
+// the instant executor in place of sandboxes. It runs no worker, and its exits say so (`result:
+// null`, ADR 0060): the engine reads no result record, as it reads none when an executor carries
+// its worker's record. What differs is where the engine keeps its objects (each item's signed
+// dispatch manifest, written if-absent): a directory, or a bucket of the test
 // S3 server (radosgw on loopback, `scripts/radosgw.sh`, credentials from its connection file
 // through the AWS_* variables, as a server gets them). The ratio holds on any machine; the absolute
 // numbers follow the S3 server's latency (loopback here, tens of ms per request on AWS). The wall
@@ -29,7 +31,7 @@ async function runOn(storage: Record<string, unknown>, count: number): Promise<{
     const config = parseYaml(readFileSync(configFile, 'utf8')) as Record<string, unknown>;
     writeFileSync(configFile, stringifyYaml({ ...config, storage, engine: { ...(config['engine'] as object), concurrency: 1000 } }));
     const loaded = loadServerConfig({ file: configFile, env: {} });
-    const composition = await composeServer(loaded, { executors: { instant: new InstantExecutor({ record: false }) } });
+    const composition = await composeServer(loaded, { executors: { instant: new InstantExecutor({ record: false, saysNoResult: true }) } });
     const app = await buildHttpApi({ composition, host: '127.0.0.1', auth: loaded.config.server.auth });
     composition.engine.start();
     const base = await app.listen({ host: '127.0.0.1', port: 0 });
@@ -75,14 +77,22 @@ function radosgwCpuMs(): number | undefined {
   }
 }
 
-/** The requests the S3 server logged for `bucket` (its log names each with its path), or undefined without its log. */
-function radosgwRequestsFor(bucket: string): number | undefined {
+/**
+ * The requests the S3 server logged for `bucket` (its log names each with its path), by kind
+ * (method, status and the key's first folder: `PUT 200 manifests`), or undefined without its log.
+ */
+function radosgwRequestsFor(bucket: string): Map<string, number> | undefined {
   const logFile = join(radosgwDirectory, 'log', 'client.rgw.a.log');
   if (!existsSync(logFile)) return undefined;
-  const path = ` /${bucket}/`;
-  return readFileSync(logFile, 'utf8')
-    .split('\n')
-    .filter((line) => line.includes(' beast: ') && line.includes(path)).length;
+  const request = new RegExp(`"([A-Z]+) /${bucket}/(?:cairn/)?([^/ ?]*)[^ ]* HTTP/[0-9.]+" ([0-9]+)`);
+  const kinds = new Map<string, number>();
+  for (const line of readFileSync(logFile, 'utf8').split('\n')) {
+    const match = line.includes(' beast: ') ? request.exec(line) : null;
+    if (match === null) continue;
+    const kind = `${match[1]} ${match[3]} ${decodeURIComponent(match[2]!) || '/'}`;
+    kinds.set(kind, (kinds.get(kind) ?? 0) + 1);
+  }
+  return kinds;
 }
 
 export default async function serverS3Benchmarks({ log }: BenchmarkContext): Promise<BenchmarkRow[]> {
@@ -99,7 +109,15 @@ export default async function serverS3Benchmarks({ log }: BenchmarkContext): Pro
   const s3 = await runOn({ kind: 's3', bucket, prefix: 'cairn/', endpoint: connection.endpoint, region: connection.region, forcePathStyle: true }, 1_000);
   const gatewayAfter = radosgwCpuMs();
   // Written once the run ended: the log lines of the bucket's requests are all there by then.
-  const requests = radosgwRequestsFor(bucket);
+  const kinds = radosgwRequestsFor(bucket);
+  const requests = kinds === undefined ? undefined : [...kinds.values()].reduce((sum, count) => sum + count, 0);
+  if (kinds !== undefined)
+    log(
+      `  S3 requests by kind: ${[...kinds]
+        .sort((a, b) => b[1] - a[1])
+        .map(([kind, count]) => `${kind} ×${count}`)
+        .join(', ')}`,
+    );
   if (gatewayAfter === undefined || requests === undefined)
     log(`  (the S3 server's pid file or log is not in ${radosgwDirectory}: its CPU and request rows are left out)`);
   return [
