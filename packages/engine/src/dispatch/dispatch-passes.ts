@@ -77,9 +77,11 @@ export class DispatchPasses {
     let moved = 0;
     let started = 0;
     while (chosen.length > 0 || already.length > 0) {
+      // A round whose dispatches the round before recorded is a chain of quick items under way.
+      const chained = already.length > 0;
       const round = await this.#recordRound(chosen, already);
       moved += round.recorded.length + round.reused;
-      const starting = this.#startRound(round, options.chain);
+      const starting = this.#startRound(round, chained && options.chain !== undefined, options.chain);
       // Not chaining: the starts are handed off, and the caller goes on deciding meanwhile.
       if (!options.chain) return { moved, started: starting.then((done) => started + done.started) };
       const done = await starting;
@@ -108,15 +110,29 @@ export class DispatchPasses {
 
   // Starts a round's recorded dispatches and records their starts: returns how many started (or
   // reused a result), and, when `chain` says to go on and some of them already ended, the items
-  // chosen next and those of them whose dispatch is recorded.
+  // chosen next and those of them whose dispatch is recorded. `guessWhileCommitting`: the pass is
+  // a chain of quick items under way, so what these dispatches' successes would make ready is
+  // prepared while the commit of their dispatches is in flight.
   async #startRound(
     round: RecordedRound,
+    guessWhileCommitting: boolean,
     chain: (() => boolean) | undefined,
   ): Promise<{ started: number; next: DispatchChoice[]; recorded: PreparedDispatch[] }> {
     const { recorded, reused } = round;
     let { ended } = round;
     // A task starts only once its dispatch is durable: a writer that loses its lease starts nothing.
-    if (recorded.length > 0) await this.#commit();
+    const committing = recorded.length > 0 ? this.#commit() : undefined;
+    // In a chain of quick items, the next hop's manifest is drafted, signed and stored while this
+    // hop's commit is in flight, rather than after the exit, between it and the next commit: the
+    // deciding thread has nothing else to do during the fdatasync. Only where the pass already
+    // chained (its tasks end at once, so the guess is likely used: at worst one is not, where
+    // `chain` ends the pass); a guess not used is dropped, as any below, and one that fails is no
+    // guess.
+    const guessed =
+      committing !== undefined && guessWhileCommitting && recorded.some(({ hasDependents }) => hasDependents)
+        ? this.#prepareLikelyNext(recorded.filter(({ hasDependents }) => hasDependents)).catch(() => new Map<string, PreparedDispatch>())
+        : undefined;
+    if (committing !== undefined) await committing;
     for (const dispatch of recorded) this.#exits.starting(dispatch.executionId);
     const starts = await Promise.all(
       recorded.map(async (dispatch) => {
@@ -159,10 +175,13 @@ export class DispatchPasses {
     // the transaction that records the ends can record their dispatch too when its choice takes
     // them: a chain of quick items then commits once a hop, not twice. A guess that
     // fails (a signer or storage error) is no guess: the next round prepares them, and fails there.
+    const likelyEnds = chaining ? early.filter(likelyToReady) : [];
     const likely =
-      chaining && early.some(({ hasDependents }) => hasDependents)
-        ? await this.#prepareLikelyNext(early).catch(() => new Map<string, PreparedDispatch>())
-        : new Map<string, PreparedDispatch>();
+      guessed !== undefined
+        ? await guessed
+        : likelyEnds.length > 0
+          ? await this.#prepareLikelyNext(likelyEnds).catch(() => new Map<string, PreparedDispatch>())
+          : new Map<string, PreparedDispatch>();
     // Exits pushed while the results were read (nothing is pushed from here to the end of the
     // transaction below, which runs at once): recorded after it, through a batch.
     const late = recorded.flatMap(({ executionId }) => {
@@ -212,19 +231,18 @@ export class DispatchPasses {
     return { started: starts.filter((start) => 'handle' in start).length + reused, next, recorded: recordedNext };
   }
 
-  // Prepares the dispatch of the items the early exits' successes would make ready (see
-  // `RunStateMachine.readiedBySuccess`), by execution id. A guess, checked against the choice the
+  // Prepares the dispatch of the items the successes of `ends` would make ready (see
+  // `RunStateMachine.readiedBySuccess`), by execution id: after their exits, or, in a chain under
+  // way, before them (while their dispatches commit). A guess, checked against the choice the
   // exits' transaction makes: only plain items are guessed (no inputs, whose digests the ends
   // write; no secrets; not pure, whose result may be reused instead), and an item the choice does
   // not take at the attempt guessed is prepared again by the next round as any other. A guess
   // that is wrong leaves a manifest no dispatch names, as a dispatch a cancel overtook does.
-  async #prepareLikelyNext(early: readonly EarlyExit[]): Promise<Map<string, PreparedDispatch>> {
+  async #prepareLikelyNext(ends: readonly { readonly runId: string; readonly itemId: string }[]): Promise<Map<string, PreparedDispatch>> {
     // Its reads in one read transaction: one snapshot, one read lock.
     const choices = this.#settings.workingCopy.transaction(() =>
-      early.flatMap(({ runId, itemId, hasDependents, status, read }) => {
-        if (!hasDependents || status.state !== 'exited' || status.outcome !== 'succeeded' || read === 'unread' || (read !== undefined && 'rejected' in read))
-          return [];
-        return this.#settings.machine.readiedBySuccess(runId, itemId).flatMap((item): DispatchChoice[] => {
+      ends.flatMap(({ runId, itemId }) =>
+        this.#settings.machine.readiedBySuccess(runId, itemId).flatMap((item): DispatchChoice[] => {
           const stored = this.#runs.dispatchFacts(item.runId, item.itemId);
           if (stored === undefined || !this.#settings.executors[stored.executor]) return [];
           const spec = JSON.parse(stored.spec) as ItemSpec;
@@ -238,8 +256,8 @@ export class DispatchPasses {
           )
             return [];
           return [{ item, locks: declaredLocks(spec.locks), stored, spec, inputs: {} }];
-        });
-      }),
+        }),
+      ),
     )();
     const drafts = (await Promise.all(choices.map((choice) => this.#drafter.draft(choice)))).flatMap((outcome) => (typeof outcome === 'object' ? outcome : []));
     return new Map((await this.#drafter.signAndStore(drafts)).map((prepared) => [prepared.executionId, prepared]));
@@ -387,6 +405,11 @@ export interface DispatchPass {
    * (a failed commit, a full disk).
    */
   readonly started: Promise<number>;
+}
+
+// Whether an early exit is a success whose end may make others ready (what `#prepareLikelyNext` guesses from).
+function likelyToReady({ hasDependents, status, read }: EarlyExit): boolean {
+  return hasDependents && status.state === 'exited' && status.outcome === 'succeeded' && read !== 'unread' && (read === undefined || !('rejected' in read));
 }
 
 /** An exit pushed before its attempt's start was recorded, with the result read for it ('unread': it could not be). */
