@@ -50,7 +50,14 @@ test('after a restart: a stored result is answered as it was, a delivery with no
     }),
   );
   const restarted = executor();
-  expect(await restarted.inspect({ executor: 'deliver', executionId })).toEqual({ state: 'exited', outcome: 'failed', resultKey: resultKey(executionId) });
+  const stored = JSON.parse(Buffer.from((await storage.get(resultKey(executionId)))!).toString('utf8')) as unknown;
+  // The stored record is carried with the answer (ADR 0060): the engine does not read it again.
+  expect(await restarted.inspect({ executor: 'deliver', executionId })).toEqual({
+    state: 'exited',
+    outcome: 'failed',
+    resultKey: resultKey(executionId),
+    result: stored,
+  });
   // Starting it again (the engine re-attaching) runs nothing: the result stands.
   expect(await restarted.start({ executionId, manifestDigest: digest })).toEqual({ executor: 'deliver', executionId });
   await restarted.settled();
@@ -127,6 +134,8 @@ test('a status pushed to the engine is forgotten: many deliveries hold none; ask
   // Forgotten, and asked again (the engine reconciling after a restart of its loop): the stored result, unchanged.
   const [executionId, pushed] = [...exits][0]!;
   expect(pushed).toMatchObject({ state: 'exited', outcome: 'failed', resultKey: resultKey(executionId) });
+  // The pushed exit carries the record as it was stored (ADR 0060).
+  expect(pushed.result).toEqual(JSON.parse(Buffer.from((await storage.get(resultKey(executionId)))!).toString('utf8')));
   expect(await deliveries.inspect({ executor: 'deliver', executionId })).toEqual(pushed);
   // Started again, it runs nothing: its result stands and is pushed once more.
   exits.clear();

@@ -121,13 +121,20 @@ export class DeliveryExecutor implements ExecutorV1 {
     return handle.executionId;
   }
 
-  // The status the stored result record says, when there is one (a delivery this process or an earlier one ran).
+  // The status the stored result record says, when there is one (a delivery this process or an
+  // earlier one ran), carrying the record: the engine does not read it again (ADR 0060).
   async #storedStatus(executionId: string): Promise<ExecutionStatus | undefined> {
     const bytes = await this.#context.storage.get(resultKey(executionId));
     if (bytes === null) return undefined;
     const record = resultRecordSchema.safeParse(JSON.parse(Buffer.from(bytes).toString('utf8')));
     if (!record.success) return { state: 'exited', outcome: 'failed', resultKey: resultKey(executionId) };
-    return { state: 'exited', outcome: record.data.outcome, exitCode: record.data.exitCode ?? undefined, resultKey: resultKey(executionId) } as ExecutionStatus;
+    return {
+      state: 'exited',
+      outcome: record.data.outcome,
+      exitCode: record.data.exitCode ?? undefined,
+      resultKey: resultKey(executionId),
+      result: record.data,
+    } as ExecutionStatus;
   }
 
   async #run(task: TaskEnvelope): Promise<ExecutionStatus> {
@@ -178,14 +185,17 @@ export class DeliveryExecutor implements ExecutorV1 {
       },
       ...(failure ? { failure } : {}),
     };
-    await this.#context.storage.put(resultKey(task.executionId), canonicalJsonBytes(parsePayload(resultRecordSchema, record, 'result record')), {
+    const checked = parsePayload(resultRecordSchema, record, 'result record');
+    await this.#context.storage.put(resultKey(task.executionId), canonicalJsonBytes(checked), {
       contentType: 'application/json',
     });
+    // The record carried as stored, once stored: the engine takes it rather than reading it back (ADR 0060).
     return {
       state: 'exited',
       outcome: record.outcome,
       ...(record.exitCode === null ? {} : { exitCode: record.exitCode }),
       resultKey: resultKey(task.executionId),
+      result: checked as ResultRecord,
     };
   }
 
