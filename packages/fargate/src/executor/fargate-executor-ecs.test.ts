@@ -148,7 +148,15 @@ test('a task ECS no longer knows (MISSING) is answered from its result record, e
   const status = await waitForExit(executor, handle);
   expect(status).toMatchObject({ state: 'exited', outcome: 'succeeded', exitCode: 0 });
   world().ecs.forget(handle['taskArn'] as string);
-  expect(await world().executor().inspect(handle)).toEqual({ state: 'exited', outcome: 'succeeded', exitCode: 0, resultKey: resultKey(finished) });
+  // The record read to answer is carried with the answer (ADR 0060): the engine does not read it again.
+  const stored = JSON.parse(new TextDecoder().decode((await world().storage.get(resultKey(finished)))!)) as unknown;
+  expect(await world().executor().inspect(handle)).toEqual({
+    state: 'exited',
+    outcome: 'succeeded',
+    exitCode: 0,
+    resultKey: resultKey(finished),
+    result: stored,
+  });
 
   // Stopped before its container ever ran: no record. Forgotten, it is unknown, and says why.
   const never = executionId('missing-none');
