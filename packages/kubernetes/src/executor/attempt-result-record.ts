@@ -22,12 +22,17 @@ export async function readResultRecord(storage: StorageProviderV1, executionId: 
   }
 }
 
-/** A status from the result record the worker wrote: the worker's view is the exact one (timed-out, cancelled). */
-export function recordStatus(record: Pick<ResultRecord, 'outcome' | 'exitCode' | 'executionId'>): ExecutionStatus {
+/**
+ * A status from the result record the worker wrote: the worker's view is the exact one (timed-out,
+ * cancelled). It carries the record as read, so the engine does not read it again (ADR 0060; the
+ * engine checks it as one it reads).
+ */
+export function recordStatus(record: ResultRecord): ExecutionStatus {
   return {
     state: 'exited',
     outcome: record.outcome,
     ...(record.exitCode === null ? {} : { exitCode: record.exitCode }),
     resultKey: resultKey(record.executionId),
+    result: record,
   };
 }
