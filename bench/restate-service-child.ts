@@ -22,7 +22,7 @@ const item = restate.service({
  * invoker allows (1,000 at once by default), as the engine runs a run's items `concurrency` at a
  * time. Kept 50 in flight by the handler instead (a window over `RestatePromise.race`), 1,000
  * items took 2.0–3.2× the wall and 2.0–2.6× the CPU here, as did 50 lanes of ingress calls to
- * `item` (1.4–2.2× the wall, without the callers' CPU): this is Restate's better showing.
+ * `item` (1.7–2.2× the wall, without the callers' CPU): this is Restate's better showing.
  * Returns the sum of the items' results, which the bench checks (every item answered its own index).
  */
 const fanout = restate.service({
