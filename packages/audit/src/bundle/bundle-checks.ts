@@ -195,8 +195,9 @@ export function checkManifests({ bundle, trustedKeys }: BundleContext): CheckRes
   }
   const unused = new Set(delegates.keys());
   const named = new Map<string, { itemId: string; attempt: number; position: number }>();
-  for (const [position, entry] of bundle.entries.entries()) {
-    const dispatched = dispatchedManifest(entry);
+  // An index loop: no iterator result and [position, entry] pair per entry of a million.
+  for (let position = 0; position < bundle.entries.length; position++) {
+    const dispatched = dispatchedManifest(bundle.entries[position]!);
     if (dispatched) named.set(dispatched.manifestDigest, { ...dispatched, position });
   }
   let previous = '';
