@@ -3,6 +3,7 @@ import { isCairnError } from '@cairn/protocol';
 import type { Checkpointer } from '../audit/checkpointer.ts';
 import { storageFullReason } from '../store/storage-full.ts';
 import type { Dispatcher } from '../dispatch/dispatcher.ts';
+import { isoTime } from '../iso-time.ts';
 import { retryDelay } from '../retry-delay.ts';
 import type { ResolvedEngineSettings } from '../engine-settings.ts';
 import { InboxPoller } from '../inbox/inbox-poller.ts';
@@ -190,6 +191,11 @@ export class EngineLoop {
         }
         // A planner's large fragment joins a step at a time, the loop going round between steps.
         ended += this.#dispatcher.joinFragments();
+        // Every item due by now is the pass's to take: one it leaves ready waits for room, which
+        // an event gives back (each pokes the loop), not for time. Sleeping until it is due (in
+        // the past: at once) turned the loop round every millisecond while items queued behind a
+        // full concurrency, each turn a pass and a commit (a WAL fsync) for nothing.
+        const dueBy = isoTime((this.#settings.now ?? Date.now)());
         const started = await this.#dispatch();
         await this.#checkpointer.issueIfDue();
         this.#anchorInBackground();
@@ -209,7 +215,7 @@ export class EngineLoop {
           await new Promise<void>((resolve) => setImmediate(resolve));
           continue;
         }
-        await this.#sleep(this.#sleepMs(lastReconcile));
+        await this.#sleep(this.#sleepMs(lastReconcile, dueBy));
       } catch (error) {
         // Whatever a failed step wrote was rolled back with its transaction; what it decided but
         // did not write (the start of a task, an exit) is decided again: dispatched attempts whose
@@ -273,7 +279,7 @@ export class EngineLoop {
     return () => this.#running && !this.#woken && !this.#stopsRequested && Date.now() - since < chainDispatchForMs;
   }
 
-  #sleepMs(lastReconcile: number): number {
+  #sleepMs(lastReconcile: number, dueBy: string): number {
     const untilReconcile = lastReconcile + this.#settings.reconcileIntervalMs - Date.now();
     const until = (time: string | null) => (time === null ? Infinity : Date.parse(time) - Date.now());
     const untilInbox = this.#inbox.untilDueMs();
@@ -283,7 +289,14 @@ export class EngineLoop {
     const untilUnrecordedExits = this.#dispatcher.unrecordedExits > 0 ? unrecordedExitsRetryMs : Infinity;
     return Math.max(
       0,
-      Math.min(untilReconcile, until(this.#machine.nextReadyAt()), until(this.#machine.nextApprovalDeadline()), untilSlot, untilInbox, untilUnrecordedExits),
+      Math.min(
+        untilReconcile,
+        until(this.#machine.nextReadyAt(dueBy)),
+        until(this.#machine.nextApprovalDeadline()),
+        untilSlot,
+        untilInbox,
+        untilUnrecordedExits,
+      ),
     );
   }
 

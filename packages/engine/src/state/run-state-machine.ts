@@ -352,9 +352,14 @@ export class RunStateMachine {
     return this.#lifecycle.store.readyCandidatesInPages(limit, pageSize, isoTime(this.#lifecycle.now()));
   }
 
-  /** When the next waiting retry becomes ready, if any (so a dispatcher can sleep until then). */
-  nextReadyAt(): string | null {
-    return this.#lifecycle.store.nextReadyAt();
+  /**
+   * When the next ready item due after `after` becomes due (a retry waiting out its backoff), if
+   * any: a dispatcher that looked at every item due by `after` sleeps until then. Items due by
+   * `after` that its pass left ready wait for room (a slot, a run's or a queue's limit, a lock) or
+   * a budget, which only an event gives back (an exit, a cancel, a raise: each wakes the loop).
+   */
+  nextReadyAt(after: string): string | null {
+    return this.#lifecycle.store.nextReadyAt(after);
   }
 
   /**

@@ -114,7 +114,7 @@ export class RunStore {
       readyItems: prepare<[string, number], ItemRow>(
         `SELECT ${itemColumns} FROM items WHERE state = 'ready' AND dispatch_order IS NOT NULL AND ready_at <= ? ORDER BY dispatch_order, rowid LIMIT ?`,
       ),
-      nextReadyAt: prepare<[], { readyAt: string | null }>(`SELECT MIN(ready_at) AS readyAt FROM items WHERE state = 'ready'`),
+      nextReadyAt: prepare<[string], { readyAt: string | null }>(`SELECT MIN(ready_at) AS readyAt FROM items WHERE state = 'ready' AND ready_at > ?`),
       requestItemCancel: prepare('UPDATE items SET cancel_requested_by = COALESCE(cancel_requested_by, ?) WHERE run_id = ? AND item_id = ?'),
       setApprovalDeadline: prepare('UPDATE items SET approval_deadline = ? WHERE run_id = ? AND item_id = ?'),
       expiredApprovals: prepare<[string, number], ItemRow>(
@@ -385,8 +385,8 @@ export class RunStore {
     return text ? (JSON.parse(text) as Record<string, string>) : undefined;
   }
 
-  /** When the next ready item becomes due (a retry waiting out its backoff), if any. */
-  nextReadyAt(): string | null {
-    return this.#statements.nextReadyAt.get()!.readyAt;
+  /** When the next ready item due after `after` becomes due (a retry waiting out its backoff), if any. */
+  nextReadyAt(after: string): string | null {
+    return this.#statements.nextReadyAt.get(after)!.readyAt;
   }
 }
