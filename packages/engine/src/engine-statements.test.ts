@@ -45,6 +45,39 @@ class InstantExecutor implements ExecutorV1 {
   }
 }
 
+/** Runs every task for `holdMs`, then pushes its exit: tasks that take a while, so ready items queue behind them. */
+class HeldExecutor implements ExecutorV1 {
+  readonly specificationVersion = 'v1';
+  readonly provider = 'held';
+  readonly capabilities = { cancel: true, pushesCompletions: true } as const;
+  readonly #holdMs: number;
+  readonly #exited = new Set<string>();
+  readonly #listeners = new Set<(executionId: string, status: ExecutionStatus) => void>();
+
+  constructor(holdMs: number) {
+    this.#holdMs = holdMs;
+  }
+
+  async start(task: TaskEnvelope): Promise<ExecutionHandle> {
+    setTimeout(() => {
+      this.#exited.add(task.executionId);
+      for (const listener of this.#listeners) listener(task.executionId, { state: 'exited', outcome: 'succeeded', exitCode: 0 });
+    }, this.#holdMs);
+    return { executor: this.provider, executionId: task.executionId };
+  }
+
+  async inspect(handle: ExecutionHandle): Promise<ExecutionStatus> {
+    return this.#exited.has(handle.executionId) ? { state: 'exited', outcome: 'succeeded', exitCode: 0 } : { state: 'running' };
+  }
+
+  async cancel(): Promise<void> {}
+
+  onExit(listener: (executionId: string, status: ExecutionStatus) => void): () => void {
+    this.#listeners.add(listener);
+    return () => void this.#listeners.delete(listener);
+  }
+}
+
 /** The statements `database` runs from now on, by SQL text (its prepare counted on the very handle). */
 function countStatements(database: EngineDatabase): Map<string, number> {
   const counts = new Map<string, number>();
@@ -92,7 +125,7 @@ function countWritingTransactions(database: EngineDatabase): { writing: number }
 }
 
 /** An engine (the instant executor, in-memory storage and signer) on a fresh database whose statements are counted. */
-function countedEngine(settings: { concurrency: number; reconcileIntervalMs: number }) {
+function countedEngine(settings: { concurrency: number; reconcileIntervalMs: number }, executor: ExecutorV1 = new InstantExecutor()) {
   const directory = mkdtempSync(join(tmpdir(), 'cairn-engine-'));
   directories.push(directory);
   const database = openEngineDatabase(join(directory, 'engine.db'));
@@ -101,7 +134,7 @@ function countedEngine(settings: { concurrency: number; reconcileIntervalMs: num
   const counts = countStatements(database);
   const engine = createEngine({
     database,
-    executors: { instant: new InstantExecutor() },
+    executors: { [executor.provider]: executor },
     storage: createInMemoryStorageProvider(),
     signer: createInMemorySigner(),
     ...settings,
@@ -293,6 +326,34 @@ test('while no item awaits approval and no schedule is due, the loop reads neith
     expect(turns).toBeGreaterThan(10);
     expect(count((source) => source.includes("FROM items WHERE state = 'awaiting-approval'"))).toBeLessThanOrEqual(2);
     expect(count((source) => source.includes('FROM schedules WHERE next_slot'))).toBeLessThanOrEqual(2);
+  } finally {
+    await engine.close();
+    database.close();
+  }
+});
+
+test('while items wait behind a full concurrency, the loop sleeps until an exit gives room back: a few turns an item, not one a millisecond', async () => {
+  const { database, counts, transactions, engine } = countedEngine({ concurrency: 1, reconcileIntervalMs: 60_000 }, new HeldExecutor(100));
+  const items = 5;
+  try {
+    engine.start();
+    const { runId } = engine.submit(
+      {
+        version: 1,
+        name: 'queued',
+        items: Array.from({ length: items }, (_, index) => ({ id: `item-${index}`, executor: 'held', runtime: { kind: 'command' as const, argv: ['true'] } })),
+      },
+      { actor: ana },
+    );
+    expect((await engine.waitForRun(runId)).state).toBe('succeeded');
+    // Half a second with items ready and no room for them: a turn (a pass and a commit) every
+    // millisecond or so would be hundreds. An exit, its dispatch and the start: a few turns an item.
+    const turns = [...counts]
+      .filter(([source]) => source.includes('FROM checkpoints WHERE anchored = 0 AND next_try_at <='))
+      .reduce((sum, [, count]) => sum + count, 0);
+    expect(turns).toBeGreaterThan(0);
+    expect(turns).toBeLessThan(items * 8);
+    expect(transactions.writing).toBeLessThan(items * 8);
   } finally {
     await engine.close();
     database.close();
