@@ -15,7 +15,9 @@ export interface RunnerExitStatus {
   readonly reason?: string;
 }
 
-export const runnerExitStatusSchema = executionStatusSchema.extend({
+// A runner's report carries no result record (ADR 0060): the server reads the one the runner
+// stored, so a record that is not in storage can never be recorded from a runner's word.
+export const runnerExitStatusSchema = executionStatusSchema.omit({ result: true }).extend({
   state: z.literal('exited', 'must be exited: a runner reports attempts that ended'),
   outcome: executionStatusSchema.shape.outcome.unwrap(),
 });

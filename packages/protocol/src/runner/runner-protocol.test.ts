@@ -88,6 +88,8 @@ describe('runner exits', () => {
     ['a fractional exit code', { exits: [{ ...exit, status: { ...exit.status, exitCode: 1.5 } }] }, ['$.exits[0].status.exitCode']],
     ['the same execution twice', { exits: [exit, exit] }, ['$.exits']],
     ['no exits', { exits: [] }, ['$.exits']],
+    // The server reads the record the runner stored: a runner's word never stands in for it.
+    ['a carried result record', { exits: [{ ...exit, status: { ...exit.status, result: null } }] }, ['$.exits[0].status']],
   ])('%s is refused at its path', (_what, value, paths) => {
     expect(problems(runnerExitsRequestSchema, value)).toEqual(paths);
   });

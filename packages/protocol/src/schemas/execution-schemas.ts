@@ -1,6 +1,7 @@
 import type { ExecutionHandle, ExecutionStatus, JsonValue, TaskEnvelope } from '@cairn/core';
 import { z } from 'zod';
 import { digestSchema } from './digest-schema.ts';
+import { resultRecordSchema } from './result-record-schema.ts';
 import type { SchemaImplements } from './schema-implements.ts';
 
 const jsonValueSchema: z.ZodType<JsonValue> = z.json() as z.ZodType<JsonValue>;
@@ -45,6 +46,8 @@ export const executionStatusSchema = z.strictObject({
   outcome: z.enum(['succeeded', 'failed', 'cancelled', 'timed-out'], 'must be succeeded, failed, cancelled or timed-out').exactOptional(),
   exitCode: z.int('must be a whole number').exactOptional(),
   resultKey: z.string().exactOptional(),
+  // The worker's stored record carried with the exit, or null: none was or will be written (ADR 0060).
+  result: z.union([resultRecordSchema, z.null()]).exactOptional(),
   reason: z.string().exactOptional(),
 });
 true satisfies SchemaImplements<typeof executionStatusSchema, ExecutionStatus>;
