@@ -15,59 +15,40 @@ afterEach(() => {
   for (const directory of directories.splice(0)) rmSync(directory, { recursive: true, force: true });
 });
 
-/** Finishes every task the moment it starts and pushes its exit, before the engine has recorded the start. */
-class InstantExecutor implements ExecutorV1 {
+/**
+ * Pushes every task's exit, succeeded: `holdMs` after its start, or at once (0: before the engine has
+ * recorded the start), so that ready items queue behind tasks that take a while.
+ */
+class PushingExecutor implements ExecutorV1 {
   readonly specificationVersion = 'v1';
-  readonly provider = 'instant';
   readonly capabilities = { cancel: true, pushesCompletions: true } as const;
-  readonly #listeners = new Set<(executionId: string, status: ExecutionStatus) => void>();
+  readonly provider: string;
+  readonly #holdMs: number;
   readonly #started = new Set<string>();
+  readonly #exited = new Set<string>();
+  readonly #listeners = new Set<(executionId: string, status: ExecutionStatus) => void>();
+
+  constructor(provider = 'instant', holdMs = 0) {
+    this.provider = provider;
+    this.#holdMs = holdMs;
+  }
 
   async start(task: TaskEnvelope): Promise<ExecutionHandle> {
     if (!this.#started.has(task.executionId)) {
       this.#started.add(task.executionId);
-      queueMicrotask(() => {
+      const exit = () => {
+        this.#exited.add(task.executionId);
         for (const listener of this.#listeners) listener(task.executionId, { state: 'exited', outcome: 'succeeded', exitCode: 0 });
-      });
+      };
+      if (this.#holdMs === 0) queueMicrotask(exit);
+      else setTimeout(exit, this.#holdMs);
     }
     return { executor: this.provider, executionId: task.executionId };
   }
 
   async inspect(handle: ExecutionHandle): Promise<ExecutionStatus> {
-    return this.#started.has(handle.executionId) ? { state: 'exited', outcome: 'succeeded', exitCode: 0 } : { state: 'unknown' };
-  }
-
-  async cancel(): Promise<void> {}
-
-  onExit(listener: (executionId: string, status: ExecutionStatus) => void): () => void {
-    this.#listeners.add(listener);
-    return () => void this.#listeners.delete(listener);
-  }
-}
-
-/** Runs every task for `holdMs`, then pushes its exit: tasks that take a while, so ready items queue behind them. */
-class HeldExecutor implements ExecutorV1 {
-  readonly specificationVersion = 'v1';
-  readonly provider = 'held';
-  readonly capabilities = { cancel: true, pushesCompletions: true } as const;
-  readonly #holdMs: number;
-  readonly #exited = new Set<string>();
-  readonly #listeners = new Set<(executionId: string, status: ExecutionStatus) => void>();
-
-  constructor(holdMs: number) {
-    this.#holdMs = holdMs;
-  }
-
-  async start(task: TaskEnvelope): Promise<ExecutionHandle> {
-    setTimeout(() => {
-      this.#exited.add(task.executionId);
-      for (const listener of this.#listeners) listener(task.executionId, { state: 'exited', outcome: 'succeeded', exitCode: 0 });
-    }, this.#holdMs);
-    return { executor: this.provider, executionId: task.executionId };
-  }
-
-  async inspect(handle: ExecutionHandle): Promise<ExecutionStatus> {
-    return this.#exited.has(handle.executionId) ? { state: 'exited', outcome: 'succeeded', exitCode: 0 } : { state: 'running' };
+    if (this.#exited.has(handle.executionId)) return { state: 'exited', outcome: 'succeeded', exitCode: 0 };
+    return this.#started.has(handle.executionId) ? { state: 'running' } : { state: 'unknown' };
   }
 
   async cancel(): Promise<void> {}
@@ -125,7 +106,7 @@ function countWritingTransactions(database: EngineDatabase): { writing: number }
 }
 
 /** An engine (the instant executor, in-memory storage and signer) on a fresh database whose statements are counted. */
-function countedEngine(settings: { concurrency: number; reconcileIntervalMs: number }, executor: ExecutorV1 = new InstantExecutor()) {
+function countedEngine(settings: { concurrency: number; reconcileIntervalMs: number }, executor: ExecutorV1 = new PushingExecutor()) {
   const directory = mkdtempSync(join(tmpdir(), 'cairn-engine-'));
   directories.push(directory);
   const database = openEngineDatabase(join(directory, 'engine.db'));
@@ -333,7 +314,7 @@ test('while no item awaits approval and no schedule is due, the loop reads neith
 });
 
 test('while items wait behind a full concurrency, the loop sleeps until an exit gives room back: a few turns an item, not one a millisecond', async () => {
-  const { database, counts, transactions, engine } = countedEngine({ concurrency: 1, reconcileIntervalMs: 60_000 }, new HeldExecutor(100));
+  const { database, counts, transactions, engine } = countedEngine({ concurrency: 1, reconcileIntervalMs: 60_000 }, new PushingExecutor('held', 100));
   const items = 5;
   try {
     engine.start();
@@ -367,7 +348,7 @@ test('the WAL is checkpointed every 10,000 pages, not every 1,000: a chain of qu
   expect(database.pragma('wal_autocheckpoint', { simple: true })).toBe(1_000);
   const engine = createEngine({
     database,
-    executors: { instant: new InstantExecutor() },
+    executors: { instant: new PushingExecutor() },
     storage: createInMemoryStorageProvider(),
     signer: createInMemorySigner(),
   });
