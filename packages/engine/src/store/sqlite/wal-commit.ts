@@ -18,6 +18,14 @@ import type { GroupCommit } from '../group-commit.ts';
  * leaves to checkpoints). An fsync that fails breaks the commit for good: Linux may have dropped
  * the pages it could not write, and a later fsync that succeeds would not bring them back, so a
  * restart must load what the disk holds.
+ *
+ * A commit with nothing written since the last fsync began makes no fsync: the engine's loop
+ * commits every turn, and a turn that decided nothing (a poll, a reconcile, a poke) wrote no WAL
+ * frame to sync. What was written is told by the connection's `total_changes()`, which every
+ * INSERT, UPDATE and DELETE it runs moves (rolled-back ones included: those only cost an fsync);
+ * the schema's DDL, which it does not count, runs before the first commit, and the first commit
+ * always syncs. The count is taken before the fsync is called, and is trusted only when no
+ * transaction was open then: an open one's changes are counted but not yet in the WAL.
  */
 export class WalCommit {
   readonly #walPath: string;
@@ -25,12 +33,19 @@ export class WalCommit {
   #wal: FileHandle | undefined;
   #directorySynced = false;
   #syncs = 0;
+  /** The connection's change count when the last fsync that succeeded was called, if no transaction was open then. */
+  #syncedChanges: number | undefined;
+  readonly #database: EngineDatabase;
+  readonly #changes: () => number;
   /** Resolves (never rejects) with why, once an fsync has failed. */
   readonly failed: Promise<Error>;
   readonly commit: GroupCommit;
 
   constructor(database: EngineDatabase) {
     this.#walPath = `${database.name}-wal`;
+    this.#database = database;
+    const totalChanges = database.prepare<[]>('SELECT total_changes() AS changes');
+    this.#changes = () => (totalChanges.get() as { changes: number }).changes;
     this.#pipeline = new CommitPipeline(
       () => this.#sync(),
       (cause) =>
@@ -58,6 +73,9 @@ export class WalCommit {
   }
 
   async #sync(): Promise<void> {
+    const changes = this.#changes();
+    if (changes === this.#syncedChanges) return;
+    const settled = this.#database.inTransaction ? undefined : changes;
     // Opened at the first commit, when the WAL exists (a write made it); SQLite keeps the file, and
     // so its inode, for as long as it has the database open.
     this.#wal ??= await open(this.#walPath, 'r');
@@ -72,6 +90,7 @@ export class WalCommit {
       }
       this.#directorySynced = true;
     }
+    this.#syncedChanges = settled;
   }
 
   /** Closes the WAL's descriptor (after the last commit). */
