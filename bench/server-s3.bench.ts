@@ -8,8 +8,9 @@
 // through the AWS_* variables, as a server gets them). The ratio holds on any machine; the absolute
 // numbers follow the S3 server's latency (loopback here, tens of ms per request on AWS). The wall
 // times follow a shared machine's load too, so each run also says what it cost in CPU (this
-// process: the server and its client; the S3 server's process, read from /proc) and how many S3
-// requests the S3 server logged for the run's bucket: the rows to compare across changes.
+// process: the server and its client; the S3 gateway's process and the Ceph store's beneath it,
+// read from /proc) and how many S3 requests the S3 server logged for the run's bucket: the rows to
+// compare across changes.
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -60,11 +61,13 @@ async function runOn(storage: Record<string, unknown>, count: number): Promise<{
 const radosgwDirectory = process.env['CAIRN_RADOSGW_DIR'] ?? join(dirname(fileURLToPath(import.meta.url)), '..', '.tools', 'radosgw');
 
 /**
- * The S3 server's CPU time so far (user + system, ms), or undefined when its process is not this
- * checkout's to read. A gateway shared with tests running meanwhile counts their requests too.
+ * The CPU time so far (user + system, ms) of one daemon of the test S3 server (`client.rgw.a`, the
+ * gateway; `osd.0` and `mon.a`, the Ceph store beneath it, which each PUT also costs), or undefined
+ * when its process is not this checkout's to read. A server shared with tests running meanwhile
+ * counts their requests too.
  */
-function radosgwCpuMs(): number | undefined {
-  const pidFile = join(radosgwDirectory, 'run', 'client.rgw.a.pid');
+function daemonCpuMs(daemon: string): number | undefined {
+  const pidFile = join(radosgwDirectory, 'run', `${daemon}.pid`);
   if (!existsSync(pidFile)) return undefined;
   try {
     // Fields 14 and 15 of /proc/<pid>/stat (after the command's closing parenthesis: 12 and 13) in clock ticks of 10 ms.
@@ -75,6 +78,16 @@ function radosgwCpuMs(): number | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** The gateway's CPU time so far (ms), or undefined. */
+const radosgwCpuMs = (): number | undefined => daemonCpuMs('client.rgw.a');
+
+/** The Ceph store's (the OSD's and the monitor's) CPU time so far (ms), or undefined. */
+function storeCpuMs(): number | undefined {
+  const osd = daemonCpuMs('osd.0');
+  const monitor = daemonCpuMs('mon.a');
+  return osd === undefined || monitor === undefined ? undefined : osd + monitor;
 }
 
 /**
@@ -106,8 +119,10 @@ export default async function serverS3Benchmarks({ log }: BenchmarkContext): Pro
   const local = await runOn({ kind: 'local' }, 1_000);
   log(`  the same on S3 storage (s3://${bucket}/ at ${connection.endpoint})`);
   const gatewayBefore = radosgwCpuMs();
+  const storeBefore = storeCpuMs();
   const s3 = await runOn({ kind: 's3', bucket, prefix: 'cairn/', endpoint: connection.endpoint, region: connection.region, forcePathStyle: true }, 1_000);
   const gatewayAfter = radosgwCpuMs();
+  const storeAfter = storeCpuMs();
   // Written once the run ended: the log lines of the bucket's requests are all there by then.
   const kinds = radosgwRequestsFor(bucket);
   const requests = kinds === undefined ? undefined : [...kinds.values()].reduce((sum, count) => sum + count, 0);
@@ -130,6 +145,8 @@ export default async function serverS3Benchmarks({ log }: BenchmarkContext): Pro
     ...(gatewayBefore === undefined || gatewayAfter === undefined
       ? []
       : [recorded('server-s3.submit-1000.s3.gateway-cpu-ms', gatewayAfter - gatewayBefore, 'ms')]),
+    // What the gateway's requests cost the Ceph store beneath it (each PUT is a few RADOS operations).
+    ...(storeBefore === undefined || storeAfter === undefined ? [] : [recorded('server-s3.submit-1000.s3.store-cpu-ms', storeAfter - storeBefore, 'ms')]),
     ...(requests === undefined ? [] : [recorded('server-s3.submit-1000.s3.requests-per-item', Number((requests / 1_000).toFixed(2)), 'requests')]),
   ];
 }
