@@ -1,6 +1,7 @@
+import { sandboxLimitSteps } from './sandbox-limits.ts';
 import { sandboxRelayScript } from './sandbox-relay.ts';
 
-/** Resource limits applied inside a sandbox (prlimit), each optional. */
+/** Resource limits applied inside a sandbox (see sandboxLimitSteps), each optional. */
 export interface SandboxLimits {
   /** CPU seconds (RLIMIT_CPU). */
   readonly cpuSeconds?: number;
@@ -71,6 +72,11 @@ export interface SandboxCommandOptions {
    * system's CAs and the attempt's own, which signs the hosts whose credentials the proxy brokers.
    */
   readonly egress?: SandboxEgress;
+  /**
+   * Files the reaper appends its pid to (a line each, errors ignored) before it starts anything,
+   * so a watcher of those pids (see SpaceRefusals) follows every process of the sandbox.
+   */
+  readonly pidFiles?: readonly string[];
 }
 
 /** The sandbox's door to its egress proxy (see SandboxCommandOptions.egress). */
@@ -142,10 +148,12 @@ const leftovers = 'setpriv --reuid="$uid" --regid="$uid" --clear-groups -- /bin/
  * nothing in the sandbox can see or signal it.
  * Arguments: uid, bubblewrap, network (0/1), the number of bubblewrap options, the memory cgroup
  * (or ''), the file for its figures (or ''), the relay's doors (`<port> <socket>` a line, or ''), the
- * relay's script, the options, the command.
+ * relay's script, the number of pid files, the pid files, the options, the command.
  */
 const reaper = [
-  'uid=$1 bwrap=$2 network=$3 count=$4 cgroup=$5 report=$6 doors=$7 relay=$8; shift 8',
+  'uid=$1 bwrap=$2 network=$3 count=$4 cgroup=$5 report=$6 doors=$7 relay=$8 watched=$9; shift 9',
+  // Its pid is watched before it starts anything (the same pid throughout: it forks, never execs).
+  'while [ "$watched" -gt 0 ]; do { echo $$ >> "$1"; } 2>/dev/null; shift; watched=$((watched-1)); done',
   // The memory cgroup is joined before anything starts, so everything the sandbox starts is in it.
   'if [ -n "$cgroup" ]; then echo $$ > "$cgroup/cgroup.procs" || exit 125; fi',
   'options() { n=$count; for option; do [ "$n" -gt 0 ] || break; printf \'%s\\0\' "$option"; n=$((n-1)); done; }',
@@ -214,8 +222,8 @@ export const sandboxWorkspace = '/workspace';
  * and `/etc` bound read-only, the workspace the one writable bind, a private `/tmp` (the caller's
  * bounded one when given), `/proc` of its own PID namespace (host processes are invisible), a
  * cleared environment, a new session (no terminal to inject into), and the sandbox killed when its
- * parent dies. Limits are set by `prlimit` inside, before the command starts, as an unprivileged
- * uid: process limits do not bind root.
+ * parent dies. Limits are set inside, just before the command starts, as an unprivileged uid
+ * (process limits do not bind root): see sandboxLimitSteps.
  */
 export function bubblewrapCommand(argv: readonly string[], options: SandboxCommandOptions): { command: string; args: string[]; env: Record<string, string> } {
   const doors = [options.gateway, options.egress].filter((door) => door !== undefined);
@@ -281,6 +289,7 @@ export function bubblewrapCommand(argv: readonly string[], options: SandboxComma
     '--clearenv',
     ...Object.entries(env).flatMap(([name, value]) => ['--setenv', name, value]),
   ];
+  const limitSteps = sandboxLimitSteps(options.limits);
   const command = [
     // A watchdog inside too, for a sandbox whose first process missed its parent-death signal:
     // when the host's end of fd 3 closes, it kills everything in the sandbox. The command itself
@@ -288,9 +297,9 @@ export function bubblewrapCommand(argv: readonly string[], options: SandboxComma
     '--',
     '/bin/sh',
     '-c',
-    `${options.network ? awaitNetwork : ''}${doors.length > 0 ? awaitRelay(doors.at(-1)!.port) : ''}(read -r _ <&3; kill -KILL -1 2>/dev/null) & exec 3<&-; exec "$@"`,
+    `${options.network ? awaitNetwork : ''}${doors.length > 0 ? awaitRelay(doors.at(-1)!.port) : ''}(read -r _ <&3; kill -KILL -1 2>/dev/null) & exec 3<&-; ${limitSteps.statements}exec "$@"`,
     'cairn-sandbox',
-    ...limitPrefix(options.limits),
+    ...limitSteps.prefix,
     ...argv,
   ];
   return {
@@ -310,19 +319,10 @@ export function bubblewrapCommand(argv: readonly string[], options: SandboxComma
       options.memoryCgroup === undefined ? '' : (options.memoryReport ?? ''),
       doors.map((door) => `${door.port} ${door.socket}`).join('\n'),
       doors.length > 0 ? sandboxRelayScript : '',
+      String(options.pidFiles?.length ?? 0),
+      ...(options.pidFiles ?? []),
       ...bubblewrapOptions,
       ...command,
     ],
   };
-}
-
-function limitPrefix(limits: SandboxLimits): string[] {
-  const flags = [
-    limits.cpuSeconds === undefined ? undefined : `--cpu=${limits.cpuSeconds}`,
-    limits.processes === undefined ? undefined : `--nproc=${limits.processes}`,
-    limits.openFiles === undefined ? undefined : `--nofile=${limits.openFiles}`,
-    limits.fileBytes === undefined ? undefined : `--fsize=${limits.fileBytes}`,
-    limits.addressSpaceBytes === undefined ? undefined : `--as=${limits.addressSpaceBytes}`,
-  ].filter((flag) => flag !== undefined);
-  return flags.length === 0 ? [] : ['/usr/bin/prlimit', ...flags, '--'];
 }

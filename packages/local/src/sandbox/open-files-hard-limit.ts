@@ -4,11 +4,11 @@ import { readFileSync } from 'node:fs';
  * This process's hard limit on open files (RLIMIT_NOFILE), from /proc/self/limits; undefined when
  * unlimited or unreadable.
  *
- * Why it matters: a sandbox's limits are set by `prlimit` inside it, as its unprivileged uid, and
- * `prlimit --nofile=N` sets both the soft and the hard limit to N. Nobody but root can raise a
- * hard limit, and the sandbox inherits this process's: an item asking for more than it (a server
- * started under `ulimit -Hn 256`) would fail before its command starts ("prlimit: failed to set the
- * NOFILE resource limit: Operation not permitted"). The sandbox's limit is lowered to it instead.
+ * Why it matters: a sandbox's limits are set inside it, as its unprivileged uid, soft and hard
+ * alike (see sandboxLimitSteps: dash's `ulimit -n N` or `prlimit --nofile=N`). Nobody but root can
+ * raise a hard limit, and the sandbox inherits this process's: an item asking for more than it (a
+ * server started under `ulimit -Hn 256`) would fail before its command starts ("ulimit: error
+ * setting limit (Operation not permitted)"). The sandbox's limit is lowered to it instead.
  */
 export function openFilesHardLimit(limits = '/proc/self/limits'): number | undefined {
   try {

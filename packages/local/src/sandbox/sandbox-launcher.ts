@@ -98,14 +98,11 @@ export function sandboxLauncher(options: SandboxLauncherOptions): (argv: readonl
       ...(tmp ? { tmp } : {}),
       ...(context.gateway ? { gateway: context.gateway } : {}),
       ...(context.egress ? { egress: context.egress } : {}),
+      // The reaper has its pid watched before it starts anything, and so every process of the sandbox (see SpaceRefusals).
+      pidFiles: options.volumes?.refusalsPidFilesOf(context.workspace) ?? [],
     });
-    // The reaper has its pid watched before it starts anything, and so every process of the sandbox
-    // (see SpaceRefusals): it appends it to each file, then becomes the reaper (the same pid).
-    const pidFiles = options.volumes?.refusalsPidFilesOf(context.workspace) ?? [];
-    const watchPid = 'while [ "$1" != -- ]; do { echo $$ >> "$1"; } 2>/dev/null; shift; done; shift; exec "$@"';
-    const counted = pidFiles.length === 0 ? launch : { ...launch, args: ['-c', watchPid, 'cairn-watch', ...pidFiles, '--', launch.command, ...launch.args] };
     return {
-      ...counted,
+      ...launch,
       lifeline: true,
       ...(memoryReport ? { limitReached: (ended) => memoryLimitReached(takeMemoryReport(memoryReport), ended, memory!.killsBefore) } : {}),
     };
