@@ -2,7 +2,7 @@ import type { ExecutionOutcome } from '@cairn/core';
 import { z } from 'zod';
 import { executionStatusSchema, taskEnvelopeSchema } from '../schemas/execution-schemas.ts';
 import type { SchemaImplements } from '../schemas/schema-implements.ts';
-import { runnerPollLimits } from './runner-poll-schemas.ts';
+import { runnerPollLimits } from './runner-poll-limits.ts';
 
 const executionIdSchema = taskEnvelopeSchema.shape.executionId;
 
@@ -34,13 +34,14 @@ export interface RunnerExitsRequest {
   readonly exits: readonly RunnerExit[];
 }
 
-export const runnerExitsRequestSchema = z.strictObject({
-  exits: z
-    .array(z.strictObject({ executionId: executionIdSchema, status: runnerExitStatusSchema }))
-    .min(1, 'must report at least one exit')
-    .max(runnerPollLimits.slots, `must hold at most ${runnerPollLimits.slots} exits`)
-    .refine((exits) => new Set(exits.map((exit) => exit.executionId)).size === exits.length, 'must not report an execution twice'),
-});
+/** A report of ended attempts, in an exits request or a poll: at least one, each execution once. */
+export const runnerExitsSchema = z
+  .array(z.strictObject({ executionId: executionIdSchema, status: runnerExitStatusSchema }))
+  .min(1, 'must report at least one exit')
+  .max(runnerPollLimits.slots, `must hold at most ${runnerPollLimits.slots} exits`)
+  .refine((exits) => new Set(exits.map((exit) => exit.executionId)).size === exits.length, 'must not report an execution twice');
+
+export const runnerExitsRequestSchema = z.strictObject({ exits: runnerExitsSchema });
 true satisfies SchemaImplements<typeof runnerExitsRequestSchema, RunnerExitsRequest>;
 
 /** An exit the server did not take, and why (`not held by this runner`, `lease lapsed at …`). */

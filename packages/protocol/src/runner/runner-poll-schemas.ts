@@ -3,15 +3,11 @@ import { z } from 'zod';
 import { timestampSchema } from '../schemas/common-schemas.ts';
 import { taskEnvelopeSchema } from '../schemas/execution-schemas.ts';
 import type { SchemaImplements } from '../schemas/schema-implements.ts';
+import { runnerExitsAnswerSchema, runnerExitsSchema, type RunnerExit, type RunnerExitsAnswer } from './runner-exits-schemas.ts';
 import { runnerLabelsSchema } from './runner-label.ts';
+import { runnerPollLimits } from './runner-poll-limits.ts';
 
-/** Bounds of a poll (ADR 0050): what one runner may say it has, and how long a poll may wait. */
-export const runnerPollLimits = {
-  /** Free slots a runner may offer at once; also bounds what it may hold. */
-  slots: 1_024,
-  /** The longest a poll waits for work before it is answered empty. */
-  waitMs: 25_000,
-} as const;
+export { runnerPollLimits } from './runner-poll-limits.ts';
 
 const executionIdSchema = taskEnvelopeSchema.shape.executionId;
 
@@ -27,6 +23,12 @@ export interface RunnerPollRequest {
   readonly held: readonly string[];
   /** How long to wait for work before answering empty (the server's own wait when absent). */
   readonly waitMs?: number;
+  /**
+   * Attempts that ended since its last answered poll, reported with this poll rather than by
+   * `POST /v1/runner/exits` (one request less an attempt): taken when the poll arrives, before it
+   * waits, and answered in `exits` of whatever answers this poll. Not listed in `held` as well.
+   */
+  readonly exits?: readonly RunnerExit[];
 }
 
 export const runnerPollRequestSchema = z.strictObject({
@@ -42,6 +44,7 @@ export const runnerPollRequestSchema = z.strictObject({
     .min(0, 'must not be negative')
     .max(runnerPollLimits.waitMs, `must be at most ${runnerPollLimits.waitMs}`)
     .exactOptional(),
+  exits: runnerExitsSchema.exactOptional(),
 });
 true satisfies SchemaImplements<typeof runnerPollRequestSchema, RunnerPollRequest>;
 
@@ -77,6 +80,8 @@ export interface RunnerPollAnswer {
    * leases; what it holds runs on, heartbeated and reported as before. Absent once it is resumed.
    */
   readonly drain?: true;
+  /** Present when the poll carried `exits`: which the server took and which it refused, as `POST /v1/runner/exits` answers. */
+  readonly exits?: RunnerExitsAnswer;
 }
 
 export const runnerPollAnswerSchema = z.strictObject({
@@ -84,5 +89,6 @@ export const runnerPollAnswerSchema = z.strictObject({
   cancel: z.array(executionIdSchema).max(runnerPollLimits.slots, `must hold at most ${runnerPollLimits.slots} execution ids`),
   leaseMs: z.int('must be a whole number').min(1, 'must be positive'),
   drain: z.literal(true).exactOptional(),
+  exits: runnerExitsAnswerSchema.exactOptional(),
 });
 true satisfies SchemaImplements<typeof runnerPollAnswerSchema, RunnerPollAnswer>;

@@ -94,6 +94,17 @@ describe('runner exits', () => {
     expect(problems(runnerExitsRequestSchema, value)).toEqual(paths);
   });
 
+  test('a poll may carry exits, checked as a report is; its answer says which were taken', () => {
+    const carrying = { ...poll, held: [], exits: [exit] };
+    expect(parsePayload(runnerPollRequestSchema, carrying, 'poll')).toEqual(carrying);
+    expect(problems(runnerPollRequestSchema, { ...carrying, exits: [] })).toEqual(['$.exits']);
+    expect(problems(runnerPollRequestSchema, { ...carrying, exits: [exit, exit] })).toEqual(['$.exits']);
+    expect(problems(runnerPollRequestSchema, { ...carrying, exits: [{ ...exit, status: { ...exit.status, result: null } }] })).toEqual(['$.exits[0].status']);
+    const answer = { leases: [], cancel: [], leaseMs: 30_000, exits: { accepted: ['r1/a/1'], refused: [] } };
+    expect(parsePayload(runnerPollAnswerSchema, answer, 'answer')).toEqual(answer);
+    expect(problems(runnerPollAnswerSchema, { ...answer, exits: { accepted: [] } })).toEqual(['$.exits.refused']);
+  });
+
   test('the answer lists accepted ids and refusals with their reasons', () => {
     const answer = { accepted: ['r1/a/1'], refused: [{ executionId: 'r1/b/1', reason: 'not held by this runner' }] };
     expect(parsePayload(runnerExitsAnswerSchema, answer, 'answer')).toEqual(answer);

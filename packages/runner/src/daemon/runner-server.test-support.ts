@@ -95,6 +95,8 @@ export async function startRunnerServer(options: RunnerServerOptions) {
   const tokens = new Map(Object.entries(options.tokens));
   const polls: { readonly runner: string; readonly body: RunnerPollRequest; readonly at: number }[] = [];
   const exitReports: { readonly runner: string; readonly exits: readonly RunnerExit[]; readonly at: number }[] = [];
+  // An exit a poll carried may be carried again until an answer says it was taken: each id counts once.
+  const reported = new Set<string>();
   const handle = async (request: IncomingMessage, response: ServerResponse): Promise<void> => {
     const header = request.headers.authorization ?? '';
     const runner = tokens.get(header.startsWith('Bearer ') ? header.slice('Bearer '.length) : '');
@@ -111,6 +113,7 @@ export async function startRunnerServer(options: RunnerServerOptions) {
         });
       }
       polls.push({ runner, body: poll, at: Date.now() });
+      for (const exit of poll.exits ?? []) reported.add(exit.executionId);
       const stop = new AbortController();
       response.once('close', () => stop.abort());
       return reply(response, 200, await options.executor.poll({ name: runner }, poll, stop.signal));
@@ -118,6 +121,7 @@ export async function startRunnerServer(options: RunnerServerOptions) {
     if (request.method === 'POST' && request.url === '/v1/runner/exits') {
       const exits = body['exits'] as RunnerExit[];
       exitReports.push({ runner, exits, at: Date.now() });
+      for (const exit of exits) reported.add(exit.executionId);
       return reply(response, 200, options.executor.reportExits({ name: runner }, exits));
     }
     return reply(response, 404, { code: 'CAIRN_NOT_FOUND', message: `no route ${request.method} ${request.url}` });
@@ -134,8 +138,8 @@ export async function startRunnerServer(options: RunnerServerOptions) {
     url: `http://127.0.0.1:${port}`,
     polls,
     exitReports,
-    /** The execution ids of every exit reported, in order. */
-    reportedIds: () => exitReports.flatMap((report) => report.exits.map((exit) => exit.executionId)),
+    /** The execution ids of the exits reported, by a poll or an exits report, in the order first reported. */
+    reportedIds: () => [...reported],
     revoke: (token: string) => void tokens.delete(token),
     /** Stops listening and cuts every connection: the runner finds no server. */
     goAway: async () => {

@@ -12,7 +12,17 @@ import {
   workspaceLayersProblem,
   type ExecutionWorkerOptions,
 } from '@cairn/local';
-import { CairnError, isCairnError, parseSettings, runnerPollLimits, type RunnerExitStatus, type RunnerLease, type RunnerPollAnswer } from '@cairn/protocol';
+import {
+  CairnError,
+  isCairnError,
+  parseSettings,
+  runnerPollLimits,
+  type RunnerExitsAnswer,
+  type RunnerExitStatus,
+  type RunnerLease,
+  type RunnerPollAnswer,
+  type RunnerPollRequest,
+} from '@cairn/protocol';
 import { installedProcessLauncher, useProcessLauncher } from '@cairn/protocol/workspace';
 import type { Worker } from '@cairn/worker';
 import type { z } from 'zod';
@@ -52,8 +62,8 @@ type RunnerState = 'new' | 'starting' | 'running' | 'draining' | 'stopping' | 's
  * A runner (ADR 0050): a daemon on a Linux host with bubblewrap that dials out to its server, takes
  * leased attempts over long polls and runs them in this process with one execution worker (the
  * local executor's: sandboxes, snapshot cache, limits, egress). Every poll lists what it holds (the
- * heartbeat of each lease); an attempt's exit is reported at once, and kept (on disk too) until the
- * server takes it. While the server cannot be reached the attempts run on and the runner tries
+ * heartbeat of each lease); an attempt's exit is reported at once, by the poll its end sends anyway
+ * (by an exits report while it stops), and kept (on disk too) until the server takes it. While the server cannot be reached the attempts run on and the runner tries
  * again, backing off; a refused token or version stops it, with its attempts.
  */
 export class Runner {
@@ -256,7 +266,9 @@ export class Runner {
     let failures = 0;
     while (this.#state === 'running' || this.#state === 'draining') {
       const woken = new Promise<'woken'>((resolve) => (this.#wake = () => resolve('woken')));
-      const polled = this.#connection.poll(this.#pollRequest(), this.#life.signal).then(
+      const request = this.#pollRequest();
+      const carried = request.exits !== undefined;
+      const polled = this.#connection.poll(request, this.#life.signal).then(
         (answer) => ({ answer }),
         (error: unknown) => ({ error }),
       );
@@ -282,13 +294,28 @@ export class Runner {
       if (failures > 0) this.#logger?.info({ failures, held: this.held().length }, 'server reached again');
       failures = 0;
       this.#take(first.answer);
-      if (this.#unreported.size > 0) void this.#flushExits();
+      // A server that took the poll but said nothing of its exits: reported the other way.
+      if (first.answer.exits === undefined && carried) void this.#flushExits();
     }
   }
 
-  #pollRequest() {
+  /**
+   * What the next poll says: its free slots, what it holds, and the exits not taken yet (a poll is
+   * sent when an attempt ends anyway: carrying its exit saves an exits report). An exit carried is
+   * not listed as held; one beyond a poll's bound is, until a later poll carries it.
+   */
+  #pollRequest(): RunnerPollRequest {
     const free = this.#state === 'running' && !this.#drainedByServer ? Math.max(0, this.#settings.slots - this.#running.size - this.#waiting.size) : 0;
-    return { version: runnerVersion, labels: this.#settings.labels, slots: free, held: this.held(), waitMs: this.#settings.pollWaitMs };
+    const exits = [...this.#unreported].slice(0, runnerPollLimits.slots).map(([executionId, status]) => ({ executionId, status }));
+    const carried = new Set(exits.map((exit) => exit.executionId));
+    return {
+      version: runnerVersion,
+      labels: this.#settings.labels,
+      slots: free,
+      held: this.held().filter((executionId) => !carried.has(executionId)),
+      waitMs: this.#settings.pollWaitMs,
+      ...(exits.length > 0 ? { exits } : {}),
+    };
   }
 
   #wakePoll(): void {
@@ -297,6 +324,7 @@ export class Runner {
 
   /** Takes a poll's answer: notes a drain, stops what it cancels, queues its leases and starts what the slots take. */
   #take(answer: RunnerPollAnswer): void {
+    if (answer.exits !== undefined) this.#exitsAnswered(answer.exits);
     const drained = answer.drain === true;
     if (drained !== this.#drainedByServer) {
       this.#drainedByServer = drained;
@@ -373,10 +401,15 @@ export class Runner {
       // Kept in memory all the same: only a restart before it is reported loses it (the attempt is then lost and run again).
       this.#logger?.warn({ executionId, error: (error as Error).message }, 'could not keep the exit on disk');
     }
-    void this.#flushExits();
+    // Polling, the next poll carries it (sent now); stopping, the last report does.
+    if (this.#state === 'running' || this.#state === 'draining') this.#wakePoll();
   }
 
-  /** Reports the unreported exits, one report at a time; a failure that may pass leaves them for after the next poll. */
+  /**
+   * Reports the unreported exits by `POST /v1/runner/exits`, one report at a time: when the runner
+   * stops (its polls are over), or when a server did not answer for the exits a poll carried. A
+   * failure that may pass leaves them for the next poll.
+   */
   async #flushExits(): Promise<void> {
     if (this.#flushing !== undefined) {
       this.#flushAgain = true;
@@ -398,14 +431,19 @@ export class Runner {
           if (!this.#life.signal.aborted) await this.#fail(error);
           return;
         }
-        for (const executionId of answer.accepted) this.#reported(executionId);
-        for (const refusal of answer.refused) {
-          this.#logger?.warn({ executionId: refusal.executionId, reason: refusal.reason }, 'exit refused by the server');
-          this.#reported(refusal.executionId);
-        }
+        this.#exitsAnswered(answer);
       } while (this.#flushAgain);
     })().finally(() => (this.#flushing = undefined));
     return this.#flushing;
+  }
+
+  /** The server took these exits or refused them for good (not its lease, or it lapsed): either way they are done with. */
+  #exitsAnswered(answer: RunnerExitsAnswer): void {
+    for (const executionId of answer.accepted) this.#reported(executionId);
+    for (const refusal of answer.refused) {
+      this.#logger?.warn({ executionId: refusal.executionId, reason: refusal.reason }, 'exit refused by the server');
+      this.#reported(refusal.executionId);
+    }
   }
 
   #reported(executionId: string): void {

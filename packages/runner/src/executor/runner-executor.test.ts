@@ -195,6 +195,34 @@ describe('exits', () => {
     expect(executor.holds('r1', 'a')).toBe(false);
   });
 
+  test('exits carried by a poll are taken before it waits, and its answer, when it comes, says which', async () => {
+    const executor = book();
+    time += leaseMs;
+    const heard: string[] = [];
+    executor.onExit((id) => void heard.push(id));
+    await executor.start(task('a'));
+    await poll(executor, 'r1', { slots: 1 });
+    const exit = { executionId: 'a', status: { ...succeeded, resultKey: resultKey('a') } };
+    const exits = [exit, { executionId: 'never', status: succeeded }];
+    const waiting = executor.poll({ name: 'r1' }, { version: '0.1.0', labels: [], slots: 1, held: [], waitMs: 400, exits }, new AbortController().signal);
+    expect(heard).toEqual(['a']);
+    expect(await executor.inspect(handle('a'))).toEqual(exit.status);
+    // The next item the engine starts goes to the poll that reported the exit.
+    await executor.start(task('b'));
+    const answer = runnerPollAnswerSchema.parse(await waiting);
+    expect(ids(answer)).toEqual(['b']);
+    expect(answer.exits).toEqual({ accepted: ['a'], refused: [{ executionId: 'never', reason: 'not held by this runner' }] });
+    // Reported again (its answer was lost), it is accepted again and pushed no more; a poll without free slots is answered at once.
+    const again = await executor.poll(
+      { name: 'r1' },
+      { version: '0.1.0', labels: [], slots: 0, held: ['b'], waitMs: 400, exits: [exit] },
+      new AbortController().signal,
+    );
+    expect(again.exits).toEqual({ accepted: ['a'], refused: [] });
+    expect(heard).toEqual(['a']);
+    expect((await poll(executor, 'r1', { held: ['b'] })).exits).toBeUndefined();
+  });
+
   test('a malformed exit report is refused by its JSON path', () => {
     const executor = book();
     expect(() => executor.reportExits({ name: 'r1' }, [{ executionId: 'a', status: { state: 'running' } as never }])).toThrow(/\$\.exits\[0\]\.status\.state/);

@@ -198,6 +198,9 @@ export class RunnerExecutor implements ExecutorV1 {
     const body = parsePayload(runnerPollRequestSchema, request, `the poll of runner ${runner.name}`);
     const now = this.#now();
     this.#sweep(now);
+    // Taken now, before the poll waits: the engine hears of them at once, whenever the poll is answered.
+    const exits = body.exits === undefined ? undefined : this.#takeExits(runner.name, body.exits, now);
+    const answered = (answer: RunnerPollAnswer): RunnerPollAnswer => (exits === undefined ? answer : { ...answer, exits });
     const record = this.#runnerRecord(runner.name, now);
     record.version = body.version;
     record.labels = new Set(body.labels);
@@ -218,14 +221,16 @@ export class RunnerExecutor implements ExecutorV1 {
     record.waiting?.finish(this.#emptyAnswer(record));
     const answer = this.#offer(record, body.slots, revoked, now);
     const waitMs = Math.min(body.waitMs ?? this.#settings.pollWaitMs, this.#settings.pollWaitMs);
-    if (answer.leases.length > 0 || answer.cancel.length > 0 || waitMs === 0 || signal.aborted || this.#closed) return answer;
+    // A poll that reports exits and takes no work (a draining runner) would wait for cancels only: its runner waits for the answer to let its exits go.
+    const noWait = waitMs === 0 || (exits !== undefined && body.slots === 0);
+    if (answer.leases.length > 0 || answer.cancel.length > 0 || noWait || signal.aborted || this.#closed) return answered(answer);
     return new Promise<RunnerPollAnswer>((resolve) => {
       const finish = (result: RunnerPollAnswer) => {
         clearTimeout(timer);
         signal.removeEventListener('abort', onAbort);
         this.#waiters.delete(waiter);
         if (record.waiting === waiter) delete record.waiting;
-        resolve(result);
+        resolve(answered(result));
       };
       const waiter: Waiter = { runner: record, slots: body.slots, finish };
       const onAbort = () => finish(this.#emptyAnswer(record));
@@ -245,9 +250,15 @@ export class RunnerExecutor implements ExecutorV1 {
     const body = parsePayload(runnerExitsRequestSchema, { exits }, `the exits of runner ${runner.name}`);
     const now = this.#now();
     this.#sweep(now);
+    return this.#takeExits(runner.name, body.exits, now);
+  }
+
+  /** Ends the leases of the exits `runnerName` reports (in an exits report or a poll), and says which it took. */
+  #takeExits(runnerName: string, exits: readonly RunnerExit[], now: number): RunnerExitsAnswer {
+    const runner = { name: runnerName };
     const accepted: string[] = [];
     const refused: { executionId: string; reason: string }[] = [];
-    for (const { executionId, status } of body.exits) {
+    for (const { executionId, status } of exits) {
       let lease = this.#leases.get(executionId);
       if ((lease === undefined || lease.state === 'queued') && now < this.#adoptionEndsAt) {
         // An exit is a runner saying it held the attempt, as a listing in a poll would.

@@ -70,6 +70,30 @@ test('a runner token polls for the attempts of items on runners, with their labe
   expect(composition.engine.attempts(runId, 'train').map((attempt) => attempt.exitCode)).toEqual([3]);
 });
 
+test('an exit carried by a poll ends the attempt; the answer says it was taken', { timeout: 60_000 }, async () => {
+  const { runner, composition, api } = await serverWithRunners();
+  const submitted = await api('/v1/runs', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ version: 1, name: 'carried', items: [{ id: 'a', executor: 'runners', runtime: { kind: 'command', argv: ['true'] } }] }),
+  });
+  const { runId } = (await submitted.json()) as { runId: string };
+  let leases: { executionId: string }[] = [];
+  for (let tries = 0; tries < 100 && leases.length === 0; tries++)
+    leases = ((await (await runner('/v1/runner/poll', poll({ waitMs: 200 }))).json()) as { leases: typeof leases }).leases;
+  const executionId = leases[0]!.executionId;
+  const exits = [{ executionId, status: { state: 'exited', outcome: 'failed', exitCode: 4 } }];
+  // No free slot: answered at once, with what became of the exit.
+  const answered = await runner('/v1/runner/poll', poll({ slots: 0, waitMs: 20_000, exits }));
+  expect(answered.status).toBe(200);
+  expect(await answered.json()).toMatchObject({ leases: [], exits: { accepted: [executionId], refused: [] } });
+  expect((await composition.engine.waitForRun(runId)).state).toBe('failed');
+  expect(composition.engine.attempts(runId, 'a').map((attempt) => attempt.exitCode)).toEqual([4]);
+  // A runner's word is never a result record, carried by a poll or not.
+  const withRecord = await runner('/v1/runner/poll', poll({ exits: [{ executionId, status: { ...exits[0]!.status, result: null } }] }));
+  expect(withRecord.status).toBe(400);
+});
+
 test('a runner token can do nothing else, and a token without runners:run cannot poll', { timeout: 60_000 }, async () => {
   const { base, runnerToken, operatorToken, composition } = await serverWithRunners();
   const get = (path: string, token: string) => fetch(`${base}${path}`, { headers: { authorization: `Bearer ${token}` } });

@@ -1,11 +1,12 @@
-import { runnerExitsAnswerSchema, runnerExitsRequestSchema, runnerPollAnswerSchema, runnerPollRequestSchema } from '@cairn/protocol';
+import { runnerExitsAnswerSchema, runnerExitsRequestSchema, runnerPollAnswerSchema, runnerPollRequestSchema, type RunnerExitsAnswer } from '@cairn/protocol';
 import { CairnError } from '@cairn/protocol';
 import { VERSION, type RunnerExecutor } from '@cairn/runner';
 import type { HttpApp } from '../../http/http-app.ts';
 
 /**
  * What a runner calls (ADR 0050), with a token whose only scope is `runners:run`: its poll (its
- * heartbeat, and how it takes leases) and its report of ended attempts. The runner's name is its
+ * heartbeat, how it takes leases, and how it reports ended attempts while it polls) and its report
+ * of ended attempts (when it stops, or drains). The runner's name is its
  * token's: one token per runner, revoked to cut it off.
  */
 export function registerRunnerRoutes(
@@ -29,7 +30,10 @@ export function registerRunnerRoutes(
       // A runner that goes away mid-poll is answered nothing: its leases wait for its next poll.
       const stop = new AbortController();
       request.raw.once('close', () => stop.abort());
-      return mutable(await runners.poll({ name: request.actor!.id }, request.body, stop.signal));
+      const name = request.actor!.id;
+      const answer = await runners.poll({ name }, request.body, stop.signal);
+      if (answer.exits !== undefined) await auditLateExits(name, answer.exits, onLate);
+      return mutable(answer);
     },
   );
   app.post(
@@ -46,13 +50,16 @@ export function registerRunnerRoutes(
     async (request) => {
       const name = request.actor!.id;
       const answer = runners.reportExits({ name }, request.body.exits);
-      // An exit for a lease that lapsed is a late result: the attempt was recorded lost and may run elsewhere.
-      for (const refused of answer.refused)
-        if (refused.reason.startsWith('lease lapsed'))
-          await onLate({ runnerName: name, executionId: refused.executionId, what: 'exit', reason: refused.reason });
+      await auditLateExits(name, answer, onLate);
       return mutable(answer);
     },
   );
+}
+
+/** An exit for a lease that lapsed is a late result: the attempt was recorded lost and may run elsewhere. */
+async function auditLateExits(runnerName: string, answer: RunnerExitsAnswer, onLate: Parameters<typeof registerRunnerRoutes>[2]): Promise<void> {
+  for (const refused of answer.refused)
+    if (refused.reason.startsWith('lease lapsed')) await onLate({ runnerName, executionId: refused.executionId, what: 'exit', reason: refused.reason });
 }
 
 /**
