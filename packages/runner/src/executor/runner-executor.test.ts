@@ -223,6 +223,34 @@ describe('exits', () => {
     expect((await poll(executor, 'r1', { held: ['b'] })).exits).toBeUndefined();
   });
 
+  test('the result record the server stored for the holder is carried with its exit, once; nobody else’s (ADR 0060)', async () => {
+    const executor = book();
+    time += leaseMs;
+    const heard: [string, ExecutionStatus][] = [];
+    executor.onExit((id, status) => void heard.push([id, status]));
+    await executor.start(task('a'));
+    await executor.start(task('b'));
+    await poll(executor, 'r1', { slots: 1 });
+    await poll(executor, 'r2', { slots: 1 });
+    const record = { executionId: 'a', outcome: 'succeeded', exitCode: 0 };
+    const bytes = (value: unknown) => new TextEncoder().encode(JSON.stringify(value));
+    // Stored for another runner's lease, or naming another execution, or not JSON: not kept.
+    executor.resultStored('r2', 'a', bytes(record));
+    executor.resultStored('r2', 'b', bytes(record));
+    executor.resultStored('r2', 'b', new TextEncoder().encode('{not json'));
+    executor.resultStored('r1', 'a', bytes(record));
+    const exitA = { executionId: 'a', status: { ...succeeded, resultKey: resultKey('a') } };
+    const exitB = { executionId: 'b', status: { ...succeeded, resultKey: resultKey('b') } };
+    executor.reportExits({ name: 'r1' }, [exitA]);
+    executor.reportExits({ name: 'r2' }, [exitB]);
+    expect(heard).toEqual([
+      ['a', { ...exitA.status, result: record }],
+      ['b', exitB.status],
+    ]);
+    // The book answers without it: the engine has it, and the stored one is where it was.
+    expect(await executor.inspect(handle('a'))).toEqual(exitA.status);
+  });
+
   test('a malformed exit report is refused by its JSON path', () => {
     const executor = book();
     expect(() => executor.reportExits({ name: 'r1' }, [{ executionId: 'a', status: { state: 'running' } as never }])).toThrow(/\$\.exits\[0\]\.status\.state/);

@@ -1,4 +1,4 @@
-import type { Digest, ExecutionHandle, ExecutionStatus, ExecutorV1, Logger, StorageProviderV1, TaskEnvelope } from '@cairn/core';
+import type { Digest, ExecutionHandle, ExecutionStatus, ExecutorV1, Logger, ResultRecord, StorageProviderV1, TaskEnvelope } from '@cairn/core';
 import {
   CairnError,
   parsePayload,
@@ -18,9 +18,12 @@ import { labelsFit } from './labels-fit.ts';
 import { runnerExecutorSettingsSchema, type RunnerExecutorSettings } from './runner-executor-settings.ts';
 import type { Lease, RunnerIdentity, RunnerRecord, RunnerSummary, Waiter } from './lease-records.ts';
 import { executionIdOf, handleOf, manifestOf, runnerProvider as provider } from './runner-handle.ts';
-import { manifestNames, recordedStatus } from './stored-records.ts';
+import { manifestNames, recordedStatus, resultRecordOf } from './stored-records.ts';
 
 const runnerTaskEnvelopeSchema = taskEnvelopeSchema.extend({ labels: runnerLabelsSchema.exactOptional() });
+
+/** Result records kept for exits to come; past this, those of leases no longer held (lapsed) are dropped. */
+const keptStoredResults = 1_024;
 
 /** How long an ended lease stays in the book: late exits and listings of it are told why they are refused. */
 const endedRetentionMs = 15 * 60_000;
@@ -60,6 +63,8 @@ export class RunnerExecutor implements ExecutorV1 {
   /** Cancels asked during adoption for handles no runner listed yet. */
   readonly #pendingCancels = new Set<string>();
   readonly #exitListeners = new Set<(executionId: string, status: ExecutionStatus) => void>();
+  /** Result records the server stored for held leases' runners, by execution: carried with the exit (ADR 0060). */
+  readonly #storedResults = new Map<string, ResultRecord>();
   readonly #sweeper: NodeJS.Timeout;
   #closed = false;
 
@@ -267,7 +272,11 @@ export class RunnerExecutor implements ExecutorV1 {
       if (lease?.runner !== runner.name) {
         refused.push({ executionId, reason: 'not held by this runner' });
       } else if (lease.state === 'held') {
-        this.#end(lease, status, now, true);
+        const result = this.#storedResults.get(executionId);
+        this.#storedResults.delete(executionId);
+        this.#end(lease, result === undefined ? status : { ...status, result }, now, true);
+        // Pushed with the record; kept without it (an ended lease stays for 15 minutes, the engine has the record).
+        if (result !== undefined) lease.status = status;
         accepted.push(executionId);
       } else if (lease.state === 'exited') {
         accepted.push(executionId);
@@ -297,6 +306,21 @@ export class RunnerExecutor implements ExecutorV1 {
     this.#sweep(this.#now());
     const lease = this.#leases.get(executionId);
     return lease?.state === 'lapsed' && lease.runner === runnerName;
+  }
+
+  /**
+   * The server stored `bytes` as the result record of `executionId`, put by `runnerName` through its
+   * storage route: kept while the runner holds the lease, and carried with the exit it reports
+   * (ADR 0060), so the engine does not read it back. Never a runner's word: only what the server
+   * itself stored and checked; a runner's exit report cannot carry a record.
+   */
+  resultStored(runnerName: string, executionId: string, bytes: Uint8Array): void {
+    if (!this.holds(runnerName, executionId)) return;
+    const record = resultRecordOf(bytes, executionId);
+    if (record === undefined) return;
+    this.#storedResults.set(executionId, record);
+    if (this.#storedResults.size <= keptStoredResults) return;
+    for (const kept of this.#storedResults.keys()) if (this.#leases.get(kept)?.state !== 'held') this.#storedResults.delete(kept);
   }
 
   /** The manifest digest of an execution in the book (unknown for a lease adopted after a restart until the engine inspects its handle). */

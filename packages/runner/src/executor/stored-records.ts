@@ -1,4 +1,4 @@
-import type { ExecutionStatus, StorageProviderV1 } from '@cairn/core';
+import type { ExecutionStatus, ResultRecord, StorageProviderV1 } from '@cairn/core';
 import { CairnError, isCairnError, manifestKey, resultKey } from '@cairn/protocol';
 
 /** Reads a key of the engine's storage; a storage that cannot be read makes the executor unavailable for now. */
@@ -32,6 +32,23 @@ export async function recordedStatus(storage: StorageProviderV1, executionId: st
   if (outcome !== 'succeeded' && outcome !== 'failed' && outcome !== 'cancelled' && outcome !== 'timed-out') return undefined;
   const exitCode = record['exitCode'];
   return { state: 'exited', outcome, ...(typeof exitCode === 'number' ? { exitCode } : {}), resultKey: resultKey(executionId) };
+}
+
+/**
+ * The result record of `executionId` in `bytes` (what the server stored for its runner), or
+ * undefined for bytes that are not a JSON object naming it. Not checked further: the engine checks
+ * a carried record as one it reads, and reads the key when the carried one is not valid (ADR 0060).
+ */
+export function resultRecordOf(bytes: Uint8Array, executionId: string): ResultRecord | undefined {
+  let record: unknown;
+  try {
+    record = JSON.parse(new TextDecoder().decode(bytes)) as unknown;
+  } catch {
+    return undefined;
+  }
+  return typeof record === 'object' && record !== null && (record as Record<string, unknown>)['executionId'] === executionId
+    ? (record as ResultRecord)
+    : undefined;
 }
 
 /**

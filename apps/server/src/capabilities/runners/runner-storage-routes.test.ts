@@ -80,6 +80,13 @@ class FakeLeases implements RunnerLeases {
   manifestDigestOf(executionId: string): Digest | undefined {
     return this.#leases.get(executionId)?.manifestDigest;
   }
+
+  /** What the routes said they stored as result records, in order. */
+  readonly storedResults: { runnerName: string; executionId: string; text: string }[] = [];
+
+  resultStored(runnerName: string, executionId: string, bytes: Uint8Array): void {
+    this.storedResults.push({ runnerName, executionId, text: new TextDecoder().decode(bytes) });
+  }
 }
 
 // Every key open: the transport and the client under the whole storage suite. The rules that
@@ -240,7 +247,7 @@ describe('the runner storage routes, over the attempts a runner holds', () => {
   });
 
   test('a result record is written once: the same bytes again are written, others refused, and it is never deleted', async () => {
-    const { local, runnerA } = await setUp();
+    const { local, runnerA, leases } = await setUp();
     const record = utf8('{"outcome":"failed"}');
     expect(await runnerA.put(resultKey(execution), record)).toEqual({ written: true });
     expect(await runnerA.put(resultKey(execution), record), 'a retry with the same bytes').toEqual({ written: true });
@@ -248,6 +255,8 @@ describe('the runner storage routes, over the attempts a runner holds', () => {
     expect((await refusal(runnerA.put(resultKey(execution), utf8('{"outcome":"succeeded"}')))).message).toMatch(/written once/);
     expect((await refusal(runnerA.delete(resultKey(execution)))).message).toMatch(/written once and kept/);
     expect(new TextDecoder().decode((await local.get(resultKey(execution)))!)).toBe('{"outcome":"failed"}');
+    // The book is told of the bytes each time they are stored (ADR 0060); not of a refused put, nor of an if-absent one that found a record.
+    expect(leases.storedResults).toEqual(Array(2).fill({ runnerName: 'runner-a', executionId: execution, text: '{"outcome":"failed"}' }));
   });
 
   test('path tricks are refused before any rule: dot segments, encoded dots and slashes, NUL, bad percent-encoding', async () => {

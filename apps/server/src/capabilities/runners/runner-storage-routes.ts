@@ -19,6 +19,8 @@ export interface RunnerLeases {
   lapsed(runnerName: string, executionId: string): boolean;
   /** The digest of the execution's dispatch manifest, when the book knows it. */
   manifestDigestOf(executionId: string): Digest | undefined;
+  /** Told of the result record `runnerName` stored for `executionId` through these routes: the book may carry it with the exit (ADR 0060). */
+  resultStored?(runnerName: string, executionId: string, bytes: Uint8Array): void;
 }
 
 export interface RunnerStorageRoutesSettings {
@@ -110,6 +112,10 @@ class LeasedStorageGate implements RunnerStorageGate {
       signersFor: (executionId) => names.get(executionId)?.signers,
     };
     return decideRunnerStorageAccess({ key, operation }, attempts);
+  }
+
+  wroteResult(runnerName: string, executionId: string, bytes: Uint8Array): void {
+    this.#leases.resultStored?.(runnerName, executionId, bytes);
   }
 
   wrote(runnerName: string, key: string): void {

@@ -16,12 +16,14 @@ export const runnerStoragePath = '/v1/runner/storage';
  */
 export const runnerRecordLimitBytes = 8 * 1024 * 1024;
 
-/** Who decides what a runner may reach: `decide` for each request, `wrote` told of each blob stored. */
+/** Who decides what a runner may reach: `decide` for each request, `wrote` told of each blob stored, `wroteResult` of each result record. */
 export interface RunnerStorageGate {
   /** `key` is an object's key, or for `list` the prefix. */
   decide(runnerName: string, key: string, operation: RunnerStorageOperation): Promise<RunnerStorageAccess> | RunnerStorageAccess;
   /** A blob the runner put went through (stored, or there already): it may read it back. */
   wrote?(runnerName: string, key: string): void;
+  /** The result record of `executionId` the runner put is stored, these very bytes (written now, or the same bytes were before). */
+  wroteResult?(runnerName: string, executionId: string, bytes: Uint8Array): void;
 }
 
 /** A write or delete refused because the lease of its attempt lapsed: a runner still working on what it lost. */
@@ -159,8 +161,12 @@ export function registerRunnerStorageTransport(app: HttpApp, settings: RunnerSto
           if (contentLength !== undefined && Number(contentLength) > limitBytes) throw tooLarge(key, limitBytes);
           const chunks = checkedBody(body, key, limitBytes);
           let result: StoragePutResult;
-          if (access.allowed && access.rule === 'result-write') result = await writeOnce(storage, key, await gathered(chunks), options);
-          else if (storage.capabilities.putStream === true && storage.putStream !== undefined) result = await storage.putStream(key, chunks, options);
+          if (access.allowed && access.rule === 'result-write') {
+            const bytes = await gathered(chunks);
+            result = await writeOnce(storage, key, bytes, options);
+            // Not when an if-absent put found a record stored: that one may hold other bytes.
+            if (result.written && access.executionId !== undefined) gate.wroteResult?.(runnerName, access.executionId, bytes);
+          } else if (storage.capabilities.putStream === true && storage.putStream !== undefined) result = await storage.putStream(key, chunks, options);
           else result = await storage.put(key, await gathered(chunks), options);
           if (access.allowed && access.rule === 'blob-write') gate.wrote?.(runnerName, key);
           return await reply.send({ written: result.written });
