@@ -3,11 +3,13 @@
  * IO::Select, Fcntl). It reads requests on standard input, each `<fields length> <input length>\n`, then
  * that many bytes of NUL-separated fields, then that many bytes of the program's standard input:
  *
- * - `spawn, id, cwd, argc, argv…, env…` (env as `NAME=value`): opens files without a name in
+ * - `spawn, id, cwd, file size, argc, argv…, env…` (env as `NAME=value`): opens files without a name in
  *   `folder` (the input, written, unless it is empty: /dev/null; the output and error), so nothing
  *   is left on disk whatever happens to either process; forks; the child takes them as its standard input,
- *   output and error, enters `cwd`, takes exactly that environment and execs argv[0] (no shell;
- *   looked up on the given PATH). A child that cannot writes its errno to a close-on-exec pipe the
+ *   output and error, enters `cwd`, takes exactly that environment, sets its file-size limit (soft
+ *   and hard, RLIMIT_FSIZE) to `file size` bytes unless that is empty (the prlimit64 system call,
+ *   whose number is the script's second argument) and execs argv[0] (no shell; looked up on the
+ *   given PATH). A child that cannot writes its errno to a close-on-exec pipe the
  *   server waits on, and the server answers `error <id> <errno>\n`; once it runs, when it ends,
  *   `exit <id> <wait status> <output length> <error length>\n` and those bytes of its output and
  *   error, read back from the files (the Node process that asked opens no file for a program).
@@ -48,6 +50,16 @@ $SIG{CHLD} = sub { syswrite($wake_write, 'x') };
 my $select = IO::Select->new(\*STDIN, $wake_read);
 my $buffer = '';
 my $folder = $ARGV[0];
+my $prlimit64 = $ARGV[1] // '';
+
+# prlimit64(0, RLIMIT_FSIZE, {soft, hard}, NULL) on this process, before it execs: what a prlimit
+# program would do, without one more program. RLIMIT_FSIZE is 1 on every Linux the number is given for.
+sub limit_file_size {
+  my ($bytes) = @_;
+  return 0 if $prlimit64 eq '';
+  my $limit = pack('QQ', $bytes, $bytes);
+  return syscall($prlimit64 + 0, 0, 1, $limit, 0) == 0;
+}
 
 sub read_all {
   my ($handle) = @_;
@@ -86,7 +98,7 @@ sub unlinked_file {
 }
 
 sub start_child {
-  my ($input, $id, $cwd, $argc, @rest) = @_;
+  my ($input, $id, $cwd, $file_size, $argc, @rest) = @_;
   my @argv = splice(@rest, 0, $argc);
   my %env = map { my ($name, $value) = split(/=/, $_, 2); ($name, $value) } @rest;
   my $stdin;
@@ -102,6 +114,7 @@ sub start_child {
     $SIG{CHLD} = 'DEFAULT';
     $SIG{PIPE} = 'DEFAULT';
     my $ok = open(STDIN, '<&', $in) && open(STDOUT, '>&', $out) && open(STDERR, '>&', $err) && chdir($cwd);
+    $ok &&= limit_file_size($file_size) if $ok && $file_size ne '';
     if ($ok) {
       %ENV = %env;
       exec { $argv[0] } @argv;

@@ -141,6 +141,20 @@ test('an output cut at a size: a longer one stops the program one byte past the 
   expect(largeThrough).toMatchObject({ overflowed: true, stdout: Buffer.alloc(0) });
 });
 
+test('a capped run is the program itself under the limit (soft and hard), and one that cannot start says why as without a cap', async () => {
+  const launcher = server();
+  const limits = await launcher.launch({ argv: ['/bin/cat', '/proc/self/limits'], cwd: '/', env, maxOutputBytes: 100_000 });
+  expect(limits.exitCode).toBe(0);
+  expect(limits.stdout.toString()).toMatch(/^Max file size +100001 +100001 +bytes/m);
+  // The limit is the program's alone: the next run without one is not under it.
+  const uncapped = await launcher.launch({ argv: ['/bin/cat', '/proc/self/limits'], cwd: '/', env });
+  expect(uncapped.stdout.toString()).not.toMatch(/^Max file size +100001 /m);
+  if (process.arch === 'x64' || process.arch === 'arm64') {
+    // The server's child sets the limit itself (no prlimit execs the program): a missing one is ENOENT, not prlimit's exit 127.
+    await expect(launcher.launch({ argv: ['/no/such/program'], cwd: '/', env, maxOutputBytes: 1_000 })).rejects.toMatchObject({ code: 'ENOENT' });
+  }
+});
+
 test('closing a server from a process with nothing else to do waits for it to end, and the process ends cleanly', async () => {
   // A child process that only closes a server it used: it must print its line and exit 0, not end early (13) with the close unsettled.
   const script = [
