@@ -37,6 +37,8 @@ async function poll(executor: RunnerExecutor, name: string, request: Partial<Run
 const ids = (answer: { leases: readonly { executionId: string }[] }) => answer.leases.map((lease) => lease.executionId);
 const handle = (executionId: string) => ({ executor: 'runner', executionId, manifestDigest: sha256Digest(executionId) });
 const succeeded = { state: 'exited', outcome: 'succeeded', exitCode: 0 } as const;
+/** The end of this turn of the event loop: exits are told to `onExit` listeners then, together. */
+const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 describe('leases', () => {
   test('an item goes only to a runner with every label it asks; an item without labels to any runner', async () => {
@@ -152,6 +154,7 @@ describe('loss', () => {
     time += 1;
     const lost = { state: 'unknown', reason: 'lease lapsed at 2026-11-28T10:00:01.999Z: runner r1 stopped listing it' };
     expect(await executor.inspect(handle('a'))).toEqual(lost);
+    await turn();
     expect(heard).toEqual([['a', lost]]);
     expect(executor.holds('r1', 'a')).toBe(false);
     expect([executor.lapsed('r1', 'a'), executor.lapsed('r2', 'a'), executor.heldBy('r1')]).toEqual([true, false, []]);
@@ -161,6 +164,7 @@ describe('loss', () => {
       refused: [{ executionId: 'a', reason: 'lease lapsed at 2026-11-28T10:00:01.999Z' }],
     });
     expect(await executor.inspect(handle('a'))).toEqual(lost);
+    await turn();
     expect(heard).toHaveLength(1);
   });
 
@@ -190,6 +194,7 @@ describe('exits', () => {
       refused: [{ executionId: 'never', reason: 'not held by this runner' }],
     });
     expect(executor.reportExits({ name: 'r1' }, [exit])).toEqual({ accepted: ['a'], refused: [] });
+    await turn();
     expect(heard).toEqual(['a']);
     expect(await executor.inspect(handle('a'))).toEqual(exit.status);
     expect(executor.holds('r1', 'a')).toBe(false);
@@ -205,6 +210,7 @@ describe('exits', () => {
     const exit = { executionId: 'a', status: { ...succeeded, resultKey: resultKey('a') } };
     const exits = [exit, { executionId: 'never', status: succeeded }];
     const waiting = executor.poll({ name: 'r1' }, { version: '0.1.0', labels: [], slots: 1, held: [], waitMs: 400, exits }, new AbortController().signal);
+    await turn();
     expect(heard).toEqual(['a']);
     expect(await executor.inspect(handle('a'))).toEqual(exit.status);
     // The next item the engine starts goes to the poll that reported the exit.
@@ -219,6 +225,7 @@ describe('exits', () => {
       new AbortController().signal,
     );
     expect(again.exits).toEqual({ accepted: ['a'], refused: [] });
+    await turn();
     expect(heard).toEqual(['a']);
     expect((await poll(executor, 'r1', { held: ['b'] })).exits).toBeUndefined();
   });
@@ -243,12 +250,46 @@ describe('exits', () => {
     const exitB = { executionId: 'b', status: { ...succeeded, resultKey: resultKey('b') } };
     executor.reportExits({ name: 'r1' }, [exitA]);
     executor.reportExits({ name: 'r2' }, [exitB]);
+    await turn();
     expect(heard).toEqual([
       ['a', { ...exitA.status, result: record }],
       ['b', exitB.status],
     ]);
     // The book answers without it: the engine has it, and the stored one is where it was.
     expect(await executor.inspect(handle('a'))).toEqual(exitA.status);
+  });
+
+  test('the exits of every report in a turn are told together once it is over; a closing book tells them at once', async () => {
+    const executor = book();
+    time += leaseMs;
+    const heard: string[][] = [];
+    let told: string[] | undefined;
+    // One batch per turn, as the engine records what it is told in one tick in one transaction.
+    executor.onExit((id) => {
+      if (told === undefined) {
+        told = [];
+        heard.push(told);
+        queueMicrotask(() => (told = undefined));
+      }
+      told.push(id);
+    });
+    executor.onExit(() => {
+      throw new Error('a listener that throws does not keep the others from hearing');
+    });
+    for (const id of ['a', 'b', 'c']) await executor.start(task(id));
+    await poll(executor, 'r1', { slots: 1 });
+    await poll(executor, 'r2', { slots: 2 });
+    executor.reportExits({ name: 'r1' }, [{ executionId: 'a', status: succeeded }]);
+    executor.reportExits({ name: 'r2' }, [{ executionId: 'b', status: succeeded }]);
+    // Taken already: the book says so before the listeners hear it.
+    expect([await executor.inspect(handle('a')), heard]).toEqual([succeeded, []]);
+    await turn();
+    expect(heard).toEqual([['a', 'b']]);
+    executor.reportExits({ name: 'r2' }, [{ executionId: 'c', status: succeeded }]);
+    executor.close();
+    expect(heard).toEqual([['a', 'b'], ['c']]);
+    await turn();
+    expect(heard).toHaveLength(2);
   });
 
   test('a malformed exit report is refused by its JSON path', () => {
@@ -266,6 +307,7 @@ describe('cancel', () => {
     await executor.cancel(handle('a'));
     const cancelled = { state: 'exited', outcome: 'cancelled', reason: 'cancelled before a runner took it' };
     expect(await executor.inspect(handle('a'))).toEqual(cancelled);
+    await turn();
     expect(heard).toEqual([['a', cancelled]]);
     expect(ids(await poll(executor, 'r1'))).toEqual([]);
   });

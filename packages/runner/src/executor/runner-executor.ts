@@ -14,6 +14,7 @@ import {
   type RunnerPollRequest,
 } from '@cairn/protocol';
 import type { z } from 'zod';
+import { ExitPushes } from './exit-pushes.ts';
 import { labelsFit } from './labels-fit.ts';
 import { runnerExecutorSettingsSchema, type RunnerExecutorSettings } from './runner-executor-settings.ts';
 import type { Lease, RunnerIdentity, RunnerRecord, RunnerSummary, Waiter } from './lease-records.ts';
@@ -62,7 +63,8 @@ export class RunnerExecutor implements ExecutorV1 {
   readonly #starting = new Map<string, Promise<ExecutionHandle>>();
   /** Cancels asked during adoption for handles no runner listed yet. */
   readonly #pendingCancels = new Set<string>();
-  readonly #exitListeners = new Set<(executionId: string, status: ExecutionStatus) => void>();
+  /** The exits told to `onExit` listeners, a turn of the event loop at a time (see ExitPushes). */
+  readonly #pushes: ExitPushes;
   /** Result records the server stored for held leases' runners, by execution: carried with the exit (ADR 0060). */
   readonly #storedResults = new Map<string, ResultRecord>();
   readonly #sweeper: NodeJS.Timeout;
@@ -72,6 +74,7 @@ export class RunnerExecutor implements ExecutorV1 {
     this.#settings = parseSettings(runnerExecutorSettingsSchema, settings, 'runner.executor');
     this.#storage = settings.storage;
     this.#logger = settings.logger;
+    this.#pushes = new ExitPushes(settings.logger);
     this.#now = settings.now ?? Date.now;
     this.#adoptionEndsAt = this.#now() + this.#settings.leaseMs;
     // Lapses are found by every call too; the timer only makes their pushes timely when nothing calls.
@@ -189,8 +192,7 @@ export class RunnerExecutor implements ExecutorV1 {
   }
 
   onExit(listener: (executionId: string, status: ExecutionStatus) => void): () => void {
-    this.#exitListeners.add(listener);
-    return () => void this.#exitListeners.delete(listener);
+    return this.#pushes.listen(listener);
   }
 
   /**
@@ -389,6 +391,8 @@ export class RunnerExecutor implements ExecutorV1 {
       this.#wakeNow();
     }
     for (const waiter of [...this.#waiters]) waiter.finish(this.#emptyAnswer(waiter.runner));
+    // Exits taken this turn are told now, as they would have been a moment later.
+    this.#pushes.flush();
   }
 
   #runnerRecord(name: string, now: number): RunnerRecord {
@@ -501,14 +505,7 @@ export class RunnerExecutor implements ExecutorV1 {
     this.#held.delete(lease);
     if (lease.runner !== undefined) this.#runners.get(lease.runner)?.held.delete(lease);
     this.#ended.push(lease);
-    if (!push) return;
-    for (const listener of this.#exitListeners) {
-      try {
-        listener(lease.executionId, { ...status });
-      } catch (error) {
-        this.#logger?.error({ executionId: lease.executionId, error }, 'an exit listener threw');
-      }
-    }
+    if (push) this.#pushes.push(lease.executionId, status);
   }
 }
 
