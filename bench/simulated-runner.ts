@@ -1,6 +1,7 @@
 // A runner without sandboxes, as the server sees one: it long-polls `POST /v1/runner/poll` with
-// its free slots, takes what it is leased, and reports each lease exited at once on
-// `POST /v1/runner/exits`, then polls again. Only the server's side of runners is left to measure.
+// its free slots, takes what it is leased, and polls again at once, that poll carrying each lease's
+// exit (as `cairn runner` reports an attempt's end). Only the server's side of runners is left to
+// measure.
 //
 // Its requests go through `node:http` on a kept-alive connection of its own, as a runner on a host
 // of its own keeps one: fifty of them share this process, and this process shares the server's
@@ -46,22 +47,24 @@ export class SimulatedRunner {
   }
 
   async #run(): Promise<void> {
+    // The exits of the leases the last answer gave, carried by the next poll as `cairn runner` carries them.
+    let exits: { executionId: string; status: typeof succeeded }[] = [];
     while (!this.#stop.signal.aborted) {
-      let answer: { leases: { executionId: string }[] };
+      let answer: { leases: { executionId: string }[]; exits?: { accepted: string[]; refused: unknown[] } };
       try {
-        answer = (await this.#post('/v1/runner/poll', { version: runnerVersion, labels: [], slots: this.#slots, held: [], waitMs: 25_000 })) as typeof answer;
+        const poll = { version: runnerVersion, labels: [], slots: this.#slots, held: [], waitMs: 25_000, ...(exits.length > 0 ? { exits } : {}) };
+        answer = (await this.#post('/v1/runner/poll', poll)) as typeof answer;
       } catch (error) {
         if (this.#stop.signal.aborted) return;
         throw error;
       }
+      if (exits.length > 0 && answer.exits?.accepted.length !== exits.length) throw new Error(`exits not all taken: ${JSON.stringify(answer.exits)}`);
+      exits = [];
       if (answer.leases.length === 0) continue;
       this.answered++;
       const now = performance.now();
       for (let index = 0; index < answer.leases.length; index++) this.leasedAt.push(now);
-      const reported = (await this.#post('/v1/runner/exits', {
-        exits: answer.leases.map((lease) => ({ executionId: lease.executionId, status: succeeded })),
-      })) as { accepted: string[]; refused: unknown[] };
-      if (reported.refused.length > 0) throw new Error(`exits refused: ${JSON.stringify(reported.refused)}`);
+      exits = answer.leases.map((lease) => ({ executionId: lease.executionId, status: succeeded }));
     }
   }
 
