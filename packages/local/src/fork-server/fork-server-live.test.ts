@@ -132,3 +132,21 @@ describe('installed, the command runtime starts its commands through it', () => 
     expect(serverPid).not.toBe(process.pid);
   });
 });
+
+test("a Perl program run in the server's child holds no lifeline of another program: closing it ends that program while the Perl one still runs", async () => {
+  const launcher = server();
+  const started = await launcher.start({ argv: ['/bin/sh', '-c', 'echo waiting; read -r _ <&3; echo released'], cwd: '/', env, lifeline: true });
+  const stdout = collect(started.stdout);
+  await vi.waitFor(() => expect(stdout.text()).toBe('waiting\n'), { timeout: 10_000, interval: 20 });
+  // Runs 5 s in a fork of the server (`defined &run_script`: the server's own sub, no exec); a copy
+  // of the lifeline it kept would hold the started program until it ends.
+  const perl = launcher.launch({ argv: ['/usr/bin/perl', '-e', 'print defined(&main::run_script) ? "forked\n" : "exec\n"; sleep 5', 'x'], cwd: '/', env });
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  const closedAt = Date.now();
+  started.closeLifeline();
+  expect(await started.exited).toEqual({ exitCode: 0, signal: null });
+  expect(Date.now() - closedAt).toBeLessThan(3_000);
+  await stdout.ended;
+  expect(stdout.text()).toBe('waiting\nreleased\n');
+  expect((await perl).stdout.toString()).toBe('forked\n');
+}, 20_000);

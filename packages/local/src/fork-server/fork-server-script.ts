@@ -13,6 +13,9 @@
  *   server waits on, and the server answers `error <id> <errno>\n`; once it runs, when it ends,
  *   `exit <id> <wait status> <output length> <error length>\n` and those bytes of its output and
  *   error, read back from the files (the Node process that asked opens no file for a program).
+ * - `script, …`: as `spawn`, for a Perl program (argv: the program's text, then its arguments), which
+ *   the child runs itself, as `perl -e` would (no exec: no interpreter to start), once it has
+ *   closed the lifelines and pipes the server holds for others; a die ends it as perl's would.
  * - `kill, id`: SIGKILL to that child, if it still runs.
  * - `live, id, cwd, lifeline (0/1), argc, argv…, env…`: a program whose output is read as it
  *   comes. Its output and error are pipes; with a lifeline, fd 3 is the read end of a third pipe
@@ -38,11 +41,23 @@ use POSIX ();
 use Fcntl ();
 use IO::Select;
 
+# A Perl program given as perl -e (the 'script' verb), compiled and run in a fork of this server:
+# defined before any lexical of the server, so that the program sees none of them, and named -e as
+# perl -e names it in its messages. Returns true, or false with the error in $@.
+sub run_script {
+  my ($program, @arguments) = @_;
+  @ARGV = @arguments;
+  $0 = '-e';
+  eval "package main;\n#line 1 \"-e\"\n$program";
+  return $@ eq '';
+}
+
 $| = 1;
 binmode STDIN;
 binmode STDOUT;
 $SIG{PIPE} = 'IGNORE';
 my %children;
+my %held;
 pipe(my $wake_read, my $wake_write) or die "pipe: $!";
 my $flags = fcntl($wake_write, POSIX::F_GETFL(), 0);
 fcntl($wake_write, POSIX::F_SETFL(), $flags | POSIX::O_NONBLOCK());
@@ -98,7 +113,7 @@ sub unlinked_file {
 }
 
 sub start_child {
-  my ($input, $id, $cwd, $file_size, $argc, @rest) = @_;
+  my ($script, $input, $id, $cwd, $file_size, $argc, @rest) = @_;
   my @argv = splice(@rest, 0, $argc);
   my %env = map { my ($name, $value) = split(/=/, $_, 2); ($name, $value) } @rest;
   my $stdin;
@@ -115,6 +130,21 @@ sub start_child {
     $SIG{PIPE} = 'DEFAULT';
     my $ok = open(STDIN, '<&', $in) && open(STDOUT, '>&', $out) && open(STDERR, '>&', $err) && chdir($cwd);
     $ok &&= limit_file_size($file_size) if $ok && $file_size ne '';
+    if ($ok && $script) {
+      # No exec to close them: the lifelines' write ends (a sandbox must not outlive the server
+      # because this child lives on) and the live programs' pipes are closed here.
+      for my $child (values %children) { close $child->[3] if defined $child->[3]; }
+      close $_ for map { @$_ } values %held;
+      close $wake_read;
+      close $wake_write;
+      %ENV = %env;
+      close $errno_write;
+      run_script(@argv) and exit 0;
+      # As perl ends on a die: the message on standard error, the exit status from errno.
+      my ($error, $errno) = ($@, $! + 0);
+      print STDERR $error;
+      exit(($errno & 255) || 255);
+    }
     if ($ok) {
       %ENV = %env;
       exec { $argv[0] } @argv;
@@ -134,8 +164,6 @@ sub start_child {
   }
   $children{$pid} = [$id, $out, $err];
 }
-
-my %held;
 
 sub start_live {
   my ($id, $cwd, $lifeline, $argc, @rest) = @_;
@@ -193,7 +221,7 @@ while (1) {
       my $input = substr($buffer, $start + $length, $input_length);
       substr($buffer, 0, $start + $length + $input_length) = '';
       my ($verb, @fields) = split(/\0/, $payload, -1);
-      if ($verb eq 'spawn') { start_child($input, @fields); }
+      if ($verb eq 'spawn' || $verb eq 'script') { start_child($verb eq 'script', $input, @fields); }
       elsif ($verb eq 'kill') {
         my ($pid) = grep { $children{$_}[0] eq $fields[0] } keys %children;
         kill('KILL', $pid) if defined $pid;

@@ -155,6 +155,34 @@ test('a capped run is the program itself under the limit (soft and hard), and on
   }
 });
 
+test("a /usr/bin/perl -e program runs in the server's child as perl would run it: its arguments, environment, input, output, exit and die", async () => {
+  const launcher = server();
+  const program = [
+    'use strict; use warnings;',
+    // The server's lexicals are not in its scope ($folder is one), and it is named -e.
+    'no strict "vars"; print join("|", @ARGV, $ENV{ONLY}, scalar(<STDIN>), defined($folder) ? "seen" : "unseen", $0), "\\n";',
+    'print STDERR "to stderr\\n"; exit 3;',
+  ].join('\n');
+  const ended = await launcher.launch({
+    argv: ['/usr/bin/perl', '-e', program, 'one', 'two'],
+    cwd: '/',
+    env: { ...env, ONLY: 'this' },
+    input: Buffer.from('line'),
+  });
+  expect(ended).toMatchObject({ exitCode: 3, signal: null });
+  expect(ended.stdout.toString()).toBe('one|two|this|line|unseen|-e\n');
+  expect(ended.stderr.toString()).toBe('to stderr\n');
+  const died = await launcher.launch({ argv: ['/usr/bin/perl', '-e', '$! = 2; die "no luck\\n"'], cwd: '/', env });
+  expect(died).toMatchObject({ exitCode: 2, signal: null });
+  expect(died.stderr.toString()).toBe('no luck\n');
+  const compileError = await launcher.launch({ argv: ['/usr/bin/perl', '-e', 'this is not perl ('], cwd: '/', env });
+  expect(compileError.exitCode).not.toBe(0);
+  expect(compileError.stderr.toString()).toMatch(/^syntax error at -e line 1/);
+  // Under a cap as any program.
+  const capped = await launcher.launch({ argv: ['/usr/bin/perl', '-e', 'print "x" x 10_000'], cwd: '/', env, maxOutputBytes: 100 });
+  expect(capped.stdout.byteLength).toBe(101);
+});
+
 test('closing a server from a process with nothing else to do waits for it to end, and the process ends cleanly', async () => {
   // A child process that only closes a server it used: it must print its line and exit 0, not end early (13) with the close unsettled.
   const script = [

@@ -50,7 +50,8 @@ close $done_write; waitpid $child, 0;
  */
 export async function idmappedBind(source: string, target: string, uid: number): Promise<void> {
   try {
-    await runCommand('perl', ['-e', idmapScript, source, target, String(uid)], { env: { PATH: '/usr/bin:/bin' } });
+    // By its path: a runner's fork server runs /usr/bin/perl -e programs in a child of its own.
+    await runCommand('/usr/bin/perl', ['-e', idmapScript, source, target, String(uid)], { env: { PATH: '/usr/bin:/bin' } });
   } catch (error) {
     const stderr = (error as { stderr?: unknown }).stderr;
     const reason =
