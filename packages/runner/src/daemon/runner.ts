@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -31,13 +31,12 @@ import { attemptExitStatus } from './attempt-exit-status.ts';
 import { reconnectDelayMs } from './reconnect-delay.ts';
 import { RunnerConnection, ServerUnavailable } from './runner-connection.ts';
 import { runnerSettingsSchema, type RunnerSettings } from './runner-settings.ts';
+import { ownFolderPrefix, sweepGoneRunners } from './gone-runners.ts';
 import { UnreportedExits } from './unreported-exits.ts';
 
 /** The runner's version, sent in every poll (the server refuses another minor version). Kept equal to the package's VERSION by a test. */
 export const runnerVersion = '0.1.0';
 
-/** The folder of this process's attempts in the work root; those of processes that are gone are swept. */
-const ownFolderPrefix = 'cairn-runner-';
 /** The snapshot cache's folder in the work root, as the local executor's. */
 const snapshotCacheFolderName = 'cairn-snapshots';
 /** Where the attempts' workspace file systems are kept as templates, made once per size (as the local executor's). */
@@ -496,31 +495,4 @@ export class Runner {
 /** Builds a runner; throws CAIRN_CONFIG_INVALID naming every bad option (`runner.<option>`). */
 export function createRunner(settings: RunnerSettings): Runner {
   return new Runner(settings);
-}
-
-/**
- * Removes the attempt folders of runners that are gone (their attempts died with them), with the
- * file systems mounted in them, which a runner killed mid-attempt could not unmount.
- */
-function sweepGoneRunners(workRoot: string, logger: Logger | undefined): void {
-  for (const name of readdirSync(workRoot)) {
-    if (!name.startsWith(ownFolderPrefix)) continue;
-    const pid = Number(name.slice(ownFolderPrefix.length));
-    if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid || isAlive(pid)) continue;
-    try {
-      removeWithMounts(join(workRoot, name));
-    } catch (error) {
-      logger?.warn({ directory: join(workRoot, name), error: (error as Error).message }, 'could not remove the work folder of a runner that is gone');
-    }
-  }
-}
-
-/** Whether a process of this pid lives (a pid reused by another process keeps a gone runner's folder: only left, never wrongly removed). */
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
