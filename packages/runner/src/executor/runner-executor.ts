@@ -262,16 +262,15 @@ export class RunnerExecutor implements ExecutorV1 {
 
   /** Ends the leases of the exits `runnerName` reports (in an exits report or a poll), and says which it took. */
   #takeExits(runnerName: string, exits: readonly RunnerExit[], now: number): RunnerExitsAnswer {
-    const runner = { name: runnerName };
     const accepted: string[] = [];
     const refused: { executionId: string; reason: string }[] = [];
     for (const { executionId, status } of exits) {
       let lease = this.#leases.get(executionId);
       if ((lease === undefined || lease.state === 'queued') && now < this.#adoptionEndsAt) {
         // An exit is a runner saying it held the attempt, as a listing in a poll would.
-        lease = this.#adopt(executionId, lease, this.#runnerRecord(runner.name, now), now);
+        lease = this.#adopt(executionId, lease, this.#runnerRecord(runnerName, now), now);
       }
-      if (lease?.runner !== runner.name) {
+      if (lease?.runner !== runnerName) {
         refused.push({ executionId, reason: 'not held by this runner' });
       } else if (lease.state === 'held') {
         const result = this.#storedResults.get(executionId);
@@ -286,7 +285,7 @@ export class RunnerExecutor implements ExecutorV1 {
         refused.push({ executionId, reason: `lease lapsed at ${new Date(lease.endedAt!).toISOString()}` });
       }
     }
-    if (refused.length > 0) this.#logger?.warn({ runner: runner.name, refused }, 'runner exits refused');
+    if (refused.length > 0) this.#logger?.warn({ runner: runnerName, refused }, 'runner exits refused');
     return { accepted, refused };
   }
 
