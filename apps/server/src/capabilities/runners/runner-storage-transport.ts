@@ -22,7 +22,7 @@ export interface RunnerStorageGate {
   decide(runnerName: string, key: string, operation: RunnerStorageOperation): Promise<RunnerStorageAccess> | RunnerStorageAccess;
   /** A blob the runner put went through (stored, or there already): it may read it back. */
   wrote?(runnerName: string, key: string): void;
-  /** The result record of `executionId` the runner put is stored, these very bytes (written now, or the same bytes were before). */
+  /** The result record of `executionId` the runner put was stored now, these very bytes (not told when an if-absent put found one already stored: it may hold other bytes). */
   wroteResult?(runnerName: string, executionId: string, bytes: Uint8Array): void;
 }
 
